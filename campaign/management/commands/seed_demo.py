@@ -1,0 +1,69 @@
+"""Create the demo campaign, its illustrative stories and a staff superuser. Safe to re-run."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from campaign import demo_content
+from campaign.models import Campaign, Story
+
+DEMO_ADMIN = "demo-admin"
+
+
+class Command(BaseCommand):
+    help = "Create (or update) the demo campaign, stories and staff superuser."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            campaign = self._campaign()
+            count = self._stories(campaign)
+            password = self._superuser()
+        self.stdout.write(f"Demo content ready: campaign '{campaign.slug}', {count} stories.")
+        if password:
+            self.stdout.write(f"Staff login: {DEMO_ADMIN} / {password}")
+
+    def _campaign(self) -> Campaign:
+        fields = dict(demo_content.CAMPAIGN)
+        slug = fields.pop("slug")
+        campaign, _ = Campaign.objects.update_or_create(slug=slug, defaults=fields)
+        return campaign
+
+    def _stories(self, campaign: Campaign) -> int:
+        for story in demo_content.STORIES:
+            fields = dict(story)
+            slug = fields.pop("slug")
+            Story.objects.update_or_create(
+                slug=slug,
+                defaults={
+                    **fields,
+                    "campaign": campaign,
+                    "is_published": True,
+                    "is_illustrative": True,
+                },
+            )
+        return len(demo_content.STORIES)
+
+    def _superuser(self) -> str:
+        """Keep one password per data folder, so every run prints the same working login."""
+        secret_file = Path(settings.BASE_DIR) / "var" / "demo-admin-password.txt"
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        User = get_user_model()
+        user = User.objects.filter(username=DEMO_ADMIN).first()
+        if user is not None and secret_file.exists():
+            return secret_file.read_text().strip()
+        password = secrets.token_urlsafe(12)
+        if user is None:
+            user = User(username=DEMO_ADMIN, email="demo-admin@example.org")
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        secret_file.write_text(password + "\n")
+        secret_file.chmod(0o600)
+        return password

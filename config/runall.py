@@ -1,0 +1,150 @@
+"""The run command: web server, Celery worker and beat, with demo content.
+
+Without DATABASE_URL / REDIS_URL it starts embedded PostgreSQL and Redis with their data under
+var/ (kept between runs). Ctrl-C (or SIGTERM) stops every process it started.
+
+    python -m config.runall            # what `make run` calls
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from config.embedded import EmbeddedServer, start_postgres, start_redis, stop_all
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+
+
+def _say(message: str) -> None:
+    print(f"[run] {message}", flush=True)
+
+
+def _embedded_servers(env: dict[str, str]) -> list[EmbeddedServer]:
+    servers: list[EmbeddedServer] = []
+    if not env.get("DATABASE_URL"):
+        started = time.monotonic()
+        pg = start_postgres(VAR / "postgres", port=55432)
+        servers.append(pg)
+        env["DATABASE_URL"] = pg.url
+        _say(f"embedded PostgreSQL at {pg.url} ({time.monotonic() - started:.1f} s)")
+    if not env.get("REDIS_URL"):
+        started = time.monotonic()
+        rd = start_redis(VAR / "redis", port=56379)
+        servers.append(rd)
+        env["REDIS_URL"] = rd.url
+        _say(f"embedded Redis at {rd.url} ({time.monotonic() - started:.1f} s)")
+    return servers
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def _processes(port: str) -> dict[str, list[str]]:
+    python = sys.executable
+    return {
+        "web": [
+            python,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-",
+        ],
+        "worker": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "-Q",
+            "webhooks,mail,exports,default",
+            "--concurrency",
+            "2",
+        ],
+        "beat": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(VAR / "celerybeat-schedule"),
+        ],
+    }
+
+
+def main() -> int:
+    started = time.monotonic()
+    VAR.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    port = env.get("PORT", "8000")
+    env.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
+    env.setdefault("LOG_FORMAT", "console")
+    servers = _embedded_servers(env)
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def shutdown(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+    exit_code = 0
+    try:
+        _manage(env, "migrate", "--noinput", "-v", "0")
+        _manage(env, "collectstatic", "--noinput", "-v", "0")
+        _manage(env, "seed_demo")
+        for name, command in _processes(port).items():
+            # Own session: a Ctrl-C reaches only us, and we stop the children in order.
+            children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        _say(
+            f"serving {env['SITE_URL']} (ready in {time.monotonic() - started:.1f} s); "
+            "Ctrl-C stops everything"
+        )
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    _say(f"{name} exited with {child.returncode}; stopping everything")
+                    exit_code, stopping = 1, True
+            time.sleep(0.5)
+    except subprocess.CalledProcessError as exc:
+        _say(f"start-up step failed: {' '.join(map(str, exc.cmd))}")
+        exit_code = 1
+    finally:
+        _say("stopping")
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
+        for child in children.values():
+            try:
+                child.wait(40)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        stop_all(servers)
+        _say("stopped")
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Celery wiring: `celery -A worker worker` and `celery -A worker beat` find `worker.app`."""
+
+from .celery_app import app
+
+__all__ = ["app"]

@@ -1,0 +1,90 @@
+"""Transactional outbox: a task is never lost when Redis is down at commit or the process dies.
+
+    from worker.outbox import enqueue
+    with transaction.atomic():
+        donation = ...
+        enqueue("donations.tasks.receipt_send", donation.id)
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from worker.celery_app import app
+from worker.models import OutboxTask
+
+log = structlog.get_logger(__name__)
+
+
+def enqueue(task_name: str, *args: Any, **kwargs: Any) -> OutboxTask:
+    """Record a task in the current transaction; publish it once the transaction commits."""
+    row = OutboxTask.objects.create(task_name=task_name, args=list(args), kwargs=kwargs)
+    transaction.on_commit(lambda: outbox_publish(row.pk), robust=True)
+    return row
+
+
+def _send(row: OutboxTask) -> None:
+    # The outbox id travels as the Celery task id, so duplicate publishes are easy to spot.
+    app.send_task(row.task_name, args=row.args, kwargs=row.kwargs, task_id=f"outbox-{row.pk}")
+
+
+def outbox_publish(row_id: int) -> bool:
+    """Publish one row right after commit. On failure the row waits for the relay."""
+    row = OutboxTask.objects.filter(pk=row_id, published_at__isnull=True).first()
+    if row is None:
+        return False
+    try:
+        _send(row)
+    except Exception as exc:  # noqa: BLE001 - the broker may fail in many ways; the relay retries
+        OutboxTask.objects.filter(pk=row_id).update(
+            attempts=row.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        log.warning("outbox.publish_failed", outbox_id=row_id, task=row.task_name, error=str(exc))
+        return False
+    OutboxTask.objects.filter(pk=row_id).update(published_at=timezone.now())
+    return True
+
+
+def outbox_relay(*, batch_size: int = 500) -> int:
+    """Publish rows left unpublished past the grace period. Returns how many were published.
+
+    Rows are claimed with FOR UPDATE SKIP LOCKED so concurrent relays never publish a row twice;
+    a publish that fails stops the run (the broker is down) and the next tick tries again.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.OUTBOX_GRACE_SECONDS)
+    published = 0
+    with transaction.atomic():
+        rows = list(
+            OutboxTask.objects.select_for_update(skip_locked=True)
+            .filter(published_at__isnull=True, created_at__lte=cutoff)
+            .order_by("created_at")[:batch_size]
+        )
+        for row in rows:
+            try:
+                _send(row)
+            except Exception as exc:  # noqa: BLE001 - broker down: keep the rest for later
+                OutboxTask.objects.filter(pk=row.pk).update(
+                    attempts=row.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+                )
+                log.warning("outbox.relay_failed", outbox_id=row.pk, error=str(exc))
+                break
+            OutboxTask.objects.filter(pk=row.pk).update(
+                published_at=timezone.now(), attempts=row.attempts + 1
+            )
+            published += 1
+    if published:
+        log.info("outbox.relayed", count=published)
+    return published
+
+
+def outbox_prune(*, older_than: timedelta = timedelta(days=7)) -> int:
+    deleted, _ = OutboxTask.objects.filter(
+        published_at__lt=timezone.now() - older_than
+    ).delete()
+    return deleted
