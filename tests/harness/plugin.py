@@ -22,7 +22,10 @@ _started: list[EmbeddedServer] = []
 def _choose_servers() -> None:
     if not os.environ.get("DATABASE_URL"):
         if port_answers("127.0.0.1", 5432):
-            os.environ["DATABASE_URL"] = "postgresql://postgres@127.0.0.1:5432/survivors"
+            # A name per run (pytest-django prefixes test_, xdist adds _gwN), so two runs on
+            # one machine never drop each other's database.
+            name = f"survivors_{os.getpid()}"
+            os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{name}"
         else:
             server = start_postgres(Path(tempfile.mkdtemp(prefix="sts-pg-")))
             _started.append(server)
