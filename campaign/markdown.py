@@ -4,7 +4,19 @@ import markdown as md
 import nh3
 
 _ALLOWED_TAGS = {
-    "p", "br", "strong", "em", "a", "ul", "ol", "li", "blockquote", "h2", "h3", "h4", "hr",
+    "p",
+    "br",
+    "strong",
+    "em",
+    "a",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "h2",
+    "h3",
+    "h4",
+    "hr",
 }
 _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 

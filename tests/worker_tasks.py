@@ -30,7 +30,9 @@ def ensure_probe_table() -> None:
 
 def probe_rows(label: str) -> list[tuple[int, int]]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT step, pid FROM harness_probe WHERE label = %s ORDER BY step", [label])
+        cursor.execute(
+            "SELECT step, pid FROM harness_probe WHERE label = %s ORDER BY step", [label]
+        )
         return [(int(step), int(pid)) for step, pid in cursor.fetchall()]
 
 

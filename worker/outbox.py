@@ -1,9 +1,9 @@
 """Transactional outbox: a task is never lost when Redis is down at commit or the process dies.
 
-    from worker.outbox import enqueue
-    with transaction.atomic():
-        donation = ...
-        enqueue("donations.tasks.receipt_send", donation.id)
+from worker.outbox import enqueue
+with transaction.atomic():
+    donation = ...
+    enqueue("donations.tasks.receipt_send", donation.id)
 """
 
 from __future__ import annotations
@@ -84,7 +84,5 @@ def outbox_relay(*, batch_size: int = 500) -> int:
 
 
 def outbox_prune(*, older_than: timedelta = timedelta(days=7)) -> int:
-    deleted, _ = OutboxTask.objects.filter(
-        published_at__lt=timezone.now() - older_than
-    ).delete()
+    deleted, _ = OutboxTask.objects.filter(published_at__lt=timezone.now() - older_than).delete()
     return deleted

@@ -1,10 +1,10 @@
 """Settings, read from environment variables; one small module per integration."""
 
 from .base import *  # noqa: F403
-from .database import *  # noqa: F403
-from .redis import *  # noqa: F403
 from .celery import *  # noqa: F403
+from .database import *  # noqa: F403
 from .email import *  # noqa: F403
-from .stripe import *  # noqa: F403
 from .logging import *  # noqa: F403
+from .redis import *  # noqa: F403
 from .security import *  # noqa: F403
+from .stripe import *  # noqa: F403

@@ -4,7 +4,8 @@ from config.env import EnvError, env_str
 
 from .base import DEBUG, PRODUCTION, SITE_URL
 
-_DEV_SECRET = "insecure-development-key-do-not-use-in-production"
+# Not a secret: a marker value that production refuses (checked below).
+_DEV_SECRET = "insecure-development-key-do-not-use-in-production"  # noqa: S105
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET)
 
 if PRODUCTION:

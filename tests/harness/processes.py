@@ -31,11 +31,24 @@ class CeleryProcess:
     def __init__(self, kind: str, log_dir: Path, env: dict[str, str], args: list[str]) -> None:
         self.kind = kind
         self.log = log_dir / f"{kind}-{uuid.uuid4().hex[:8]}.log"
-        command = [sys.executable, "-m", "celery", "-A", "worker", kind, "--loglevel", "INFO",
-                   *args]
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            kind,
+            "--loglevel",
+            "INFO",
+            *args,
+        ]
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT,
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() reaches the pool too
         )
 
@@ -84,9 +97,19 @@ def celery_env(**overrides: str) -> dict[str, str]:
 
 
 def start_worker(log_dir: Path, *, concurrency: int = 1, **env: str) -> CeleryProcess:
-    args = ["-Q", "webhooks,mail,exports,default", "--concurrency", str(concurrency),
-            "--without-mingle", "--without-gossip", "--without-heartbeat",
-            "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--include", "tests.worker_tasks"]
+    args = [
+        "-Q",
+        "webhooks,mail,exports,default",
+        "--concurrency",
+        str(concurrency),
+        "--without-mingle",
+        "--without-gossip",
+        "--without-heartbeat",
+        "-n",
+        f"test-{uuid.uuid4().hex[:8]}@%h",
+        "--include",
+        "tests.worker_tasks",
+    ]
     return CeleryProcess("worker", log_dir, celery_env(**env), args).wait_ready()
 
 

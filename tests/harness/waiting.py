@@ -2,12 +2,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
-
-T = TypeVar("T")
 
 
-def wait_until(check: Callable[[], T], *, timeout: float = 30, interval: float = 0.1) -> T:
+def wait_until[T](check: Callable[[], T], *, timeout: float = 30, interval: float = 0.1) -> T:
     """Poll until check() returns something truthy; fail with the last value after timeout."""
     deadline = time.monotonic() + timeout
     value = check()

@@ -22,10 +22,16 @@ pytestmark = pytest.mark.slow
 
 def _fresh_clone(target: Path) -> None:
     """Exactly the files a clone of the working tree would have (tracked + new, not ignored)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
@@ -48,7 +54,11 @@ def _start(clone: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
     log = (clone / "run.log").open("ab")
     started = time.monotonic()
     process = subprocess.Popen(
-        ["make", "run"], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT,
+        ["make", "run"],
+        cwd=clone,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"

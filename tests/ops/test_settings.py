@@ -16,8 +16,13 @@ def _check(**env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in {"APP_ENV", "DEBUG", "SECRET_KEY"}}
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=clean, capture_output=True,
-        text=True, timeout=60, check=False,
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -32,8 +37,12 @@ def _check(**env: str) -> subprocess.CompletedProcess[str]:
         ({"DB_CONN_MAX_AGE": "forever"}, "DB_CONN_MAX_AGE"),
         ({"APP_ENV": "production", "SITE_URL": "https://example.org"}, "SECRET_KEY"),
         (
-            {"APP_ENV": "production", "DEBUG": "1", "SECRET_KEY": "x" * 50,
-             "SITE_URL": "https://example.org"},
+            {
+                "APP_ENV": "production",
+                "DEBUG": "1",
+                "SECRET_KEY": "x" * 50,
+                "SITE_URL": "https://example.org",
+            },
             "DEBUG",
         ),
     ],

@@ -38,9 +38,13 @@ def test_task_runs_only_after_commit_and_never_after_rollback(celery_worker: Any
     wait_until(lambda: probe_rows(committed), timeout=20)
     assert OutboxTask.objects.get().published_at is not None
 
-    with pytest.raises(Rollback), transaction.atomic():
-        enqueue("tests.probe_record", rolled_back)
-        raise Rollback
+    def request_then_fail() -> None:
+        with transaction.atomic():
+            enqueue("tests.probe_record", rolled_back)
+            raise Rollback
+
+    with pytest.raises(Rollback):
+        request_then_fail()
 
     # A relay pass right after would publish anything left behind: there is nothing.
     assert outbox_relay() == 0
@@ -54,8 +58,11 @@ def test_task_committed_while_redis_is_down_runs_once_redis_is_back(
 ) -> None:
     ensure_probe_table()
     label = f"outage-{uuid.uuid4()}"
-    broker = {"REDIS_URL": private_redis.url, "OUTBOX_RELAY_SECONDS": "1",
-              "OUTBOX_GRACE_SECONDS": "1"}
+    broker = {
+        "REDIS_URL": private_redis.url,
+        "OUTBOX_RELAY_SECONDS": "1",
+        "OUTBOX_GRACE_SECONDS": "1",
+    }
     celery_worker(**broker)
     celery_beat(**broker)
 
