@@ -18,7 +18,12 @@ _SHARED_PROCESSORS: list[Any] = [
 def configure_structlog(*, level: str, fmt: str) -> dict[str, Any]:
     """Configure structlog and return the matching ``LOGGING`` dict for Django."""
     structlog.configure(
-        processors=[*_SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Drop records below the level first, before any processor spends time on them.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_SHARED_PROCESSORS,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

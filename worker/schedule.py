@@ -12,6 +12,19 @@ def configure(app: Celery) -> None:
             "task": "worker.tasks.outbox_relay",
             "schedule": float(settings.OUTBOX_RELAY_SECONDS),
         },
+        # Applies stored Stripe events whose wake-up was lost (Redis down or flushed at
+        # receipt) and failed ones whose backoff has passed. Webhooks normally wake a drain
+        # at once; this is the safety net, so a short interval bounds the worst-case delay.
+        "stripe-inbox-drain": {
+            "task": "donations.tasks.inbox_drain",
+            "schedule": 15.0,
+        },
+        # Lists Stripe's events since the last cursor and stores any the webhook missed
+        # (invariant: every succeeded payment is in the ledger after reconcile).
+        "stripe-reconcile": {
+            "task": "donations.tasks.reconcile_stripe",
+            "schedule": 15 * 60.0,
+        },
         # Deletes published outbox rows after a week: they are only kept to debug incidents.
         "outbox-prune": {
             "task": "worker.tasks.outbox_prune",

@@ -1,0 +1,34 @@
+"""Events other apps listen to; campaign/ never imports them (dependencies point one way).
+
+    from campaign.events import supporter_confirmed
+
+    @receiver(supporter_confirmed)
+    def enrol_in_welcome_sequence(sender, supporter_id, topics, first_time, **kwargs): ...
+
+Receivers get ids, never model instances, and must be idempotent.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# Sent after the confirming transaction commits (double opt-in completed, or a topic added in
+# the preference centre). kwargs: supporter_id, topics (newly confirmed), first_time (bool).
+# Sent with send_robust: a failing receiver is logged and cannot undo the confirmation.
+supporter_confirmed = Signal()
+
+# Sent after commit once a supporter has no open consent left (one-click unsubscribe, the
+# preference centre's "unsubscribe from everything", staff). kwargs: supporter_id, method.
+# The send-time check does not depend on it: it reads campaign.selectors.supporter_may_receive.
+supporter_unsubscribed = Signal()
+
+# Sent INSIDE the erase transaction, before campaign scrubs its own rows. kwargs: supporter_id,
+# pseudonym. A receiver replaces the person by the pseudonym in the rows it must keep (gifts:
+# 7 years, Dutch fiscal law) and deletes the rest; if it raises, the whole erasure rolls back.
+# See campaign/personal_data.py for the matching export side.
+supporter_erased = Signal()
+
+# Sent by donations after a gift's transaction commits. kwargs: donation_id, supporter_id (or
+# None), source_token (the signed token from the email link that brought the gift, or ""),
+# first_gift (bool), frequency. Mailing ends appeal sequences and credits the email.
+donation_succeeded = Signal()

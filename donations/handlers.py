@@ -1,0 +1,491 @@
+"""One handler per Stripe event type. Each re-reads what can be stale and is idempotent.
+
+Handlers run inside the transaction that marks the event processed (donations.inbox); every
+write they make is keyed by a Stripe id, so any order and any number of deliveries end in the
+same ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from django.conf import settings
+
+from donations import stripe_api
+from donations.defence import decline_recorded
+from donations.ledger import (
+    Movement,
+    donation_advance,
+    from_timestamp,
+    ledger_record,
+    status_from_ledger,
+)
+from donations.models import (
+    Donation,
+    DonationStatus,
+    Frequency,
+    Method,
+    NoticeKind,
+    RecurringDonation,
+    RecurringState,
+    TransactionKind,
+)
+from donations.notices import notice_queue
+from donations.signals import gift_recorded
+
+log = structlog.get_logger(__name__)
+Payload = dict[str, Any]
+
+
+def _id(value: Any) -> str:
+    """A Stripe reference is an id string, or the object itself when expanded."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value["id"])
+
+
+def _donation_by_uuid(value: str | None) -> Donation | None:
+    if not value:
+        return None
+    return Donation.objects.select_for_update().filter(uuid=value).first()
+
+
+def _fail(donation: Donation) -> None:
+    """Mark the gift failed; repeated failures from one address feed the card-testing block."""
+    if donation_advance(donation, DonationStatus.FAILED):
+        decline_recorded(donation)
+
+
+def _method_of(charge: Any) -> str:
+    kind = (charge.get("payment_method_details") or {}).get("type", "")
+    return kind if kind in Method.values else Method.UNKNOWN
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+def _record_payment_intent(payment_intent_id: str, donation: Donation | None) -> None:
+    """Bring the donation and the ledger up to date with the payment intent as Stripe has it."""
+    intent = stripe_api.payment_intent_retrieve(payment_intent_id)
+    if donation is None:
+        donation = _donation_by_uuid((intent.get("metadata") or {}).get("donation_uuid"))
+    if donation is not None and not donation.stripe_payment_intent:
+        donation.stripe_payment_intent = intent["id"]
+        donation.save(update_fields=["stripe_payment_intent", "updated_at"])
+    status = intent["status"]
+    if status == "processing":
+        if donation is not None:
+            donation_advance(donation, DonationStatus.PROCESSING)
+        return
+    if status in {"requires_payment_method", "canceled"}:
+        if donation is not None:
+            _fail(donation)
+        return
+    if status != "succeeded":
+        return
+    charge = intent.get("latest_charge")
+    if not charge or isinstance(charge, str):
+        charge = stripe_api.charge_retrieve(_id(charge))
+    _record_gift(charge, donation)
+
+
+def _record_gift(charge: Any, donation: Donation | None) -> None:
+    balance = charge.get("balance_transaction")
+    if isinstance(balance, str):
+        balance = stripe_api.charge_retrieve(charge["id"])["balance_transaction"]
+    movement = Movement(
+        kind=TransactionKind.GIFT,
+        stripe_object=charge["id"],
+        amount=int(balance["amount"]) if balance else int(charge["amount"]),
+        fee=int(balance["fee"]) if balance else 0,
+        currency=charge["currency"],
+        occurred_at=from_timestamp(charge.get("created")),
+        stripe_payment_intent=_id(charge.get("payment_intent")),
+        stripe_charge=charge["id"],
+        stripe_balance_transaction=_id(balance),
+        description="gift",
+    )
+    written = ledger_record(movement=movement, donation=donation)
+    if donation is None:
+        if written:
+            log.warning("donations.gift_without_donation", charge=charge["id"])
+        return
+    method = _method_of(charge)
+    if donation.method != method and method != Method.UNKNOWN:
+        donation.method = method
+        donation.save(update_fields=["method", "updated_at"])
+    donation_advance(donation, status_from_ledger(donation))
+    if written:
+        notice_queue(kind=NoticeKind.THANKS, key=str(donation.uuid), donation=donation)
+        gift_recorded(donation)
+
+
+def checkout_session(payload: Payload) -> None:
+    """completed, async_payment_succeeded and async_payment_failed: the session decides."""
+    session = stripe_api.checkout_session_retrieve(payload["data"]["object"]["id"])
+    donation = _donation_by_uuid(
+        session.get("client_reference_id") or (session.get("metadata") or {}).get("donation_uuid")
+    )
+    if donation is not None:
+        details = session.get("customer_details") or {}
+        changed = ["stripe_checkout_session", "updated_at"]
+        donation.stripe_checkout_session = session["id"]
+        if not donation.donor_email and details.get("email"):
+            donation.donor_email = details["email"]
+            changed.append("donor_email")
+        if not donation.donor_name and details.get("name"):
+            donation.donor_name = details["name"]
+            changed.append("donor_name")
+        donation.save(update_fields=changed)
+    if session.get("mode") == "subscription":
+        _link_subscription(_id(session.get("subscription")), _id(session.get("customer")))
+        if payload["type"] == "checkout.session.async_payment_failed" and donation is not None:
+            _fail(donation)
+        return
+    intent = _id(session.get("payment_intent"))
+    if intent:
+        _record_payment_intent(intent, donation)
+    elif donation is not None and payload["type"].endswith("failed"):
+        _fail(donation)
+
+
+def payment_intent(payload: Payload) -> None:
+    """Only our one-off gifts carry donation_uuid; invoice payments are handled per invoice."""
+    intent = payload["data"]["object"]
+    if not (intent.get("metadata") or {}).get("donation_uuid"):
+        return
+    _record_payment_intent(intent["id"], None)
+
+
+# --- monthly gifts --------------------------------------------------------------------------
+
+
+def _recurring_for_subscription(subscription_id: str) -> RecurringDonation | None:
+    if not subscription_id:
+        return None
+    found = (
+        RecurringDonation.objects.select_for_update()
+        .filter(stripe_subscription=subscription_id)
+        .first()
+    )
+    if found is not None:
+        return found
+    return _link_subscription(subscription_id, "")
+
+
+def _link_subscription(subscription_id: str, customer_id: str) -> RecurringDonation | None:
+    """Find our monthly gift through the subscription's metadata and store the Stripe ids."""
+    if not subscription_id:
+        return None
+    subscription = stripe_api.subscription_retrieve(subscription_id)
+    recurring_uuid = (subscription.get("metadata") or {}).get("recurring_uuid")
+    recurring = (
+        RecurringDonation.objects.select_for_update().filter(uuid=recurring_uuid).first()
+        if recurring_uuid
+        else None
+    )
+    if recurring is None:
+        log.warning("donations.unknown_subscription", subscription=subscription_id)
+        return None
+    recurring.stripe_subscription = subscription_id
+    recurring.stripe_customer = customer_id or _id(subscription.get("customer"))
+    _apply_subscription_state(recurring, subscription)
+    return recurring
+
+
+def _apply_subscription_state(recurring: RecurringDonation, subscription: Any) -> None:
+    status = subscription.get("status")
+    if recurring.state == RecurringState.LAPSED:
+        state = RecurringState.LAPSED  # lapsed is final; Stripe shows it as canceled
+    elif status == "canceled":
+        state = RecurringState.CANCELLED
+    elif subscription.get("pause_collection"):
+        state = RecurringState.PAUSED
+    elif status == "past_due":
+        state = RecurringState.PAST_DUE
+    elif status in {"active", "trialing"}:
+        state = RecurringState.ACTIVE
+    else:
+        state = RecurringDonation.objects.get(pk=recurring.pk).state
+    recurring.state = state
+    items = (subscription.get("items") or {}).get("data") or []
+    if items:
+        price = items[0].get("price") or {}
+        recurring.amount = int(price.get("unit_amount") or recurring.amount) * int(
+            items[0].get("quantity") or 1
+        )
+    payment_method = subscription.get("default_payment_method")
+    if payment_method and not isinstance(payment_method, str):
+        mandate = ((payment_method.get("sepa_debit") or {}).get("generated_from") or {})
+        recurring.mandate_reference = recurring.mandate_reference or ""
+        del mandate  # the mandate itself comes with the invoice's charge (see _invoice_charge)
+    recurring.save()
+
+
+def _subscription_of(invoice: Any) -> str:
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    return _id(details.get("subscription") or invoice.get("subscription"))
+
+
+def _invoice_donation(invoice: Any, recurring: RecurringDonation) -> Donation:
+    """The donation for one monthly payment; the first one was created at checkout."""
+    existing = Donation.objects.select_for_update().filter(stripe_invoice=invoice["id"]).first()
+    if existing is not None:
+        return existing
+    if invoice.get("billing_reason") == "subscription_create":
+        first = (
+            Donation.objects.select_for_update()
+            .filter(recurring=recurring, stripe_invoice__isnull=True)
+            .order_by("created_at")
+            .first()
+        )
+        if first is not None:
+            first.stripe_invoice = invoice["id"]
+            first.save(update_fields=["stripe_invoice", "updated_at"])
+            return first
+    return Donation.objects.create(
+        supporter=recurring.supporter,
+        recurring=recurring,
+        donor_name=recurring.donor_name,
+        donor_email=recurring.donor_email,
+        amount=int(invoice.get("amount_due") or recurring.amount),
+        currency=invoice.get("currency") or recurring.currency,
+        frequency=Frequency.MONTHLY,
+        method=Method.SEPA_DEBIT,
+        language=recurring.language,
+        stripe_invoice=invoice["id"],
+    )
+
+
+def _invoice_payment_intent(invoice: Any) -> str:
+    payments = (invoice.get("payments") or {}).get("data") or []
+    for payment in payments:
+        intent = (payment.get("payment") or {}).get("payment_intent")
+        if intent:
+            return _id(intent)
+    return ""
+
+
+def invoice_paid(payload: Payload) -> None:
+    invoice = stripe_api.invoice_retrieve(payload["data"]["object"]["id"])
+    recurring = _recurring_for_subscription(_subscription_of(invoice))
+    if recurring is None:
+        return
+    donation = _invoice_donation(invoice, recurring)
+    intent = _invoice_payment_intent(invoice)
+    if intent:
+        _record_payment_intent(intent, donation)
+    if recurring.state in {RecurringState.PENDING, RecurringState.PAST_DUE}:
+        recurring.state = RecurringState.ACTIVE
+    recurring.failed_payments = 0
+    recurring.save(update_fields=["state", "failed_payments", "updated_at"])
+
+
+def invoice_payment_failed(payload: Payload) -> None:
+    """SEPA-aware dunning: a friendly note per failed attempt; lapse after the last one."""
+    invoice = stripe_api.invoice_retrieve(payload["data"]["object"]["id"])
+    recurring = _recurring_for_subscription(_subscription_of(invoice))
+    if recurring is None:
+        return
+    donation = _invoice_donation(invoice, recurring)
+    if invoice.get("status") == "paid":
+        return  # a later attempt already succeeded; this event is stale
+    _fail(donation)
+    attempt = int(invoice.get("attempt_count") or 1)
+    recurring.failed_payments = max(recurring.failed_payments, attempt)
+    if attempt >= settings.DUNNING_MAX_ATTEMPTS:
+        if recurring.state != RecurringState.LAPSED:
+            recurring.state = RecurringState.LAPSED
+            recurring.save(update_fields=["state", "failed_payments", "updated_at"])
+            if recurring.stripe_subscription:
+                stripe_api.subscription_cancel(
+                    recurring.stripe_subscription,
+                    idempotency_key=f"recurring-{recurring.uuid}-lapse",
+                )
+            notice_queue(kind=NoticeKind.LAPSED, key=str(recurring.uuid), recurring=recurring)
+        return
+    if recurring.state not in {RecurringState.CANCELLED, RecurringState.LAPSED}:
+        recurring.state = RecurringState.PAST_DUE
+    recurring.save(update_fields=["state", "failed_payments", "updated_at"])
+    notice_queue(
+        kind=NoticeKind.PAYMENT_FAILED, key=f"{invoice['id']}:{attempt}", recurring=recurring,
+        context={"attempt": attempt, "amount": int(invoice.get("amount_due") or 0)},
+    )
+
+
+def invoice_upcoming(payload: Payload) -> None:
+    """SEPA pre-notification: amount, date and mandate reference before each debit."""
+    invoice = payload["data"]["object"]
+    recurring = _recurring_for_subscription(_subscription_of(invoice))
+    if recurring is None or recurring.state not in {RecurringState.ACTIVE, RecurringState.PAST_DUE}:
+        return
+    debit_at = invoice.get("next_payment_attempt") or invoice.get("period_end")
+    notice_queue(
+        kind=NoticeKind.PRE_DEBIT,
+        key=f"{recurring.uuid}:{debit_at}",
+        recurring=recurring,
+        context={
+            "amount": int(invoice.get("amount_due") or recurring.amount),
+            "debit_at": int(debit_at or 0),
+            "mandate_reference": recurring.mandate_reference,
+        },
+    )
+
+
+def subscription_changed(payload: Payload) -> None:
+    subscription = stripe_api.subscription_retrieve(payload["data"]["object"]["id"])
+    recurring = _recurring_for_subscription(subscription["id"])
+    if recurring is not None:
+        _apply_subscription_state(recurring, subscription)
+
+
+def mandate_updated(payload: Payload) -> None:
+    """A revoked SEPA mandate ends the monthly gift, with a notice to the donor."""
+    mandate = stripe_api.mandate_retrieve(payload["data"]["object"]["id"])
+    if mandate.get("status") != "inactive":
+        return
+    for recurring in RecurringDonation.objects.select_for_update().filter(
+        stripe_mandate=mandate["id"]
+    ):
+        if recurring.state in {RecurringState.CANCELLED, RecurringState.LAPSED}:
+            continue
+        recurring.state = RecurringState.CANCELLED
+        recurring.save(update_fields=["state", "updated_at"])
+        if recurring.stripe_subscription:
+            stripe_api.subscription_cancel(
+                recurring.stripe_subscription,
+                idempotency_key=f"recurring-{recurring.uuid}-mandate-revoked",
+            )
+        notice_queue(
+            kind=NoticeKind.MANDATE_REVOKED, key=str(recurring.uuid), recurring=recurring
+        )
+
+
+# --- refunds, disputes, payouts -------------------------------------------------------------
+
+
+def _donation_for_charge(charge: Any) -> Donation | None:
+    intent = _id(charge.get("payment_intent"))
+    if not intent:
+        return None
+    return Donation.objects.select_for_update().filter(stripe_payment_intent=intent).first()
+
+
+def charge_refunded(payload: Payload) -> None:
+    charge = stripe_api.charge_retrieve(payload["data"]["object"]["id"])
+    donation = _donation_for_charge(charge)
+    for refund in (charge.get("refunds") or {}).get("data") or []:
+        if refund.get("status") not in {"succeeded", "pending"}:
+            continue
+        balance = refund.get("balance_transaction") or {}
+        ledger_record(
+            movement=Movement(
+                kind=TransactionKind.REFUND,
+                stripe_object=refund["id"],
+                amount=-int(refund["amount"]),
+                fee=int(balance.get("fee") or 0) if isinstance(balance, dict) else 0,
+                currency=refund["currency"],
+                occurred_at=from_timestamp(refund.get("created")),
+                stripe_payment_intent=_id(charge.get("payment_intent")),
+                stripe_charge=charge["id"],
+                stripe_balance_transaction=_id(balance),
+                description="refund",
+            ),
+            donation=donation,
+        )
+    if donation is not None:
+        donation_advance(donation, status_from_ledger(donation))
+
+
+def dispute_changed(payload: Payload) -> None:
+    """created and closed: each balance transaction of the dispute is a ledger row."""
+    dispute = stripe_api.dispute_retrieve(payload["data"]["object"]["id"])
+    charge_id = _id(dispute.get("charge"))
+    donation = _donation_for_charge(
+        {"payment_intent": dispute.get("payment_intent")}
+    ) if dispute.get("payment_intent") else None
+    for balance in dispute.get("balance_transactions") or []:
+        amount = int(balance["amount"])
+        ledger_record(
+            movement=Movement(
+                kind=TransactionKind.DISPUTE_WON if amount > 0 else TransactionKind.DISPUTE,
+                stripe_object=balance["id"],
+                amount=amount,
+                fee=int(balance.get("fee") or 0),
+                currency=balance["currency"],
+                occurred_at=from_timestamp(balance.get("created")),
+                stripe_payment_intent=_id(dispute.get("payment_intent")),
+                stripe_charge=charge_id,
+                stripe_balance_transaction=balance["id"],
+                description=f"dispute {dispute['id']} ({dispute.get('reason', '')})",
+            ),
+            donation=donation,
+        )
+    if donation is not None:
+        donation_advance(donation, status_from_ledger(donation))
+
+
+def payout_paid(payload: Payload) -> None:
+    payout = stripe_api.payout_retrieve(payload["data"]["object"]["id"])
+    if payout.get("status") != "paid":
+        return
+    ledger_record(
+        movement=Movement(
+            kind=TransactionKind.PAYOUT,
+            stripe_object=payout["id"],
+            amount=-int(payout["amount"]),
+            fee=0,
+            currency=payout["currency"],
+            occurred_at=from_timestamp(payout.get("arrival_date") or payout.get("created")),
+            stripe_balance_transaction=_id(payout.get("balance_transaction")),
+            stripe_payout=payout["id"],
+            description="payout to bank",
+        ),
+        donation=None,
+    )
+
+
+def payout_reconciled(payload: Payload) -> None:
+    """Fees Stripe charged outside a payment (e.g. dispute fees billed apart) are rows too."""
+    payout_id = payload["data"]["object"]["id"]
+    for balance in stripe_api.balance_transactions_for_payout(payout_id):
+        if balance.get("type") not in {"stripe_fee", "tax_fee"}:
+            continue
+        ledger_record(
+            movement=Movement(
+                kind=TransactionKind.FEE,
+                stripe_object=balance["id"],
+                amount=int(balance["amount"]),
+                fee=int(balance.get("fee") or 0),
+                currency=balance["currency"],
+                occurred_at=from_timestamp(balance.get("created")),
+                stripe_balance_transaction=balance["id"],
+                stripe_payout=payout_id,
+                description=str(balance.get("description") or "Stripe fee"),
+            ),
+            donation=None,
+        )
+
+
+HANDLERS: dict[str, Callable[[Payload], None]] = {
+    "checkout.session.completed": checkout_session,
+    "checkout.session.async_payment_succeeded": checkout_session,
+    "checkout.session.async_payment_failed": checkout_session,
+    "payment_intent.succeeded": payment_intent,
+    "payment_intent.payment_failed": payment_intent,
+    "payment_intent.processing": payment_intent,
+    "charge.refunded": charge_refunded,
+    "charge.dispute.created": dispute_changed,
+    "charge.dispute.closed": dispute_changed,
+    "invoice.paid": invoice_paid,
+    "invoice.payment_failed": invoice_payment_failed,
+    "invoice.upcoming": invoice_upcoming,
+    "customer.subscription.updated": subscription_changed,
+    "customer.subscription.deleted": subscription_changed,
+    "payout.paid": payout_paid,
+    "payout.reconciliation_completed": payout_reconciled,
+    "mandate.updated": mandate_updated,
+}

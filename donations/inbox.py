@@ -1,0 +1,142 @@
+"""The Stripe webhook inbox: PostgreSQL is the queue, Redis only wakes the workers.
+
+The webhook stores each event with one INSERT ... ON CONFLICT (a duplicate costs nothing more)
+and, at most once per wake period, publishes a drain task. Drain tasks process every waiting
+event, each in its own transaction under a row lock, with backoff for failures kept on the row.
+A periodic drain picks up anything a lost wake-up (Redis down or flushed) left behind, so no
+event depends on Redis.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from donations.handlers import HANDLERS
+from donations.ledger import from_timestamp
+from donations.models import EventStatus, StripeEvent
+from worker.celery_app import app
+
+log = structlog.get_logger(__name__)
+DRAIN_TASK = "donations.tasks.inbox_drain"
+WAKE_KEY = "donations:inbox:wake"
+# Failed handlers are retried after 10 s, 20 s, 40 s, ... up to an hour, then left for staff.
+MAX_ATTEMPTS = 12
+BACKOFF_BASE_SECONDS = 10
+BACKOFF_MAX_SECONDS = 3600
+
+_INSERT = """
+INSERT INTO donations_stripeevent
+    (stripe_id, type, payload, stripe_created, received_at, via, status, attempts, last_error)
+VALUES (%s, %s, %s::jsonb, %s, now(), %s, 'received', 0, '')
+ON CONFLICT (stripe_id) DO NOTHING
+RETURNING id
+"""
+
+
+def stripe_event_receive(*, event: dict[str, Any], raw: bytes | None = None, via: str) -> bool:
+    """Store a verified event unless we have it already; True when it is new.
+
+    A single statement in autocommit: committed when it returns, so the caller can answer 2xx.
+    """
+    body = raw.decode() if raw is not None else json.dumps(event)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT, [event["id"], event["type"], body, from_timestamp(event.get("created")), via]
+        )
+        created = cursor.fetchone() is not None
+    if created:
+        if connection.in_atomic_block:
+            transaction.on_commit(inbox_wake)
+        else:
+            inbox_wake()
+    return created
+
+
+def inbox_wake() -> None:
+    """Start drain tasks unless some were started within the wake period (one SET NX)."""
+    try:
+        if cache.add(WAKE_KEY, 1, timeout=settings.INBOX_WAKE_SECONDS):
+            for _ in range(settings.INBOX_DRAINERS):
+                app.send_task(DRAIN_TASK)
+    except Exception as exc:  # noqa: BLE001 - Redis down: the periodic drain takes over
+        log.warning("donations.inbox_wake_failed", error=str(exc))
+
+
+def _due_ids(limit: int) -> list[int]:
+    now = timezone.now()
+    return list(
+        StripeEvent.objects.filter(status__in=[EventStatus.RECEIVED, EventStatus.FAILED])
+        .exclude(next_attempt_at__gt=now)
+        .filter(attempts__lt=MAX_ATTEMPTS)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def inbox_drain(*, batch_size: int = 100, max_seconds: float = 50) -> int:
+    """Process waiting events until none is due (or time is up). Returns how many it applied.
+
+    Several drains may run at once: each event is taken with FOR UPDATE SKIP LOCKED, so they
+    share the work and never apply one event twice.
+    """
+    started = timezone.now()
+    applied = 0
+    while (timezone.now() - started).total_seconds() < max_seconds:
+        batch = _due_ids(batch_size)
+        if not batch:
+            # Let the next webhook wake us, then look once more: an event stored before the
+            # delete is seen by this check; one stored after it starts a new drain.
+            cache.delete(WAKE_KEY)
+            batch = _due_ids(batch_size)
+            if not batch:
+                break
+        for event_row_id in batch:
+            if stripe_event_process(event_row_id=event_row_id) == EventStatus.PROCESSED:
+                applied += 1
+    return applied
+
+
+def stripe_event_process(*, event_row_id: int) -> str:
+    """Apply one stored event exactly once; skip it when another drain holds it."""
+    with transaction.atomic():
+        event = (
+            StripeEvent.objects.select_for_update(skip_locked=True).filter(pk=event_row_id).first()
+        )
+        if event is None:
+            return "locked"
+        if event.status in {EventStatus.PROCESSED, EventStatus.IGNORED}:
+            return str(event.status)
+        event.attempts += 1
+        handler = HANDLERS.get(event.type)
+        if handler is None:
+            event.status, event.processed_at = EventStatus.IGNORED, timezone.now()
+            event.save(update_fields=["status", "processed_at", "attempts"])
+            return str(event.status)
+        try:
+            with transaction.atomic():
+                handler(event.payload)
+        except Exception as exc:  # noqa: BLE001 - any failure is kept on the row and retried
+            delay = min(BACKOFF_BASE_SECONDS * 2 ** (event.attempts - 1), BACKOFF_MAX_SECONDS)
+            event.status = EventStatus.FAILED
+            event.last_error = f"{type(exc).__name__}: {exc}"[:4000]
+            event.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+            event.save(update_fields=["status", "last_error", "attempts", "next_attempt_at"])
+            log.warning(
+                "donations.event_failed", stripe_event=event.stripe_id, type=event.type,
+                attempts=event.attempts, retry_in=delay, error=event.last_error,
+            )
+            return str(event.status)
+        event.status, event.processed_at, event.last_error = (
+            EventStatus.PROCESSED, timezone.now(), ""
+        )
+        event.save(update_fields=["status", "processed_at", "last_error", "attempts"])
+    log.info("donations.event_processed", stripe_event=event.stripe_id, type=event.type)
+    return str(event.status)

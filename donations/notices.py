@@ -1,0 +1,84 @@
+"""Transactional emails to donors (thanks, SEPA pre-debit notice, dunning), each sent once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.core import mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from donations.models import Donation, DonorNotice, NoticeKind, RecurringDonation
+from worker.outbox import enqueue
+
+log = structlog.get_logger(__name__)
+
+
+def notice_queue(
+    *,
+    kind: NoticeKind,
+    key: str,
+    donation: Donation | None = None,
+    recurring: RecurringDonation | None = None,
+    context: dict[str, Any] | None = None,
+) -> bool:
+    """Record the notice and request its sending after commit, unless it exists already."""
+    try:
+        with transaction.atomic():
+            notice = DonorNotice.objects.create(
+                kind=kind, key=f"{kind}:{key}", donation=donation, recurring=recurring,
+                context=context or {},
+            )
+    except IntegrityError:
+        return False
+    enqueue("donations.tasks.notice_send", notice.pk)
+    return True
+
+
+def _recipient(notice: DonorNotice) -> tuple[str, str, str]:
+    """(email, name, language) of the donor the notice is about."""
+    owner: Donation | RecurringDonation | None = notice.donation or notice.recurring
+    if owner is None:
+        return "", "", "nl"
+    return owner.donor_email, owner.donor_name, owner.language
+
+
+def notice_send(*, notice_id: int) -> bool:
+    """Send one notice; a repeated call (task retry, duplicate message) sends nothing."""
+    with transaction.atomic():
+        notice = (
+            DonorNotice.objects.select_for_update()
+            .select_related("donation", "recurring")
+            .get(pk=notice_id)
+        )
+        if notice.sent_at is not None:
+            return False
+        email, name, language = _recipient(notice)
+        if not email:
+            # Anonymous gift: nobody to write to. Mark it so it is not retried.
+            notice.sent_at = timezone.now()
+            notice.save(update_fields=["sent_at"])
+            return False
+        context = {
+            "notice": notice, "donation": notice.donation, "recurring": notice.recurring,
+            "name": name, "site_url": settings.SITE_URL, **notice.context,
+        }
+        with translation.override(language):
+            subject = render_to_string(f"donations/email/{notice.kind}_subject.txt", context)
+            text = render_to_string(f"donations/email/{notice.kind}.txt", context)
+        message = mail.EmailMultiAlternatives(
+            subject=" ".join(subject.split()), body=text, to=[email],
+            headers={"Message-ID": f"<notice-{notice.pk}@{_domain()}>"},
+        )
+        message.send()
+        notice.sent_at = timezone.now()
+        notice.save(update_fields=["sent_at"])
+    log.info("donations.notice_sent", kind=notice.kind, notice_id=notice.pk)
+    return True
+
+
+def _domain() -> str:
+    return settings.SITE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
