@@ -2,14 +2,25 @@ from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import pgettext_lazy
 
+from campaign.supporter_views import unsubscribe_one_click
+from config.api import api
 from config.health import healthz
+from donations.webhook import stripe_webhook
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
     path(settings.ADMIN_PATH, admin.site.urls),
+    path("api/", api.urls),
+    # The RFC 8058 one-click unsubscribe URL in every email's List-Unsubscribe header: outside
+    # the language prefixes, so it never changes with the page language.
+    path("u/<str:token>/", unsubscribe_one_click, name="supporter_unsubscribe"),
 ]
 urlpatterns += i18n_patterns(
+    # /doneer/ in Dutch, /en/donate/ in English.
+    path(pgettext_lazy("url", "donate/"), include("donations.urls")),
     path("", include("campaign.urls")),
     prefix_default_language=False,
 )

@@ -90,8 +90,11 @@ def checkout_params(donation: Donation) -> dict[str, Any]:
     price_data: dict[str, Any] = {
         "currency": donation.currency,
         "unit_amount": donation.amount,
-        "product_data": {"name": _("Monthly gift to Save the Children") if monthly
-                         else _("Gift to Save the Children")},
+        "product_data": {
+            "name": _("Monthly gift to Save the Children")
+            if monthly
+            else _("Gift to Save the Children")
+        },
     }
     if monthly:
         price_data["recurring"] = {"interval": "month"}
@@ -133,4 +136,5 @@ def checkout_start(*, donation: Donation) -> str:
     )
     with transaction.atomic():
         Donation.objects.filter(pk=donation.pk).update(stripe_checkout_session=session["id"])
-    return str(session["url"])
+    # No URL: the replayed session is no longer open (expired, or already paid).
+    return str(session.get("url") or "")

@@ -208,7 +208,7 @@ def _apply_subscription_state(recurring: RecurringDonation, subscription: Any) -
     elif status in {"active", "trialing"}:
         state = RecurringState.ACTIVE
     else:
-        state = RecurringDonation.objects.get(pk=recurring.pk).state
+        state = RecurringState(RecurringDonation.objects.get(pk=recurring.pk).state)
     recurring.state = state
     items = (subscription.get("items") or {}).get("data") or []
     if items:
@@ -218,7 +218,7 @@ def _apply_subscription_state(recurring: RecurringDonation, subscription: Any) -
         )
     payment_method = subscription.get("default_payment_method")
     if payment_method and not isinstance(payment_method, str):
-        mandate = ((payment_method.get("sepa_debit") or {}).get("generated_from") or {})
+        mandate = (payment_method.get("sepa_debit") or {}).get("generated_from") or {}
         recurring.mandate_reference = recurring.mandate_reference or ""
         del mandate  # the mandate itself comes with the invoice's charge (see _invoice_charge)
     recurring.save()
@@ -311,7 +311,9 @@ def invoice_payment_failed(payload: Payload) -> None:
         recurring.state = RecurringState.PAST_DUE
     recurring.save(update_fields=["state", "failed_payments", "updated_at"])
     notice_queue(
-        kind=NoticeKind.PAYMENT_FAILED, key=f"{invoice['id']}:{attempt}", recurring=recurring,
+        kind=NoticeKind.PAYMENT_FAILED,
+        key=f"{invoice['id']}:{attempt}",
+        recurring=recurring,
         context={"attempt": attempt, "amount": int(invoice.get("amount_due") or 0)},
     )
 
@@ -359,9 +361,7 @@ def mandate_updated(payload: Payload) -> None:
                 recurring.stripe_subscription,
                 idempotency_key=f"recurring-{recurring.uuid}-mandate-revoked",
             )
-        notice_queue(
-            kind=NoticeKind.MANDATE_REVOKED, key=str(recurring.uuid), recurring=recurring
-        )
+        notice_queue(kind=NoticeKind.MANDATE_REVOKED, key=str(recurring.uuid), recurring=recurring)
 
 
 # --- refunds, disputes, payouts -------------------------------------------------------------
@@ -404,9 +404,11 @@ def dispute_changed(payload: Payload) -> None:
     """created and closed: each balance transaction of the dispute is a ledger row."""
     dispute = stripe_api.dispute_retrieve(payload["data"]["object"]["id"])
     charge_id = _id(dispute.get("charge"))
-    donation = _donation_for_charge(
-        {"payment_intent": dispute.get("payment_intent")}
-    ) if dispute.get("payment_intent") else None
+    donation = (
+        _donation_for_charge({"payment_intent": dispute.get("payment_intent")})
+        if dispute.get("payment_intent")
+        else None
+    )
     for balance in dispute.get("balance_transactions") or []:
         amount = int(balance["amount"])
         ledger_record(

@@ -130,12 +130,18 @@ def stripe_event_process(*, event_row_id: int) -> str:
             event.next_attempt_at = timezone.now() + timedelta(seconds=delay)
             event.save(update_fields=["status", "last_error", "attempts", "next_attempt_at"])
             log.warning(
-                "donations.event_failed", stripe_event=event.stripe_id, type=event.type,
-                attempts=event.attempts, retry_in=delay, error=event.last_error,
+                "donations.event_failed",
+                stripe_event=event.stripe_id,
+                type=event.type,
+                attempts=event.attempts,
+                retry_in=delay,
+                error=event.last_error,
             )
             return str(event.status)
         event.status, event.processed_at, event.last_error = (
-            EventStatus.PROCESSED, timezone.now(), ""
+            EventStatus.PROCESSED,
+            timezone.now(),
+            "",
         )
         event.save(update_fields=["status", "processed_at", "last_error", "attempts"])
     log.info("donations.event_processed", stripe_event=event.stripe_id, type=event.type)

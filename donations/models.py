@@ -54,11 +54,17 @@ class Donation(models.Model):
     # reuses its Checkout Session (same idempotency key) instead of starting a second gift.
     request_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
     supporter = models.ForeignKey(
-        "campaign.Supporter", null=True, blank=True, on_delete=models.SET_NULL,
+        "campaign.Supporter",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="donations",
     )
     recurring = models.ForeignKey(
-        "RecurringDonation", null=True, blank=True, on_delete=models.PROTECT,
+        "RecurringDonation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="donations",
     )
     # Personal data kept for the books (7 years); pseudonymised on erasure.
@@ -112,7 +118,10 @@ class RecurringDonation(models.Model):
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     supporter = models.ForeignKey(
-        "campaign.Supporter", null=True, blank=True, on_delete=models.SET_NULL,
+        "campaign.Supporter",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="recurring_donations",
     )
     donor_name = models.CharField(max_length=200, blank=True)
@@ -211,7 +220,9 @@ class Transaction(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["stripe_object", "kind"], name="ledger_once_per_object"),
+            models.UniqueConstraint(
+                fields=["stripe_object", "kind"], name="ledger_once_per_object"
+            ),
             models.CheckConstraint(
                 condition=models.Q(net=models.F("amount") - models.F("fee")),
                 name="ledger_net_is_amount_minus_fee",
@@ -229,6 +240,9 @@ class SyncCursor(models.Model):
     name = models.CharField(max_length=50, unique=True)
     stripe_created = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.stripe_created}"
 
 
 class NoticeKind(models.TextChoices):

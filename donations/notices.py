@@ -29,7 +29,10 @@ def notice_queue(
     try:
         with transaction.atomic():
             notice = DonorNotice.objects.create(
-                kind=kind, key=f"{kind}:{key}", donation=donation, recurring=recurring,
+                kind=kind,
+                key=f"{kind}:{key}",
+                donation=donation,
+                recurring=recurring,
                 context=context or {},
             )
     except IntegrityError:
@@ -50,7 +53,8 @@ def notice_send(*, notice_id: int) -> bool:
     """Send one notice; a repeated call (task retry, duplicate message) sends nothing."""
     with transaction.atomic():
         notice = (
-            DonorNotice.objects.select_for_update()
+            # of=self: PostgreSQL cannot lock the nullable side of the outer joins.
+            DonorNotice.objects.select_for_update(of=("self",))
             .select_related("donation", "recurring")
             .get(pk=notice_id)
         )
@@ -63,14 +67,20 @@ def notice_send(*, notice_id: int) -> bool:
             notice.save(update_fields=["sent_at"])
             return False
         context = {
-            "notice": notice, "donation": notice.donation, "recurring": notice.recurring,
-            "name": name, "site_url": settings.SITE_URL, **notice.context,
+            "notice": notice,
+            "donation": notice.donation,
+            "recurring": notice.recurring,
+            "name": name,
+            "site_url": settings.SITE_URL,
+            **notice.context,
         }
         with translation.override(language):
             subject = render_to_string(f"donations/email/{notice.kind}_subject.txt", context)
             text = render_to_string(f"donations/email/{notice.kind}.txt", context)
         message = mail.EmailMultiAlternatives(
-            subject=" ".join(subject.split()), body=text, to=[email],
+            subject=" ".join(subject.split()),
+            body=text,
+            to=[email],
             headers={"Message-ID": f"<notice-{notice.pk}@{_domain()}>"},
         )
         message.send()

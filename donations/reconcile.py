@@ -22,7 +22,7 @@ def reconcile_stripe() -> int:
         since = max(0, cursor.stripe_created - OVERLAP_SECONDS)
         added, newest = 0, cursor.stripe_created
         for event in stripe_api.events_since(since):
-            if stripe_event_receive(event=event.to_dict(), via="reconcile"):
+            if stripe_event_receive(event=event, via="reconcile"):
                 added += 1
             newest = max(newest, int(event["created"]))
         cursor.stripe_created = newest

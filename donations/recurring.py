@@ -85,16 +85,18 @@ def recurring_change_amount(*, recurring: RecurringDonation, amount: int) -> Rec
     stripe_api.subscription_update(
         subscription["id"],
         params={
-            "items": [{
-                "id": item["id"],
-                "price_data": {
-                    "currency": recurring.currency,
-                    "product": item["price"]["product"],
-                    "unit_amount": amount,
-                    "recurring": {"interval": "month"},
-                },
-                "quantity": 1,
-            }],
+            "items": [
+                {
+                    "id": item["id"],
+                    "price_data": {
+                        "currency": recurring.currency,
+                        "product": item["price"]["product"],
+                        "unit_amount": amount,
+                        "recurring": {"interval": "month"},
+                    },
+                    "quantity": 1,
+                }
+            ],
             "proration_behavior": "none",
         },
         idempotency_key=f"recurring-{recurring.uuid}-amount-{amount}-{recurring.updated_at:%s}",

@@ -21,6 +21,13 @@ SIGNATURE_TOLERANCE = 300
 
 SignatureError = stripe.SignatureVerificationError
 StripeError = stripe.StripeError
+# What every call returns: the object as plain (nested) dicts. stripe-python 16's objects are
+# no longer dicts, and the rest of the code reads them with [] and .get() and stores them as JSON.
+StripeDict = dict[str, Any]
+
+
+def _plain(obj: stripe.StripeObject) -> StripeDict:
+    return obj.to_dict()
 
 
 @cache
@@ -45,83 +52,93 @@ def webhook_verify(payload: bytes, signature_header: str | None) -> None:
     )
 
 
-def checkout_session_create(
-    *, params: dict[str, Any], idempotency_key: str
-) -> stripe.checkout.Session:
-    return client().v1.checkout.sessions.create(
-        params,  # type: ignore[arg-type]  # built by donations.checkout, checked by tests
-        {"idempotency_key": idempotency_key},
+def checkout_session_create(*, params: dict[str, Any], idempotency_key: str) -> StripeDict:
+    return _plain(
+        client().v1.checkout.sessions.create(
+            params,  # type: ignore[arg-type]  # built by donations.checkout, checked by tests
+            {"idempotency_key": idempotency_key},
+        )
     )
 
 
-def checkout_session_retrieve(session_id: str) -> stripe.checkout.Session:
-    return client().v1.checkout.sessions.retrieve(
-        session_id, {"expand": ["payment_intent.latest_charge", "subscription"]}
+def checkout_session_retrieve(session_id: str) -> StripeDict:
+    return _plain(
+        client().v1.checkout.sessions.retrieve(
+            session_id, {"expand": ["payment_intent.latest_charge", "subscription"]}
+        )
     )
 
 
-def payment_intent_retrieve(payment_intent_id: str) -> stripe.PaymentIntent:
-    return client().v1.payment_intents.retrieve(
-        payment_intent_id,
-        {"expand": ["latest_charge.balance_transaction", "payment_method"]},
+def payment_intent_retrieve(payment_intent_id: str) -> StripeDict:
+    return _plain(
+        client().v1.payment_intents.retrieve(
+            payment_intent_id,
+            {"expand": ["latest_charge.balance_transaction", "payment_method"]},
+        )
     )
 
 
-def charge_retrieve(charge_id: str) -> stripe.Charge:
-    return client().v1.charges.retrieve(
-        charge_id, {"expand": ["balance_transaction", "refunds.data.balance_transaction"]}
+def charge_retrieve(charge_id: str) -> StripeDict:
+    return _plain(
+        client().v1.charges.retrieve(
+            charge_id, {"expand": ["balance_transaction", "refunds.data.balance_transaction"]}
+        )
     )
 
 
-def dispute_retrieve(dispute_id: str) -> stripe.Dispute:
-    return client().v1.disputes.retrieve(
-        dispute_id, {"expand": ["balance_transactions"]}
-    )
+def dispute_retrieve(dispute_id: str) -> StripeDict:
+    return _plain(client().v1.disputes.retrieve(dispute_id, {"expand": ["balance_transactions"]}))
 
 
-def invoice_retrieve(invoice_id: str) -> stripe.Invoice:
-    return client().v1.invoices.retrieve(invoice_id, {"expand": ["payments"]})
+def invoice_retrieve(invoice_id: str) -> StripeDict:
+    return _plain(client().v1.invoices.retrieve(invoice_id, {"expand": ["payments"]}))
 
 
-def subscription_retrieve(subscription_id: str) -> stripe.Subscription:
-    return client().v1.subscriptions.retrieve(
-        subscription_id, {"expand": ["default_payment_method"]}
+def subscription_retrieve(subscription_id: str) -> StripeDict:
+    return _plain(
+        client().v1.subscriptions.retrieve(subscription_id, {"expand": ["default_payment_method"]})
     )
 
 
 def subscription_update(
     subscription_id: str, *, params: dict[str, Any], idempotency_key: str
-) -> stripe.Subscription:
-    return client().v1.subscriptions.update(
-        subscription_id,
-        params,  # type: ignore[arg-type]  # built by donations.recurring, checked by tests
-        {"idempotency_key": idempotency_key},
+) -> StripeDict:
+    return _plain(
+        client().v1.subscriptions.update(
+            subscription_id,
+            params,  # type: ignore[arg-type]  # built by donations.recurring, checked by tests
+            {"idempotency_key": idempotency_key},
+        )
     )
 
 
-def subscription_cancel(subscription_id: str, *, idempotency_key: str) -> stripe.Subscription:
-    return client().v1.subscriptions.cancel(
-        subscription_id, None, {"idempotency_key": idempotency_key}
+def subscription_cancel(subscription_id: str, *, idempotency_key: str) -> StripeDict:
+    return _plain(
+        client().v1.subscriptions.cancel(
+            subscription_id, None, {"idempotency_key": idempotency_key}
+        )
     )
 
 
-def mandate_retrieve(mandate_id: str) -> stripe.Mandate:
-    return client().v1.mandates.retrieve(mandate_id)
+def mandate_retrieve(mandate_id: str) -> StripeDict:
+    return _plain(client().v1.mandates.retrieve(mandate_id))
 
 
-def payout_retrieve(payout_id: str) -> stripe.Payout:
-    return client().v1.payouts.retrieve(payout_id)
+def payout_retrieve(payout_id: str) -> StripeDict:
+    return _plain(client().v1.payouts.retrieve(payout_id))
 
 
-def balance_transactions_for_payout(payout_id: str) -> Iterator[stripe.BalanceTransaction]:
+def balance_transactions_for_payout(payout_id: str) -> Iterator[StripeDict]:
     page = client().v1.balance_transactions.list(
         {"payout": payout_id, "limit": 100, "expand": ["data.source"]}
     )
-    yield from page.auto_paging_iter()
+    for balance in page.auto_paging_iter():
+        yield _plain(balance)
 
 
-def events_since(created_after: int) -> Iterator[stripe.Event]:
+def events_since(created_after: int) -> Iterator[StripeDict]:
     """Every event created after the given Unix time, oldest first."""
     page = client().v1.events.list({"created": {"gt": created_after}, "limit": 100})
     events = list(page.auto_paging_iter())  # Stripe lists newest first
-    yield from reversed(events)
+    for event in reversed(events):
+        yield _plain(event)

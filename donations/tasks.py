@@ -11,8 +11,11 @@ def inbox_drain_task() -> int:
 
 
 @shared_task(
-    name="donations.tasks.notice_send", autoretry_for=(OSError,), retry_backoff=10,
-    max_retries=10, ignore_result=True,
+    name="donations.tasks.notice_send",
+    autoretry_for=(OSError,),
+    retry_backoff=10,
+    max_retries=10,
+    ignore_result=True,
 )
 def notice_send_task(notice_id: int) -> bool:
     return notices.notice_send(notice_id=notice_id)

@@ -1,8 +1,11 @@
+from urllib.parse import urlsplit
+
 from django.utils.csp import CSP
 
 from config.env import EnvError, env_str
 
 from .base import DEBUG, PRODUCTION, SITE_URL
+from .stripe import STRIPE_API_BASE
 
 # Not a secret: a marker value that production refuses (checked below).
 _DEV_SECRET = "insecure-development-key-do-not-use-in-production"  # noqa: S105
@@ -27,13 +30,21 @@ CSRF_COOKIE_SECURE = PRODUCTION
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 
+# The donate form's POST answers with a redirect to Stripe Checkout, and browsers hold that
+# redirect to form-action too. A local Stripe-speaking server (STRIPE_API_BASE) hosts its own
+# checkout page, so its origin is allowed as well.
+_CHECKOUT_ORIGINS = ["https://checkout.stripe.com"]
+if STRIPE_API_BASE:
+    _api = urlsplit(STRIPE_API_BASE)
+    _CHECKOUT_ORIGINS.append(f"{_api.scheme}://{_api.netloc}")
+
 # Django 6's built-in CSP: no inline script or style without the per-request nonce.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF, CSP.NONCE],
     "img-src": [CSP.SELF, "data:"],
-    "form-action": [CSP.SELF, "https://checkout.stripe.com"],
+    "form-action": [CSP.SELF, *_CHECKOUT_ORIGINS],
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.SELF],
     "object-src": [CSP.NONE],
