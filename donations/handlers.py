@@ -368,10 +368,24 @@ def mandate_updated(payload: Payload) -> None:
 
 
 def _donation_for_charge(charge: Any) -> Donation | None:
-    intent = _id(charge.get("payment_intent"))
-    if not intent:
+    """The donation a charge paid for, even when its refund or dispute arrives first.
+
+    One-off gifts carry our uuid in the payment intent's metadata; a monthly payment's
+    donation may not exist yet, and then the ledger rows are joined to it later through the
+    payment intent id (see ledger.donation_transactions).
+    """
+    intent_id = _id(charge.get("payment_intent"))
+    if not intent_id:
         return None
-    return Donation.objects.select_for_update().filter(stripe_payment_intent=intent).first()
+    donation = Donation.objects.select_for_update().filter(stripe_payment_intent=intent_id).first()
+    if donation is not None:
+        return donation
+    intent = stripe_api.payment_intent_retrieve(intent_id)
+    donation = _donation_by_uuid((intent.get("metadata") or {}).get("donation_uuid"))
+    if donation is not None and not donation.stripe_payment_intent:
+        donation.stripe_payment_intent = intent_id
+        donation.save(update_fields=["stripe_payment_intent", "updated_at"])
+    return donation
 
 
 def charge_refunded(payload: Payload) -> None:

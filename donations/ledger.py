@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 
 from donations.models import STATUS_RANK, Donation, DonationStatus, Transaction, TransactionKind
 
@@ -54,10 +55,19 @@ def ledger_record(*, movement: Movement, donation: Donation | None) -> bool:
     return True
 
 
+def donation_transactions(donation: Donation) -> QuerySet[Transaction]:
+    """The donation's ledger rows, including any recorded before we knew which donation a
+    payment intent belonged to (a refund delivered before the payment it refunds)."""
+    match = Q(donation=donation)
+    if donation.stripe_payment_intent:
+        match |= Q(stripe_payment_intent=donation.stripe_payment_intent)
+    return Transaction.objects.filter(match)
+
+
 def status_from_ledger(donation: Donation) -> DonationStatus | None:
     """What the ledger says about a donation; None when it has no movement yet."""
     amounts: dict[str, int] = {}
-    for kind, amount in donation.transactions.values_list("kind", "amount"):
+    for kind, amount in donation_transactions(donation).values_list("kind", "amount"):
         amounts[kind] = amounts.get(kind, 0) + amount
     if TransactionKind.DISPUTE in amounts:
         return DonationStatus.DISPUTED

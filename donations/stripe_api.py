@@ -87,7 +87,8 @@ def charge_retrieve(charge_id: str) -> StripeDict:
 
 
 def dispute_retrieve(dispute_id: str) -> StripeDict:
-    return _plain(client().v1.disputes.retrieve(dispute_id, {"expand": ["balance_transactions"]}))
+    # A dispute's balance_transactions always come in full (they are not expandable).
+    return _plain(client().v1.disputes.retrieve(dispute_id))
 
 
 def invoice_retrieve(invoice_id: str) -> StripeDict:

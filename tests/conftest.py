@@ -14,6 +14,9 @@ from config.embedded import EmbeddedServer, start_redis
 from tests.harness import processes
 from tests.harness.smtp import SmtpServer
 
+# The fake Stripe server's fixtures (fake_stripe, webhook_target) for every test package.
+pytest_plugins = ["tests.fakestripe.fixtures"]
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [

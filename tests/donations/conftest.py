@@ -11,9 +11,6 @@ import pytest
 
 from donations.forms import form_token_new
 
-# The fake Stripe server's fixtures for this package (tests/fakestripe/fixtures.py).
-from tests.fakestripe.fixtures import fake_stripe, webhook_target  # noqa: F401
-
 GENEROUS = "100000/m"
 
 

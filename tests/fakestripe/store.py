@@ -1,0 +1,274 @@
+"""Objects by id, rendered like Stripe renders them: expandable fields, includable lists, pages."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from tests.fakestripe.errors import StripeAPIError, invalid, no_such
+from tests.fakestripe.params import Params, as_int, check_known, expand_paths
+from tests.fakestripe.templates import Obj
+
+# Fields that hold an id and may be expanded into the object (dotted: inside a sub-hash).
+EXPANDABLE: dict[str, set[str]] = {
+    "checkout.session": {
+        "customer",
+        "invoice",
+        "payment_intent",
+        "payment_link",
+        "setup_intent",
+        "subscription",
+    },
+    "payment_intent": {
+        "customer",
+        "latest_charge",
+        "payment_method",
+        "application",
+        "on_behalf_of",
+        "review",
+    },
+    "charge": {
+        "balance_transaction",
+        "customer",
+        "payment_intent",
+        "application",
+        "application_fee",
+        "failure_balance_transaction",
+        "on_behalf_of",
+        "review",
+        "source_transfer",
+        "transfer",
+    },
+    "refund": {
+        "balance_transaction",
+        "charge",
+        "payment_intent",
+        "failure_balance_transaction",
+        "source_transfer_reversal",
+        "transfer_reversal",
+    },
+    "dispute": {"charge", "payment_intent"},
+    "balance_transaction": {"source"},
+    "payout": {
+        "balance_transaction",
+        "destination",
+        "failure_balance_transaction",
+        "original_payout",
+        "reversed_by",
+    },
+    "invoice": {
+        "customer",
+        "default_payment_method",
+        "default_source",
+        "latest_revision",
+        "on_behalf_of",
+        "test_clock",
+        "application",
+    },
+    "invoice_payment": {"invoice", "payment.payment_intent", "payment.charge"},
+    "subscription": {
+        "customer",
+        "default_payment_method",
+        "default_source",
+        "latest_invoice",
+        "pending_setup_intent",
+        "schedule",
+        "test_clock",
+        "application",
+        "on_behalf_of",
+    },
+    "mandate": {"payment_method"},
+    "customer": {"default_source", "invoice_settings.default_payment_method", "test_clock"},
+    "payment_method": {"customer"},
+    "price": {"product"},
+    "product": {"default_price"},
+}
+# Lists Stripe leaves out unless expanded (includable), built when asked for.
+# Lists of ids stored here but always sent as full objects (never expandable).
+EMBEDDED: dict[str, tuple[str, ...]] = {"dispute": ("balance_transactions",)}
+MAX_EXPAND_DEPTH = 4
+
+
+class Store:
+    """Every object by id. Not locked itself: the server holds its one lock around all use."""
+
+    def __init__(self) -> None:
+        self._objects: dict[str, Obj] = {}
+        self._order: dict[str, int] = {}
+        self._counter = itertools.count()
+        # Facts real Stripe keeps but does not show (e.g. which payout settled a transaction).
+        self.private: dict[str, dict[str, Any]] = {}
+
+    def add(self, obj: Obj) -> Obj:
+        self._objects[obj["id"]] = obj
+        self._order[obj["id"]] = next(self._counter)
+        self.private.setdefault(obj["id"], {})
+        return obj
+
+    def find(self, obj_id: str) -> Obj | None:
+        return self._objects.get(obj_id)
+
+    def get(self, obj_id: str, kind: str, param: str = "id") -> Obj:
+        obj = self._objects.get(obj_id)
+        if obj is None or obj["object"] != kind:
+            raise no_such(kind, obj_id, param)
+        return obj
+
+    def of_kind(self, kind: str, where: Callable[[Obj], bool] = lambda o: True) -> list[Obj]:
+        """Newest first, like every Stripe list."""
+        found = [o for o in self._objects.values() if o["object"] == kind and where(o)]
+        return sorted(
+            found, key=lambda o: (o.get("created", 0), self._order[o["id"]]), reverse=True
+        )
+
+    # -- rendering -------------------------------------------------------------------------
+
+    def copy(self, obj: Obj) -> Obj:
+        """A deep copy as Stripe sends it by default (embedded lists filled in)."""
+        out = copy.deepcopy(obj)
+        for field in EMBEDDED.get(out.get("object", ""), ()):
+            out[field] = [copy.deepcopy(self._objects[i]) for i in out[field]]
+        return out
+
+    def render(self, obj: Obj, expand: Iterable[str] = ()) -> Obj:
+        out = self.copy(obj)
+        for path in expand:
+            segments = path.split(".")
+            if len(segments) > MAX_EXPAND_DEPTH:
+                raise invalid(
+                    f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property. "
+                    f"Property: {path}",
+                    param="expand",
+                )
+            self._expand(out, segments, path)
+        return out
+
+    def _expand(self, node: Any, segments: list[str], path: str) -> None:
+        if node is None or not segments:
+            return
+        if not isinstance(node, dict):
+            raise _not_expandable(path)
+        if node.get("object") == "list":
+            if segments[0] != "data" or len(segments) == 1:
+                raise _not_expandable(path)
+            for item in node["data"]:
+                self._expand(item, segments[1:], path)
+            return
+        kind = node.get("object", "")
+        for size in range(len(segments), 0, -1):
+            field = ".".join(segments[:size])
+            includer = INCLUDABLE.get(kind, {}).get(field)
+            if includer or field in EXPANDABLE.get(kind, set()):
+                break
+        else:
+            raise _not_expandable(path)
+        container = node
+        for key in segments[: size - 1]:
+            container = container.get(key) or {}
+        last = segments[size - 1]
+        if includer is not None:
+            container[last] = includer(self, node)
+        elif isinstance(container.get(last), str):
+            target = self._objects.get(container[last])
+            if target is not None:
+                container[last] = self.copy(target)
+        self._expand(container.get(last), segments[size:], path)
+
+    def list_page(
+        self,
+        items: list[Obj],
+        params: Params,
+        *,
+        url: str,
+        kind: str,
+        filters: Iterable[str] = (),
+    ) -> Obj:
+        check_known(
+            params, {"limit", "starting_after", "ending_before", "expand", "created", *filters}
+        )
+        limit = as_int(params.get("limit", 10), "limit")
+        if not 1 <= limit <= 100:
+            bound = "greater than or equal to 1" if limit < 1 else "less than or equal to 100"
+            raise invalid(f"This value must be {bound}.", param="limit")
+        ids = [item["id"] for item in items]
+        if params.get("starting_after"):
+            cursor = params["starting_after"]
+            if cursor not in ids:
+                raise no_such(kind, cursor, "starting_after")
+            start = ids.index(cursor) + 1
+            window, has_more = items[start : start + limit], len(items) > start + limit
+        elif params.get("ending_before"):
+            cursor = params["ending_before"]
+            if cursor not in ids:
+                raise no_such(kind, cursor, "ending_before")
+            end = ids.index(cursor)
+            window, has_more = items[max(0, end - limit) : end], end - limit > 0
+        else:
+            window, has_more = items[:limit], len(items) > limit
+        page = {
+            "object": "list",
+            "data": [self.copy(item) for item in window],
+            "has_more": has_more,
+            "url": url,
+        }
+        return self.render(page, expand_paths(params))
+
+
+def _not_expandable(path: str) -> StripeAPIError:
+    return invalid(f"This property cannot be expanded ({path}).", param="expand")
+
+
+def created_filter(params: Params) -> Callable[[Obj], bool]:
+    """`created=123` or `created[gt|gte|lt|lte]=123`."""
+    value = params.get("created")
+    if value is None:
+        return lambda obj: True
+    if not isinstance(value, dict):
+        exact = as_int(value, "created")
+        return lambda obj: obj["created"] == exact
+    check_known(value, {"gt", "gte", "lt", "lte"}, "created")
+    bounds = {op: as_int(v, f"created[{op}]") for op, v in value.items()}
+
+    def keep(obj: Obj) -> bool:
+        created = obj["created"]
+        return (
+            created > bounds.get("gt", created - 1)
+            and created >= bounds.get("gte", created)
+            and created < bounds.get("lt", created + 1)
+            and created <= bounds.get("lte", created)
+        )
+
+    return keep
+
+
+def list_of(items: list[Obj], url: str) -> Obj:
+    """An includable list as embedded in its parent (first 10, like Stripe)."""
+    return {"object": "list", "data": items[:10], "has_more": len(items) > 10, "url": url}
+
+
+def _charge_refunds(store: Store, charge: Obj) -> Obj:
+    refunds = store.of_kind("refund", lambda r: r["charge"] == charge["id"])
+    return list_of([store.copy(r) for r in refunds], f"/v1/charges/{charge['id']}/refunds")
+
+
+def _invoice_payments(store: Store, invoice: Obj) -> Obj:
+    payments = store.of_kind("invoice_payment", lambda p: p["invoice"] == invoice["id"])
+    url = f"/v1/invoice_payments?invoice={invoice['id']}"
+    return list_of([store.copy(p) for p in payments], url)
+
+
+def _session_line_items(store: Store, session: Obj) -> Obj:
+    items = store.private[session["id"]].get("line_items", [])
+    url = f"/v1/checkout/sessions/{session['id']}/line_items"
+    return list_of([store.copy(i) for i in items], url)
+
+
+Includer = Callable[[Store, Obj], Obj]
+# Lists Stripe leaves out unless expanded (includable), built when asked for.
+INCLUDABLE: dict[str, dict[str, Includer]] = {
+    "charge": {"refunds": _charge_refunds},
+    "invoice": {"payments": _invoice_payments},
+    "checkout.session": {"line_items": _session_line_items},
+}
