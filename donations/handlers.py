@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 
+from campaign.selectors import supporter_by_email
 from donations import stripe_api
 from donations.defence import decline_recorded
 from donations.ledger import (
@@ -118,8 +119,24 @@ def _record_gift(charge: Any, donation: Donation | None) -> None:
         donation.save(update_fields=["method", "updated_at"])
     donation_advance(donation, status_from_ledger(donation))
     if written:
+        _supporter_match(donation)
         notice_queue(kind=NoticeKind.THANKS, key=str(donation.uuid), donation=donation)
         gift_recorded(donation)
+
+
+def _supporter_match(donation: Donation) -> None:
+    """Link a gift to the supporter with the donor's email, if there is exactly that one.
+
+    Matching only, never merging: a donation already linked keeps its supporter, and an
+    address we do not know creates no marketing profile (that needs the news opt-in, which
+    goes through double opt-in on the donate page).
+    """
+    if donation.supporter_id is not None or not donation.donor_email:
+        return
+    supporter = supporter_by_email(donation.donor_email)
+    if supporter is not None:
+        donation.supporter = supporter
+        donation.save(update_fields=["supporter", "updated_at"])
 
 
 def checkout_session(payload: Payload) -> None:
