@@ -2,24 +2,27 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 from django.shortcuts import get_object_or_404, render
 from django.template import loader
 
+from campaign.forms import signup_form_for_page
 from campaign.selectors import campaign_current, stories_published
 
 
 def landing(request: HttpRequest) -> HttpResponse:
-    context = {"campaign": campaign_current(), "stories": stories_published()}
+    context = {
+        "campaign": campaign_current(),
+        "stories": stories_published(),
+        "signup_form": signup_form_for_page(request),
+    }
     return render(request, "campaign/landing.html", context)
 
 
 def story_detail(request: HttpRequest, slug: str) -> HttpResponse:
     story = get_object_or_404(stories_published(), slug=slug)
     others = stories_published().exclude(pk=story.pk)[:3]
-    return render(request, "campaign/story.html", {"story": story, "others": others})
+    context = {"story": story, "others": others, "signup_form": signup_form_for_page(request)}
+    return render(request, "campaign/story.html", context)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404 in the visitor's language (LocaleMiddleware has activated it from the URL)."""
     body = loader.render_to_string("404.html", {}, request)
     return HttpResponseNotFound(body)
-
-
-

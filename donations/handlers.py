@@ -31,6 +31,7 @@ from donations.models import (
     NoticeKind,
     RecurringDonation,
     RecurringState,
+    Transaction,
     TransactionKind,
 )
 from donations.notices import notice_queue
@@ -67,9 +68,15 @@ def _method_of(charge: Any) -> str:
 # --- payments -------------------------------------------------------------------------------
 
 
-def _record_payment_intent(payment_intent_id: str, donation: Donation | None) -> None:
-    """Bring the donation and the ledger up to date with the payment intent as Stripe has it."""
-    intent = stripe_api.payment_intent_retrieve(payment_intent_id)
+def _record_payment_intent(intent_ref: str | Payload, donation: Donation | None) -> None:
+    """Bring the donation and the ledger up to date with the payment intent as Stripe has it.
+
+    `intent_ref` is an id, or the intent freshly read with its charge's balance expanded.
+    """
+    if isinstance(intent_ref, str):
+        intent = stripe_api.payment_intent_retrieve(intent_ref)
+    else:
+        intent = intent_ref
     if donation is None:
         donation = _donation_by_uuid((intent.get("metadata") or {}).get("donation_uuid"))
     if donation is not None and not donation.stripe_payment_intent:
@@ -141,7 +148,10 @@ def _supporter_match(donation: Donation) -> None:
 
 def checkout_session(payload: Payload) -> None:
     """completed, async_payment_succeeded and async_payment_failed: the session decides."""
-    session = stripe_api.checkout_session_retrieve(payload["data"]["object"]["id"])
+    session = payload["data"]["object"]
+    already_paid = _already_paid(session)
+    if not already_paid:
+        session = stripe_api.checkout_session_retrieve(session["id"])
     donation = _donation_by_uuid(
         session.get("client_reference_id") or (session.get("metadata") or {}).get("donation_uuid")
     )
@@ -156,16 +166,32 @@ def checkout_session(payload: Payload) -> None:
             donation.donor_name = details["name"]
             changed.append("donor_name")
         donation.save(update_fields=changed)
+    if already_paid:
+        return
     if session.get("mode") == "subscription":
         _link_subscription(_id(session.get("subscription")), _id(session.get("customer")))
         if payload["type"] == "checkout.session.async_payment_failed" and donation is not None:
             _fail(donation)
         return
-    intent = _id(session.get("payment_intent"))
+    intent = session.get("payment_intent")
     if intent:
         _record_payment_intent(intent, donation)
     elif donation is not None and payload["type"].endswith("failed"):
         _fail(donation)
+
+
+def _already_paid(session: Payload) -> bool:
+    """A one-off session reporting paid whose gift the ledger holds has nothing stale left to
+    re-read: paid is final, and the donor details in the payload never change."""
+    intent = _id(session.get("payment_intent"))
+    return (
+        session.get("mode") == "payment"
+        and session.get("payment_status") == "paid"
+        and bool(intent)
+        and Transaction.objects.filter(
+            stripe_payment_intent=intent, kind=TransactionKind.GIFT
+        ).exists()
+    )
 
 
 def payment_intent(payload: Payload) -> None:
@@ -173,7 +199,17 @@ def payment_intent(payload: Payload) -> None:
     intent = payload["data"]["object"]
     if not (intent.get("metadata") or {}).get("donation_uuid"):
         return
+    charge = _id(intent.get("latest_charge"))
+    if intent.get("status") == "succeeded" and _gift_recorded(charge):
+        return  # succeeded is final and its gift is in the ledger: nothing to re-read
     _record_payment_intent(intent["id"], None)
+
+
+def _gift_recorded(charge_id: str) -> bool:
+    return (
+        bool(charge_id)
+        and Transaction.objects.filter(stripe_object=charge_id, kind=TransactionKind.GIFT).exists()
+    )
 
 
 # --- monthly gifts --------------------------------------------------------------------------

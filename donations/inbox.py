@@ -32,10 +32,13 @@ MAX_ATTEMPTS = 12
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_MAX_SECONDS = 3600
 
+# Types without a handler are stored already marked ignored: kept for the record, never
+# queued (about half of what Stripe sends for a gift: charge.succeeded, *.created, ...).
 _INSERT = """
 INSERT INTO donations_stripeevent
-    (stripe_id, type, payload, stripe_created, received_at, via, status, attempts, last_error)
-VALUES (%s, %s, %s::jsonb, %s, now(), %s, 'received', 0, '')
+    (stripe_id, type, payload, stripe_created, received_at, via, status, processed_at,
+     attempts, last_error)
+VALUES (%s, %s, %s::jsonb, %s, now(), %s, %s, %s, 0, '')
 ON CONFLICT (stripe_id) DO NOTHING
 RETURNING id
 """
@@ -47,12 +50,23 @@ def stripe_event_receive(*, event: dict[str, Any], raw: bytes | None = None, via
     A single statement in autocommit: committed when it returns, so the caller can answer 2xx.
     """
     body = raw.decode() if raw is not None else json.dumps(event)
+    handled = event["type"] in HANDLERS
+    status = EventStatus.RECEIVED if handled else EventStatus.IGNORED
     with connection.cursor() as cursor:
         cursor.execute(
-            _INSERT, [event["id"], event["type"], body, from_timestamp(event.get("created")), via]
+            _INSERT,
+            [
+                event["id"],
+                event["type"],
+                body,
+                from_timestamp(event.get("created")),
+                via,
+                status,
+                None if handled else timezone.now(),
+            ],
         )
         created = cursor.fetchone() is not None
-    if created:
+    if created and handled:
         if connection.in_atomic_block:
             transaction.on_commit(inbox_wake)
         else:

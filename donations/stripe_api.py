@@ -64,7 +64,9 @@ def checkout_session_create(*, params: dict[str, Any], idempotency_key: str) -> 
 def checkout_session_retrieve(session_id: str) -> StripeDict:
     return _plain(
         client().v1.checkout.sessions.retrieve(
-            session_id, {"expand": ["payment_intent.latest_charge", "subscription"]}
+            # The charge's balance comes along: one call gives the gift's amount and fee.
+            session_id,
+            {"expand": ["payment_intent.latest_charge.balance_transaction", "subscription"]},
         )
     )
 

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class MailingConfig(AppConfig):
     name = "mailing"
     verbose_name = "Mailing"
+
+    def ready(self) -> None:
+        from mailing import receivers
+
+        receivers.connect()

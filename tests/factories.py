@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+
 import factory
 from django.contrib.auth import get_user_model
 
-from campaign.models import Campaign, Story
+from campaign.models import (
+    Campaign,
+    Consent,
+    ConsentText,
+    Story,
+    Supporter,
+    SupporterAudit,
+)
 from worker.models import OutboxTask
 
 
@@ -59,3 +68,65 @@ class OutboxTaskFactory(factory.django.DjangoModelFactory):
 
     task_name = "tests.probe_record"
     args = factory.LazyFunction(lambda: ["factory"])
+
+
+class ConsentTextFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ConsentText
+        django_get_or_create = ("topic", "language", "version")
+
+    topic = "stories"
+    language = "nl"
+    version = 1
+    text = factory.LazyAttribute(lambda t: f"Ja, mail mij over {t.topic} (versie {t.version}).")
+
+
+class SupporterFactory(factory.django.DjangoModelFactory):
+    """A confirmed supporter with every personal field filled (add consents with ConsentFactory)."""
+
+    class Meta:
+        model = Supporter
+
+    email = factory.Sequence(lambda n: f"supporter{n}@voorbeeld.nl")
+    first_name = "Noor"
+    language = "nl"
+    status = Supporter.Status.ACTIVE
+    confirmed_at = factory.Faker("past_datetime", tzinfo=datetime.UTC)
+    source_page = "/verhalen/amira/"
+    source_referrer = "https://nieuws.example.org/artikel"
+    utm_source = "nieuwsbrief"
+    utm_medium = "email"
+    utm_campaign = "survivors-launch"
+    utm_term = "kinderen"
+    utm_content = "knop-boven"
+
+
+class ConsentFactory(factory.django.DjangoModelFactory):
+    """A confirmed consent, given through the form."""
+
+    class Meta:
+        model = Consent
+
+    supporter = factory.SubFactory(SupporterFactory)
+    topic = "stories"
+    text = factory.LazyAttribute(
+        lambda c: ConsentTextFactory(topic=c.topic, language=c.supporter.language)
+    )
+    method = Consent.Method.FORM
+    given_at = factory.Faker("past_datetime", tzinfo=datetime.UTC)
+    ip = "192.0.2.10"
+    user_agent = "Mozilla/5.0 (X11; Linux x86_64) Factory/1.0"
+    confirmed_at = factory.LazyAttribute(lambda c: c.given_at)
+    confirmed_ip = "192.0.2.11"
+    confirmed_user_agent = "Mozilla/5.0 (X11; Linux x86_64) Factory/1.0 confirm"
+
+
+class SupporterAuditFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SupporterAudit
+
+    supporter = factory.SubFactory(SupporterFactory)
+    action = SupporterAudit.Action.SIGNED_UP
+    actor = SupporterAudit.Actor.SUPPORTER
+    method = Consent.Method.FORM
+    details = factory.LazyFunction(lambda: {"topics": ["stories"], "language": "nl"})

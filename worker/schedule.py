@@ -25,6 +25,19 @@ def configure(app: Celery) -> None:
             "task": "donations.tasks.reconcile_stripe",
             "schedule": 15 * 60.0,
         },
+        # The mailing engine's one tick (issue #5): claims due mailings and sequence steps with
+        # FOR UPDATE SKIP LOCKED, creates their ledger rows, publishes batches of ledger ids and
+        # re-publishes rows whose task was lost (Redis flushed). Never Celery ETA tasks: Redis
+        # re-delivers those after the visibility timeout. Every 10 s bounds a mailing's delay.
+        "mailing-tick": {
+            "task": "mailing.tasks.tick",
+            "schedule": float(settings.MAILING_TICK_SECONDS),
+        },
+        # Puts ledger rows left in `sending` by a killed worker back to `queued`.
+        "mailing-sweep": {
+            "task": "mailing.tasks.sweep",
+            "schedule": float(settings.MAILING_SWEEP_SECONDS),
+        },
         # Deletes published outbox rows after a week: they are only kept to debug incidents.
         "outbox-prune": {
             "task": "worker.tasks.outbox_prune",

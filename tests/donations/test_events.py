@@ -32,8 +32,9 @@ def heard() -> Any:
 def _paid_gift(fake: FakeStripe, live_server: Any, **request: Any) -> Donation:
     fake.set_webhook(live_server.url + "/stripe/webhook/", secret=fake.webhook_secret)
     donation = checkout.donation_create(
-        request=GiftRequest(amount=2500, frequency=Frequency.ONE_OFF, method=Method.IDEAL,
-                            **request)
+        request=GiftRequest(
+            amount=2500, frequency=Frequency.ONE_OFF, method=Method.IDEAL, **request
+        )
     )
     checkout.checkout_start(donation=donation)
     donation.refresh_from_db()
@@ -56,13 +57,15 @@ def test_gift_by_a_known_supporter_is_linked_and_announced_once(
     inbox_drain()
 
     assert donation.supporter_id == supporter.pk
-    assert heard == [{
-        "donation_id": donation.pk,
-        "supporter_id": supporter.pk,
-        "source_token": "signed-token",
-        "first_gift": True,
-        "frequency": "one_off",
-    }]
+    assert heard == [
+        {
+            "donation_id": donation.pk,
+            "supporter_id": supporter.pk,
+            "source_token": "signed-token",
+            "first_gift": True,
+            "frequency": "one_off",
+        }
+    ]
 
 
 def test_unknown_donor_gets_no_marketing_profile(

@@ -1,0 +1,80 @@
+"""Signed links for supporters: confirmation (expires), preferences and unsubscribe (revocable).
+
+Each kind has its own salt, so a token of one kind is never accepted as another. Neither holds
+the email address: a link forwarded or logged by a proxy reveals only an id.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+
+CONFIRM_SALT = "campaign.supporter.confirm"
+PREFERENCES_SALT = "campaign.supporter.preferences"
+_VALUE = re.compile(r"^(?P<id>[1-9][0-9]{0,18})\.(?P<key>[0-9a-f]{8,16})$")
+
+
+class InvalidToken(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ConfirmationClaim:
+    supporter_id: int
+    nonce: str
+    expired: bool
+
+
+@dataclass(frozen=True)
+class SupporterClaim:
+    supporter_id: int
+    link_secret: str
+
+
+def _split(value: str) -> tuple[int, str]:
+    match = _VALUE.match(value)
+    if match is None:
+        raise InvalidToken(value)
+    return int(match["id"]), match["key"]
+
+
+def confirmation_token(*, supporter_id: int, nonce: str) -> str:
+    return signing.TimestampSigner(salt=CONFIRM_SALT).sign(f"{supporter_id}.{nonce}")
+
+
+def confirmation_max_age() -> timedelta:
+    return timedelta(days=settings.SUPPORTERS_CONFIRM_MAX_AGE_DAYS)
+
+
+def confirmation_token_read(token: str) -> ConfirmationClaim:
+    """The claim in a confirmation token; ``expired`` when it is authentic but too old."""
+    signer = signing.TimestampSigner(salt=CONFIRM_SALT)
+    expired = False
+    try:
+        value = signer.unsign(token, max_age=confirmation_max_age())
+    except signing.SignatureExpired:
+        # Authentic but old: read it anyway so the page can offer to send a fresh link.
+        value = signer.unsign(token)
+        expired = True
+    except signing.BadSignature as exc:
+        raise InvalidToken(token) from exc
+    supporter_id, nonce = _split(value)
+    return ConfirmationClaim(supporter_id=supporter_id, nonce=nonce, expired=expired)
+
+
+def supporter_token(*, supporter_id: int, link_secret: str) -> str:
+    """For the preference centre and one-click unsubscribe: valid until the secret rotates."""
+    return signing.Signer(salt=PREFERENCES_SALT).sign(f"{supporter_id}.{link_secret}")
+
+
+def supporter_token_read(token: str) -> SupporterClaim:
+    try:
+        value = signing.Signer(salt=PREFERENCES_SALT).unsign(token)
+    except signing.BadSignature as exc:
+        raise InvalidToken(token) from exc
+    supporter_id, secret = _split(value)
+    return SupporterClaim(supporter_id=supporter_id, link_secret=secret)

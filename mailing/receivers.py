@@ -1,0 +1,74 @@
+"""Reactions to campaign events; campaign/ and donations/ never import mailing/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from django.db import transaction
+
+from campaign import events
+from mailing import services
+from mailing.models import Enrollment, Sequence
+
+log = structlog.get_logger(__name__)
+
+
+def _tick_soon() -> None:
+    """Step 1 of a welcome sequence goes out at once, not at the next periodic tick. If the
+    publish fails the periodic tick picks the enrolment up anyway."""
+    from worker.celery_app import app
+
+    try:
+        app.send_task("mailing.tasks.tick")
+    except Exception as exc:  # noqa: BLE001 - the broker may be down; the beat tick covers it
+        log.warning("mailing.tick_publish_failed", error=str(exc))
+
+
+def on_supporter_confirmed(
+    sender: Any, supporter_id: int, topics: list[str], first_time: bool = False, **kwargs: Any
+) -> None:
+    enrolled = services.sequences_enrol(
+        trigger=Sequence.Trigger.CONFIRMED, supporter_id=supporter_id, topics=topics
+    )
+    if enrolled:
+        transaction.on_commit(_tick_soon)
+
+
+def on_donation_succeeded(
+    sender: Any,
+    donation_id: int,
+    supporter_id: int | None,
+    source_token: str = "",
+    first_gift: bool = False,
+    frequency: str = "",
+    **kwargs: Any,
+) -> None:
+    services.gift_record(
+        donation_id=donation_id,
+        supporter_id=supporter_id,
+        source=source_token,
+        first_gift=first_gift,
+        frequency=frequency,
+    )
+    if first_gift and supporter_id is not None:
+        transaction.on_commit(_tick_soon)
+
+
+def on_supporter_unsubscribed(sender: Any, supporter_id: int, **kwargs: Any) -> None:
+    services.enrollments_exit(supporter_id=supporter_id, reason=Enrollment.ExitReason.UNSUBSCRIBED)
+
+
+def on_supporter_erased(sender: Any, supporter_id: int, **kwargs: Any) -> None:
+    # Inside the erase transaction: if this fails, the erasure rolls back (campaign/events.py).
+    services.enrollments_exit(supporter_id=supporter_id, reason=Enrollment.ExitReason.ERASED)
+
+
+def connect() -> None:
+    uid = "mailing.receivers"
+    events.supporter_confirmed.connect(on_supporter_confirmed, dispatch_uid=f"{uid}.confirmed")
+    events.donation_succeeded.connect(on_donation_succeeded, dispatch_uid=f"{uid}.donation")
+    events.supporter_unsubscribed.connect(
+        on_supporter_unsubscribed, dispatch_uid=f"{uid}.unsubscribed"
+    )
+    events.supporter_erased.connect(on_supporter_erased, dispatch_uid=f"{uid}.erased")

@@ -1,0 +1,482 @@
+"""Writes: scheduling, enrolment, the fan-out tick, dispatching, sweeping, suppression, gifts.
+
+Each periodic step is idempotent and claims its work with FOR UPDATE SKIP LOCKED, so two beat
+processes (or two ticks overlapping) never fan out or dispatch the same thing twice.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.core import signing
+from django.db import connection, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from mailing.models import (
+    LANGUAGES,
+    Delivery,
+    Enrollment,
+    GiftAttribution,
+    Mailing,
+    Message,
+    Sequence,
+    SequenceStep,
+    Suppression,
+)
+from mailing.segments import SegmentFilter
+from mailing.selectors import email_hash, recipients, recipients_among
+
+log = structlog.get_logger(__name__)
+
+AMSTERDAM = zoneinfo.ZoneInfo("Europe/Amsterdam")
+SOURCE_SALT = "mailing.source"
+SEND_TASK = "mailing.tasks.deliveries_send"
+# Exits that stop queued step emails at send time ("completed" does not: the last step's row
+# is created in the same tick that completes the enrolment).
+STOPPING_EXITS = (
+    Enrollment.ExitReason.GIFT,
+    Enrollment.ExitReason.UNSUBSCRIBED,
+    Enrollment.ExitReason.BOUNCED,
+    Enrollment.ExitReason.ERASED,
+    Enrollment.ExitReason.STAFF,
+)
+
+
+# --- Content -----------------------------------------------------------------------------------
+
+
+def _story_url(slug: str, language: str) -> str:
+    with translation.override(language):
+        return settings.SITE_URL + reverse("campaign:story", kwargs={"slug": slug})
+
+
+def message_snapshot(source: Mailing | SequenceStep) -> dict[str, Any]:
+    """Everything rendering needs, per language, frozen into the Message row."""
+    story = source.story
+    languages: dict[str, dict[str, str]] = {}
+    for language in LANGUAGES:
+        own_title = isinstance(source, Mailing) and source.title_nl
+        languages[language] = {
+            "subject": source.localized("subject", language),
+            "subject_b": source.localized("subject_b", language) if source.subject_b_nl else "",
+            "preheader": source.localized("preheader", language),
+            "title": source.localized("title", language)
+            if own_title or story is None
+            else story.localized("title", language),
+            "body": source.localized("body", language)
+            if isinstance(source, Mailing) and source.body_nl
+            else (story.localized("body", language) if story else ""),
+            "story_url": _story_url(story.slug, language) if story else "",
+        }
+    return {"languages": languages}
+
+
+def message_current(source: Mailing | SequenceStep) -> Message:
+    """The newest version of a mailing's or step's content, made on first use."""
+    owner: dict[str, Any] = {"mailing": source} if isinstance(source, Mailing) else {"step": source}
+    message = Message.objects.filter(**owner).order_by("-version").first()
+    if message is not None:
+        return message
+    topic = source.topic if isinstance(source, Mailing) else source.sequence.topic
+    return Message.objects.create(
+        **owner, version=1, topic=topic, story=source.story, content=message_snapshot(source)
+    )
+
+
+# --- Mailings ------------------------------------------------------------------------------
+
+
+def local_send_time(day: date, at: time) -> datetime:
+    """A wall-clock time in Europe/Amsterdam as one aware instant, safe across DST changes.
+
+    A time that does not exist (spring forward, 02:30 on the last Sunday of March) moves forward
+    to the same distance after the gap (03:30); a time that happens twice (autumn, 02:30 on
+    the last Sunday of October) is the first one. Either way it is one instant: it fires once.
+    """
+    naive = datetime.combine(day, at)
+    aware = naive.replace(tzinfo=AMSTERDAM, fold=0)
+    round_trip = aware.astimezone(zoneinfo.ZoneInfo("UTC")).astimezone(AMSTERDAM)
+    if round_trip.replace(tzinfo=None) != naive:
+        # Non-existent local time: zoneinfo resolved it with the pre-gap offset already.
+        return round_trip
+    return aware
+
+
+@transaction.atomic
+def mailing_schedule(*, mailing_id: int, send_at: datetime) -> Mailing:
+    mailing = Mailing.objects.select_for_update().get(pk=mailing_id)
+    if mailing.state not in (Mailing.State.DRAFT, Mailing.State.SCHEDULED):
+        raise ValueError(f"cannot schedule a mailing that is {mailing.state}")
+    if timezone.is_naive(send_at):
+        raise ValueError("send_at must be aware; use local_send_time() for a local time")
+    mailing.send_at = send_at
+    mailing.state = Mailing.State.SCHEDULED
+    mailing.save(update_fields=["send_at", "state"])
+    return mailing
+
+
+@transaction.atomic
+def mailing_pause(*, mailing_id: int) -> Mailing:
+    """Stops dispatching; batches already running put their rows back (sending.py)."""
+    mailing = Mailing.objects.select_for_update().get(pk=mailing_id)
+    if mailing.state in (Mailing.State.SCHEDULED, Mailing.State.SENDING):
+        mailing.state = Mailing.State.PAUSED
+        mailing.save(update_fields=["state"])
+    return mailing
+
+
+@transaction.atomic
+def mailing_resume(*, mailing_id: int) -> Mailing:
+    """Back to sending (ledger exists) or scheduled; the unique ledger rules out duplicates."""
+    mailing = Mailing.objects.select_for_update().get(pk=mailing_id)
+    if mailing.state == Mailing.State.PAUSED:
+        fanned_out = mailing.fanned_out_at is not None
+        mailing.state = Mailing.State.SENDING if fanned_out else Mailing.State.SCHEDULED
+        mailing.save(update_fields=["state"])
+        Delivery.objects.filter(message__mailing=mailing, state=Delivery.State.QUEUED).update(
+            dispatched_at=None
+        )
+    return mailing
+
+
+@transaction.atomic
+def mailing_cancel(*, mailing_id: int) -> Mailing:
+    mailing = Mailing.objects.select_for_update().get(pk=mailing_id)
+    if mailing.state in (Mailing.State.FINISHED, Mailing.State.CANCELLED):
+        return mailing
+    mailing.state = Mailing.State.CANCELLED
+    mailing.finished_at = timezone.now()
+    mailing.save(update_fields=["state", "finished_at"])
+    Delivery.objects.filter(message__mailing=mailing, state=Delivery.State.QUEUED).update(
+        state=Delivery.State.SKIPPED, reason=Delivery.Reason.CANCELLED
+    )
+    return mailing
+
+
+def _ledger_insert(
+    message_id: int, supporter_sql: tuple[str, tuple[Any, ...]], *, fresh: bool = False
+) -> int:
+    """One server-side INSERT ... SELECT: no row passes through Python (1M rows in seconds).
+
+    `fresh`: the message has no rows yet and its owner is locked, so nobody else inserts for it.
+    Then the insert skips ON CONFLICT (speculative insertion costs ~40% more per row, measured
+    with bench/fanout.py); the unique constraint still stands guard and would roll back.
+    """
+    sql, params = supporter_sql
+    table = Delivery._meta.db_table
+    conflict = "" if fresh else " ON CONFLICT (message_id, supporter_id) DO NOTHING"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (message_id, supporter_id) "  # noqa: S608 - table name is ours
+            f"SELECT %s, r.id FROM ({sql}) r{conflict}",
+            [message_id, *params],
+        )
+        return cursor.rowcount
+
+
+def mailing_fan_out(mailing: Mailing) -> int:
+    """Create the ledger of a claimed mailing (call inside the claiming transaction)."""
+    message = message_current(mailing)
+    segment = mailing.segment.parsed if mailing.segment else SegmentFilter()
+    # No ORDER BY (Supporter's default sorts by created_at): rows come in table order, which
+    # keeps the ledger's indexes filling at their right-hand edge.
+    query = recipients(segment=segment, topic=mailing.topic).order_by().values_list("id", flat=True)
+    fresh = not Delivery.objects.filter(message=message).exists()
+    created = _ledger_insert(message.pk, query.query.sql_with_params(), fresh=fresh)
+    log.info("mailing.fanned_out", mailing_id=mailing.pk, message_id=message.pk, rows=created)
+    return created
+
+
+def mailings_fan_out(now: datetime) -> list[int]:
+    """Claim due mailings (SKIP LOCKED: a concurrent tick takes others or none) and fan out."""
+    done: list[int] = []
+    while True:
+        with transaction.atomic():
+            mailing = (
+                Mailing.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(state=Mailing.State.SCHEDULED, send_at__lte=now)
+                .select_related("segment")
+                .order_by("send_at")
+                .first()
+            )
+            if mailing is None:
+                return done
+            if mailing.fanned_out_at is None:
+                mailing_fan_out(mailing)
+                mailing.fanned_out_at = now
+            mailing.state = Mailing.State.SENDING
+            mailing.save(update_fields=["state", "fanned_out_at"])
+        done.append(mailing.pk)
+
+
+# --- Sequences ---------------------------------------------------------------------------------
+
+
+def enrollment_start(*, sequence: Sequence, supporter_id: int, now: datetime) -> bool:
+    """Enrol unless already in it; step 1 falls due after its own delay (often at once)."""
+    first = sequence.steps.order_by("position").first()
+    if first is None:
+        return False
+    with connection.cursor() as cursor:
+        # The partial unique index makes a second open enrolment a no-op (signals may repeat).
+        cursor.execute(
+            f"INSERT INTO {Enrollment._meta.db_table} "  # noqa: S608 - table name is ours
+            "(sequence_id, supporter_id, next_position, due_at, enrolled_at, exit_reason) "
+            "VALUES (%s, %s, %s, %s, %s, '') "
+            "ON CONFLICT (sequence_id, supporter_id) WHERE exited_at IS NULL DO NOTHING",
+            [sequence.pk, supporter_id, first.position, now + first.delay, now],
+        )
+        return cursor.rowcount == 1
+
+
+def sequences_enrol(*, trigger: str, supporter_id: int, topics: Iterable[str] | None = None) -> int:
+    now = timezone.now()
+    sequences = Sequence.objects.filter(trigger=trigger, is_active=True)
+    if topics is not None:
+        sequences = sequences.filter(topic__in=list(topics))
+    return sum(
+        enrollment_start(sequence=sequence, supporter_id=supporter_id, now=now)
+        for sequence in sequences
+    )
+
+
+def enrollments_exit(*, supporter_id: int, reason: str, only_ending_on_gift: bool = False) -> int:
+    open_rows = Enrollment.objects.filter(supporter_id=supporter_id, exited_at__isnull=True)
+    if only_ending_on_gift:
+        open_rows = open_rows.filter(sequence__ends_on_gift=True)
+    return open_rows.update(exited_at=timezone.now(), exit_reason=reason, due_at=None)
+
+
+def enrollments_fan_out(now: datetime, *, limit: int = 5000) -> int:
+    """Claim due enrolments, create their step's ledger rows, and move them to the next step."""
+    created = 0
+    with transaction.atomic():
+        due = list(
+            Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(exited_at__isnull=True, due_at__lte=now, sequence__is_active=True)
+            .order_by("due_at")[:limit]
+            .values_list("pk", "sequence_id", "next_position", "supporter_id")
+        )
+        groups: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+        for pk, sequence_id, position, supporter_id in due:
+            groups[(sequence_id, position)].append((pk, supporter_id))
+        steps = {
+            (step.sequence_id, step.position): step
+            for step in SequenceStep.objects.filter(
+                sequence_id__in={key[0] for key in groups}
+            ).select_related("sequence", "story")
+        }
+        for (sequence_id, position), members in groups.items():
+            enrollment_ids = [pk for pk, _ in members]
+            step = steps.get((sequence_id, position))
+            if step is not None:
+                message = message_current(step)
+                query = (
+                    recipients_among(
+                        supporter_ids=[s for _, s in members], topic=step.sequence.topic
+                    )
+                    .order_by()
+                    .values_list("id", flat=True)
+                )
+                created += _ledger_insert(message.pk, query.query.sql_with_params())
+            following = min(
+                (s for (q, p), s in steps.items() if q == sequence_id and p > position),
+                key=lambda s: s.position,
+                default=None,
+            )
+            rows = Enrollment.objects.filter(pk__in=enrollment_ids)
+            if following is None:
+                rows.update(exited_at=now, exit_reason=Enrollment.ExitReason.COMPLETED, due_at=None)
+            else:
+                rows.update(next_position=following.position, due_at=now + following.delay)
+    return created
+
+
+# --- Dispatching, finishing, sweeping --------------------------------------------------------
+
+
+_DISPATCH_SQL = """
+UPDATE {delivery} d SET dispatched_at = %(now)s
+WHERE d.id IN (
+    SELECT d2.id FROM {delivery} d2
+    JOIN {message} m ON m.id = d2.message_id
+    LEFT JOIN {mailing} ml ON ml.id = m.mailing_id
+    WHERE d2.state = 'queued'
+      AND (d2.dispatched_at IS NULL OR d2.dispatched_at < %(stale)s)
+      AND (d2.next_attempt_at IS NULL OR d2.next_attempt_at <= %(now)s)
+      AND (m.step_id IS NOT NULL OR ml.state = 'sending')
+    ORDER BY d2.id
+    LIMIT %(limit)s
+    FOR UPDATE OF d2 SKIP LOCKED
+)
+RETURNING d.id
+"""
+
+
+def _publish(batch: list[int]) -> None:
+    from worker.celery_app import app
+
+    app.send_task(SEND_TASK, args=[batch])
+
+
+def deliveries_dispatch(now: datetime) -> int:
+    """Publish send tasks for queued rows never published, or published long ago and still
+    queued (Redis flushed, a worker died holding the message). Returns rows published."""
+    stale = now - timedelta(seconds=settings.MAILING_REDISPATCH_SECONDS)
+    sql = _DISPATCH_SQL.format(
+        delivery=Delivery._meta.db_table,
+        message=Message._meta.db_table,
+        mailing=Mailing._meta.db_table,
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, {"now": now, "stale": stale, "limit": settings.MAILING_DISPATCH_LIMIT})
+        ids = sorted(row[0] for row in cursor.fetchall())
+    size = settings.MAILING_BATCH_SIZE
+    batches = [ids[i : i + size] for i in range(0, len(ids), size)]
+    for index, batch in enumerate(batches):
+        try:
+            _publish(batch)
+        except Exception as exc:  # noqa: BLE001 - broker down: the rows wait for the next tick
+            unpublished = [i for rest in batches[index:] for i in rest]
+            Delivery.objects.filter(pk__in=unpublished, state=Delivery.State.QUEUED).update(
+                dispatched_at=None
+            )
+            log.warning("mailing.dispatch_failed", rows=len(unpublished), error=str(exc))
+            return sum(len(b) for b in batches[:index])
+    return len(ids)
+
+
+def mailings_finish(now: datetime) -> int:
+    """Sending -> finished once no row is queued or in flight (never while mail is unsent)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {Mailing._meta.db_table} ml SET state = 'finished', finished_at = %s
+            WHERE ml.state = 'sending' AND NOT EXISTS (
+                SELECT 1 FROM {Delivery._meta.db_table} d
+                JOIN {Message._meta.db_table} m ON m.id = d.message_id
+                WHERE m.mailing_id = ml.id AND d.state IN ('queued', 'sending')
+            )
+            """,  # noqa: S608 - table names are ours
+            [now],
+        )
+        return cursor.rowcount
+
+
+def deliveries_sweep(now: datetime) -> int:
+    """Rows left in `sending` by a dead worker go back to `queued` (or fail after too many
+    claims: a message that kills its worker every time must not loop forever)."""
+    cutoff = now - timedelta(seconds=settings.MAILING_SENDING_TIMEOUT_SECONDS)
+    stuck = Delivery.objects.filter(state=Delivery.State.SENDING, claimed_at__lt=cutoff)
+    given_up = stuck.filter(attempts__gte=settings.MAILING_MAX_ATTEMPTS).update(
+        state=Delivery.State.FAILED,
+        reason=Delivery.Reason.GAVE_UP,
+        last_error="stuck in sending",
+    )
+    requeued = stuck.update(
+        state=Delivery.State.QUEUED, claimed_at=None, dispatched_at=None, next_attempt_at=None
+    )
+    if requeued or given_up:
+        log.warning("mailing.swept", requeued=requeued, failed=given_up)
+    return requeued
+
+
+@dataclass(frozen=True)
+class TickResult:
+    mailings: list[int]
+    step_rows: int
+    dispatched: int
+    finished: int
+
+
+def mailing_tick(now: datetime | None = None) -> TickResult:
+    """The one periodic tick: fan out due mailings and steps, publish batches, finish."""
+    now = now or timezone.now()
+    mailings = mailings_fan_out(now)
+    step_rows = enrollments_fan_out(now)
+    dispatched = deliveries_dispatch(now)
+    finished = mailings_finish(now)
+    return TickResult(mailings, step_rows, dispatched, finished)
+
+
+# --- Suppression, gifts ------------------------------------------------------------------------
+
+
+def suppression_add(*, address: str, reason: str, detail: str = "") -> bool:
+    """Idempotent: a repeated bounce or complaint event changes nothing."""
+    _, created = Suppression.objects.get_or_create(
+        email_hash=email_hash(address), defaults={"reason": reason, "detail": detail[:500]}
+    )
+    return created
+
+
+def source_token(delivery_id: int) -> str:
+    """Carried by donate links, so a gift is credited to the email (and step, story) that
+    brought it. Signed: a made-up token credits nothing."""
+    return signing.Signer(salt=SOURCE_SALT).sign(str(delivery_id))
+
+
+def source_token_read(token: str) -> int | None:
+    try:
+        value = signing.Signer(salt=SOURCE_SALT).unsign(token)
+    except signing.BadSignature:
+        return None
+    return int(value) if value.isdigit() else None
+
+
+@transaction.atomic
+def gift_record(
+    *,
+    donation_id: int,
+    supporter_id: int | None,
+    source: str,
+    first_gift: bool,
+    frequency: str,
+) -> bool:
+    """A gift: credit the email, end sequences that end on a gift, start the donor series.
+    Idempotent on the donation id (events may be delivered more than once)."""
+    delivery_id = source_token_read(source) if source else None
+    delivery = Delivery.objects.filter(pk=delivery_id).first() if delivery_id else None
+    _, created = GiftAttribution.objects.get_or_create(
+        donation_id=donation_id,
+        defaults={
+            "supporter_id": supporter_id,
+            "frequency": frequency,
+            "delivery": delivery,
+            "message_id": delivery.message_id if delivery else None,
+        },
+    )
+    if not created or supporter_id is None:
+        return created
+    enrollments_exit(
+        supporter_id=supporter_id, reason=Enrollment.ExitReason.GIFT, only_ending_on_gift=True
+    )
+    if first_gift:
+        sequences_enrol(trigger=Sequence.Trigger.FIRST_GIFT, supporter_id=supporter_id)
+    return True
+
+
+def supporters_stopped_in_sequence(*, sequence_id: int, supporter_ids: Iterable[int]) -> set[int]:
+    """Of these supporters, those who left the sequence for a reason that stops its emails and
+    have not been enrolled again since."""
+    ids = list(supporter_ids)
+    stopped = set(
+        Enrollment.objects.filter(
+            sequence_id=sequence_id, supporter_id__in=ids, exit_reason__in=STOPPING_EXITS
+        ).values_list("supporter_id", flat=True)
+    )
+    still_in = set(
+        Enrollment.objects.filter(
+            Q(sequence_id=sequence_id, supporter_id__in=stopped, exited_at__isnull=True)
+        ).values_list("supporter_id", flat=True)
+    )
+    return stopped - still_in

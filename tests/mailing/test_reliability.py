@@ -1,0 +1,206 @@
+"""The mailing engine with real worker and beat processes, real Redis and a real SMTP sink:
+sequences, send-time unsubscribe, SIGKILL mid-send, Redis flushed mid-send, two beats."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from django.utils import timezone
+
+from campaign.events import donation_succeeded, supporter_confirmed
+from campaign.models import ConsentText, Supporter
+from config.embedded import start_redis
+from mailing import services
+from mailing.models import Delivery, Enrollment, GiftAttribution, Mailing, Message
+from tests.factories import ConsentFactory
+from tests.harness.waiting import wait_until
+from tests.mailing.conftest import supporters_bulk
+from tests.mailing.factories import MailingFactory, SequenceFactory, SequenceStepFactory
+from tests.mailing.sink import SinkProcess
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def _env(sink: SinkProcess, **extra: str) -> dict[str, str]:
+    return {
+        "EMAIL_URL": sink.url,
+        "SITE_URL": "https://www.savethechildren.example",
+        "MAILING_TICK_SECONDS": "1",
+        "MAILING_SWEEP_SECONDS": "1",
+        "MAILING_SENDING_TIMEOUT_SECONDS": "10",
+        "MAILING_REDISPATCH_SECONDS": "20",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def _due_mailing() -> Mailing:
+    mailing = MailingFactory()
+    return services.mailing_schedule(mailing_id=mailing.pk, send_at=timezone.now())
+
+
+def _state(mailing: Mailing) -> str:
+    mailing.refresh_from_db()
+    return mailing.state
+
+
+def _assert_all_delivered(sink: SinkProcess, addresses: set[str], *, max_duplicates: int) -> None:
+    lines = sink.lines()
+    per_address = Counter(address for address, _ in lines)
+    ids_per_address: dict[str, set[str]] = defaultdict(set)
+    for address, message_id in lines:
+        ids_per_address[address].add(message_id)
+    assert set(per_address) == addresses, "every recipient got it, nobody else did"
+    duplicates = sum(n - 1 for n in per_address.values())
+    repeated = [a for a, n in per_address.items() if n > 1]
+    retried = list(
+        Delivery.objects.filter(supporter__email__in=repeated).values(
+            "id", "attempts", "state", "last_error", "sent_at"
+        )
+    )
+    assert duplicates <= max_duplicates, f"{duplicates} repeats: {retried}"
+    # A repeat carries the same Message-ID, so the receiver can drop it.
+    assert all(len(ids) == 1 for ids in ids_per_address.values())
+    assert not Delivery.objects.filter(state__in=["queued", "sending"]).exists()
+
+
+def test_sequence_step_1_at_once_step_2_when_due_and_a_gift_stops_step_3(
+    celery_worker: Any, celery_beat: Any, sink: SinkProcess
+) -> None:
+    sequence = SequenceFactory()
+    steps = [
+        SequenceStepFactory(sequence=sequence, position=n, delay=timedelta(days=0 if n == 1 else 3))
+        for n in (1, 2, 3)
+    ]
+    supporter = ConsentFactory().supporter
+    celery_worker(**_env(sink))
+    celery_beat(**_env(sink))
+
+    # A confirmed sign-up: step 1 goes out at once.
+    supporter_confirmed.send(
+        sender=Supporter, supporter_id=supporter.pk, topics=["stories"], first_time=True
+    )
+    wait_until(lambda: len(sink.lines()) == 1, timeout=20)
+    enrollment = Enrollment.objects.get()
+    assert enrollment.next_position == 2
+    assert enrollment.due_at > timezone.now() + timedelta(days=2)
+
+    # Move the clock by moving the due time: step 2 is sent.
+    Enrollment.objects.filter(pk=enrollment.pk).update(due_at=timezone.now())
+    wait_until(lambda: len(sink.lines()) == 2, timeout=20)
+    step_2 = Delivery.objects.get(message__step=steps[1])
+
+    # A gift, brought by the step-2 email, before step 3 falls due.
+    donation_succeeded.send(
+        sender=None,
+        donation_id=4242,
+        supporter_id=supporter.pk,
+        source_token=services.source_token(step_2.pk),
+        first_gift=True,
+        frequency="one_off",
+    )
+    enrollment.refresh_from_db()
+    assert enrollment.exit_reason == "gift"
+    gift = GiftAttribution.objects.get(donation_id=4242)
+    assert (gift.delivery_id, gift.message_id) == (step_2.pk, step_2.message_id)
+    Enrollment.objects.filter(pk=enrollment.pk).update(due_at=timezone.now())
+    time.sleep(3)  # three ticks: nothing may happen, so there is nothing to wait for
+    assert len(sink.lines()) == 2
+    assert not Delivery.objects.filter(message__step=steps[2]).exists()
+
+
+def test_unsubscribe_between_ledger_creation_and_sending_skips_the_row(
+    celery_worker: Any, celery_beat: Any, sink: SinkProcess, monkeypatch: Any
+) -> None:
+    from campaign.services import supporter_unsubscribe
+
+    consent = ConsentFactory()
+    mailing = _due_mailing()
+    monkeypatch.setattr(services, "_publish", lambda batch: None)
+    services.mailing_tick()
+    assert Delivery.objects.get().state == "queued"
+
+    supporter_unsubscribe(supporter_id=consent.supporter_id, method="one_click", actor="supporter")
+    # Rows published long ago count as lost: the worker's tick publishes them at once.
+    Delivery.objects.update(dispatched_at=timezone.now() - timedelta(hours=1))
+    celery_worker(**_env(sink))
+    celery_beat(**_env(sink))
+
+    wait_until(lambda: _state(mailing) == "finished", timeout=30)
+    row = Delivery.objects.get()
+    assert (row.state, row.reason) == ("skipped", "no_consent")
+    assert sink.lines() == []
+
+
+def test_kill_worker_five_times_mid_send_loses_nothing(
+    celery_worker: Any, celery_beat: Any, sink: SinkProcess, consent_text: ConsentText
+) -> None:
+    total = 20_000
+    ids = supporters_bulk(total, text=consent_text)
+    addresses = set(Supporter.objects.filter(pk__in=ids).values_list("email", flat=True))
+    env = _env(sink)
+    # One pool process: a kill interrupts exactly one message in flight.
+    worker = celery_worker(concurrency=1, **env)
+    celery_beat(**env)
+    mailing = _due_mailing()
+
+    for kill in range(1, 6):
+        wait_until(lambda k=kill: len(sink.lines()) >= total * k // 7, timeout=120, interval=0.05)
+        worker.kill()
+        worker = celery_worker(concurrency=1, **env)
+
+    wait_until(lambda: _state(mailing) == "finished", timeout=240, interval=0.5)
+    _assert_all_delivered(sink, addresses, max_duplicates=5)
+    assert Delivery.objects.filter(state="sent").count() == total
+
+
+def test_redis_flushed_and_restarted_mid_send_still_completes(
+    celery_worker: Any,
+    celery_beat: Any,
+    sink: SinkProcess,
+    consent_text: ConsentText,
+    private_redis: Any,
+    tmp_path: Any,
+) -> None:
+    total = 3000
+    ids = supporters_bulk(total, text=consent_text)
+    addresses = set(Supporter.objects.filter(pk__in=ids).values_list("email", flat=True))
+    env = _env(sink, REDIS_URL=private_redis.url, MAILING_REDISPATCH_SECONDS="3")
+    celery_worker(**env)
+    celery_beat(**env)
+    mailing = _due_mailing()
+
+    wait_until(lambda: len(sink.lines()) >= 300, timeout=60, interval=0.05)
+    client = redis_lib.Redis.from_url(private_redis.url)
+    client.flushall()
+    client.close()
+    private_redis.stop()
+    restarted = start_redis(tmp_path / "redis-again", port=private_redis.port, persist=False)
+    try:
+        wait_until(lambda: _state(mailing) == "finished", timeout=120, interval=0.5)
+        _assert_all_delivered(sink, addresses, max_duplicates=0)
+    finally:
+        restarted.stop()
+
+
+def test_two_beats_never_send_a_mailing_twice(
+    celery_worker: Any, celery_beat: Any, sink: SinkProcess, consent_text: ConsentText
+) -> None:
+    total = 1000
+    ids = supporters_bulk(total, text=consent_text)
+    addresses = set(Supporter.objects.filter(pk__in=ids).values_list("email", flat=True))
+    env = _env(sink)
+    celery_worker(concurrency=2, **env)
+    celery_beat(**env)
+    celery_beat(**env)
+    mailing = _due_mailing()
+
+    wait_until(lambda: _state(mailing) == "finished", timeout=60, interval=0.5)
+    _assert_all_delivered(sink, addresses, max_duplicates=0)
+    assert Message.objects.filter(mailing=mailing).count() == 1
+    assert Delivery.objects.count() == total
