@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import redis
+
 from config.embedded import EmbeddedServer, port_answers, start_postgres, start_redis, stop_all
 
 _started: list[EmbeddedServer] = []
@@ -42,11 +44,28 @@ def _choose_servers() -> None:
 
 
 def _redis_db_for_this_process() -> None:
-    # gw0 -> 1, gw1 -> 2, ...; a run without xdist uses 15. Database 0 stays the developer's.
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    db = 1 + int(worker[2:]) % 14 if worker.startswith("gw") else 15
+    """Lease a Redis database (1-15) of our own for this test process.
+
+    Tests flush their database and start workers that consume its queues: two pytest runs on
+    one machine must never share one. The leases live in database 0 and expire by themselves
+    should a run die without releasing them.
+    """
     parts = urlsplit(os.environ["REDIS_URL"])
+    leases = redis.Redis.from_url(urlunsplit(parts._replace(path="/0")))
+    owner = f"{os.getpid()}"
+    for db in range(1, 16):
+        if leases.set(f"sts-test-lease:{db}", owner, nx=True, ex=4 * 3600):
+            atexit.register(_release, leases, db, owner)
+            break
+    else:
+        raise RuntimeError("all 15 Redis test databases are leased: too many pytest runs")
     os.environ["REDIS_URL"] = urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def _release(leases: redis.Redis, db: int, owner: str) -> None:
+    key = f"sts-test-lease:{db}"
+    if leases.get(key) == owner.encode():
+        leases.delete(key)
 
 
 _choose_servers()
