@@ -21,5 +21,9 @@ format: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
+# Each prints RESULT lines: ratios against a reference measured in the same run.
+BENCHES = bench/webhooks.py bench/signups.py bench/fanout.py bench/mailing.py
+
 bench: setup
-	@for script in bench/*.py; do echo "== $$script"; .venv/bin/python $$script || exit 1; done
+	./scripts/setup --system
+	@for script in $(BENCHES); do echo "== $$script"; .venv/bin/python $$script || exit 1; done

@@ -6,6 +6,7 @@ class MailingConfig(AppConfig):
     verbose_name = "Mailing"
 
     def ready(self) -> None:
-        from mailing import receivers
+        from mailing import personal_data, receivers
 
         receivers.connect()
+        personal_data.register_providers()

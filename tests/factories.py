@@ -15,6 +15,20 @@ from campaign.models import (
     Supporter,
     SupporterAudit,
 )
+from donations.models import (
+    Donation,
+    DonationStatus,
+    DonorNotice,
+    Frequency,
+    Method,
+    NoticeKind,
+    RecurringDonation,
+    RecurringState,
+    StripeEvent,
+    SyncCursor,
+    Transaction,
+    TransactionKind,
+)
 from worker.models import OutboxTask
 
 
@@ -130,3 +144,69 @@ class SupporterAuditFactory(factory.django.DjangoModelFactory):
     actor = SupporterAudit.Actor.SUPPORTER
     method = Consent.Method.FORM
     details = factory.LazyFunction(lambda: {"topics": ["stories"], "language": "nl"})
+
+
+class RecurringDonationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RecurringDonation
+
+    donor_name = "Maandgever"
+    donor_email = factory.Sequence(lambda n: f"maandgever{n}@voorbeeld.nl")
+    amount = 1500
+    state = RecurringState.ACTIVE
+    stripe_subscription = factory.Sequence(lambda n: f"sub_test_{n}")
+    stripe_customer = factory.Sequence(lambda n: f"cus_test_{n}")
+    mandate_reference = factory.Sequence(lambda n: f"MANDAAT-{n:06d}")
+
+
+class DonationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Donation
+
+    donor_name = "Gever"
+    donor_email = factory.Sequence(lambda n: f"gever{n}@voorbeeld.nl")
+    amount = 2500
+    frequency = Frequency.ONE_OFF
+    method = Method.IDEAL
+    status = DonationStatus.PAID
+    stripe_payment_intent = factory.Sequence(lambda n: f"pi_test_{n}")
+
+
+class StripeEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StripeEvent
+
+    stripe_id = factory.Sequence(lambda n: f"evt_test_{n}")
+    type = "payout.paid"
+    payload = factory.LazyAttribute(lambda e: {"id": e.stripe_id, "type": e.type, "data": {}})
+
+
+class TransactionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Transaction
+
+    kind = TransactionKind.GIFT
+    donation = factory.SubFactory(DonationFactory)
+    amount = 2500
+    fee = 29
+    net = factory.LazyAttribute(lambda t: t.amount - t.fee)
+    currency = "eur"
+    stripe_object = factory.Sequence(lambda n: f"py_test_{n}")
+    occurred_at = factory.Faker("past_datetime", tzinfo=datetime.UTC)
+
+
+class DonorNoticeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DonorNotice
+
+    kind = NoticeKind.THANKS
+    key = factory.Sequence(lambda n: f"thanks:test-{n}")
+    donation = factory.SubFactory(DonationFactory)
+
+
+class SyncCursorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SyncCursor
+        django_get_or_create = ("name",)
+
+    name = "stripe-events"

@@ -6,8 +6,18 @@ from datetime import timedelta
 
 import factory
 
-from mailing.models import Mailing, Segment, Sequence, SequenceStep
-from tests.factories import StoryFactory
+from mailing.models import (
+    Delivery,
+    Enrollment,
+    GiftAttribution,
+    Mailing,
+    Message,
+    Segment,
+    Sequence,
+    SequenceStep,
+    Suppression,
+)
+from tests.factories import StoryFactory, SupporterFactory
 
 
 class SequenceFactory(factory.django.DjangoModelFactory):
@@ -54,3 +64,47 @@ class MailingFactory(factory.django.DjangoModelFactory):
     subject_en = "Samira found a safe place"
     preheader_nl = "Lees hoe zij weer naar school gaat."
     preheader_en = "Read how she is back at school."
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    mailing = factory.SubFactory(MailingFactory)
+    topic = "stories"
+    content = factory.LazyFunction(dict)
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Delivery
+
+    message = factory.SubFactory(MessageFactory)
+    supporter = factory.SubFactory(SupporterFactory)
+    state = Delivery.State.SENT
+    smtp_message_id = factory.Sequence(lambda n: f"<ledger-{n}@savethechildren.example>")
+
+
+class EnrollmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Enrollment
+
+    sequence = factory.SubFactory(SequenceFactory)
+    supporter = factory.SubFactory(SupporterFactory)
+
+
+class SuppressionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Suppression
+
+    email_hash = factory.Sequence(lambda n: f"{n:064x}")
+    reason = Suppression.Reason.HARD_BOUNCE
+
+
+class GiftAttributionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GiftAttribution
+
+    donation_id = factory.Sequence(lambda n: n + 1)
+    supporter = factory.SubFactory(SupporterFactory)
+    frequency = "one_off"

@@ -1,0 +1,114 @@
+"""The donations side of the AVG rights: gifts in the export, pseudonymised on erasure.
+
+Dutch fiscal law makes us keep gift records for 7 years, so erasure keeps every row and
+replaces the person with the pseudonym; the ledger (donations_transaction) holds no personal
+data at all. Stored Stripe event payloads repeat the donor's address and name: those are
+scrubbed too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q
+
+from campaign.models import Supporter
+from campaign.personal_data import PersonalDataProvider, model_row, register
+from donations.models import Donation, RecurringDonation
+
+_SECRETS = ("request_token",)
+
+
+def _owned_by(supporter: Supporter) -> Q:
+    """Rows linked to the supporter, or given with their address but never linked."""
+    match = Q(supporter=supporter)
+    if supporter.email:
+        match |= Q(supporter__isnull=True, donor_email__iexact=supporter.email)
+    return match
+
+
+def gifts_export(supporter: Supporter) -> list[dict[str, Any]]:
+    return [
+        model_row(d, exclude=_SECRETS)
+        for d in Donation.objects.filter(_owned_by(supporter)).order_by("created_at")
+    ]
+
+
+def monthly_gifts_export(supporter: Supporter) -> list[dict[str, Any]]:
+    return [
+        model_row(r)
+        for r in RecurringDonation.objects.filter(_owned_by(supporter)).order_by("created_at")
+    ]
+
+
+def gifts_pseudonymise(supporter: Supporter, pseudonym: str) -> None:
+    """Runs inside the erase transaction, before campaign blanks the supporter's address."""
+    emails = {
+        e.lower()
+        for e in Donation.objects.filter(_owned_by(supporter))
+        .exclude(donor_email="")
+        .values_list("donor_email", flat=True)
+    }
+    names = set(
+        Donation.objects.filter(_owned_by(supporter))
+        .exclude(donor_name="")
+        .values_list("donor_name", flat=True)
+    )
+    if supporter.email:
+        emails.add(supporter.email.lower())
+    owned = _owned_by(supporter)
+    Donation.objects.filter(owned).update(
+        supporter=supporter,
+        donor_name=pseudonym,
+        donor_email="",
+        client_ip=None,
+        utm={},
+        source_token="",
+    )
+    RecurringDonation.objects.filter(owned).update(
+        supporter=supporter, donor_name=pseudonym, donor_email=""
+    )
+    _scrub_event_payloads(emails, names, pseudonym)
+
+
+def _scrub_event_payloads(emails: set[str], names: set[str], pseudonym: str) -> None:
+    """Replace the person's address and name inside stored Stripe events (case-insensitive)."""
+    with connection.cursor() as cursor:
+        for value in sorted(emails) + sorted(n for n in names if len(n) >= 3):
+            pattern = _regex_literal(value)
+            cursor.execute(
+                "UPDATE donations_stripeevent "
+                "SET payload = regexp_replace(payload::text, %s, %s, 'gi')::jsonb "
+                "WHERE payload::text ~* %s",
+                [pattern, pseudonym, pattern],
+            )
+
+
+def _regex_literal(value: str) -> str:
+    special = set(r"\.^$|?*+()[]{}")
+    return "".join("\\" + c if c in special else c for c in value)
+
+
+def register_provider() -> None:
+    register(
+        PersonalDataProvider(
+            name="donations.monthly_gifts",
+            section="monthly_gifts",
+            models=(RecurringDonation,),
+            export=monthly_gifts_export,
+        )
+    )
+    register(
+        PersonalDataProvider(
+            name="donations.gifts",
+            section="gifts",
+            models=(Donation,),
+            export=gifts_export,
+            erase=gifts_pseudonymise,
+            not_exported={
+                "Donation.request_token": "a one-time hash of the donate form, not about the "
+                "person",
+            },
+        )
+    )
