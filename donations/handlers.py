@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.utils import timezone
 
 from campaign.selectors import supporter_by_email
 from donations import stripe_api
@@ -26,9 +27,11 @@ from donations.ledger import (
 from donations.models import (
     Donation,
     DonationStatus,
+    DonorNotice,
     Frequency,
     Method,
     NoticeKind,
+    PayoutLine,
     RecurringDonation,
     RecurringState,
     Transaction,
@@ -126,6 +129,7 @@ def _record_gift(charge: Any, donation: Donation | None) -> None:
         donation.save(update_fields=["method", "updated_at"])
     donation_advance(donation, status_from_ledger(donation))
     if written:
+        _mandate_link(donation, charge)
         _supporter_match(donation)
         notice_queue(kind=NoticeKind.THANKS, key=str(donation.uuid), donation=donation)
         gift_recorded(donation)
@@ -269,12 +273,34 @@ def _apply_subscription_state(recurring: RecurringDonation, subscription: Any) -
         recurring.amount = int(price.get("unit_amount") or recurring.amount) * int(
             items[0].get("quantity") or 1
         )
-    payment_method = subscription.get("default_payment_method")
-    if payment_method and not isinstance(payment_method, str):
-        mandate = (payment_method.get("sepa_debit") or {}).get("generated_from") or {}
-        recurring.mandate_reference = recurring.mandate_reference or ""
-        del mandate  # the mandate itself comes with the invoice's charge (see _invoice_charge)
+        period_end = items[0].get("current_period_end")
+        if period_end and state in {RecurringState.ACTIVE, RecurringState.PAST_DUE}:
+            recurring.next_payment_at = from_timestamp(period_end)
     recurring.save()
+
+
+def _mandate_link(donation: Donation, charge: Any) -> None:
+    """Keep the monthly gift's SEPA mandate (id and reference) as its payments show it.
+
+    The first payment is iDEAL, which generates the mandate; later ones are debited under it.
+    The reference goes into every pre-debit notice, as the SEPA rules require.
+    """
+    if donation.recurring_id is None:
+        return
+    details = charge.get("payment_method_details") or {}
+    mandate_id = (details.get("sepa_debit") or {}).get("mandate") or (
+        details.get("ideal") or {}
+    ).get("generated_sepa_debit_mandate")
+    if not mandate_id:
+        return
+    recurring = RecurringDonation.objects.select_for_update().get(pk=donation.recurring_id)
+    if recurring.stripe_mandate == mandate_id and recurring.mandate_reference:
+        return
+    mandate = stripe_api.mandate_retrieve(mandate_id)
+    sepa = (mandate.get("payment_method_details") or {}).get("sepa_debit") or {}
+    recurring.stripe_mandate = mandate_id
+    recurring.mandate_reference = str(sepa.get("reference") or "")
+    recurring.save(update_fields=["stripe_mandate", "mandate_reference", "updated_at"])
 
 
 def _subscription_of(invoice: Any) -> str:
@@ -338,7 +364,12 @@ def invoice_paid(payload: Payload) -> None:
 
 
 def invoice_payment_failed(payload: Payload) -> None:
-    """SEPA-aware dunning: a friendly note per failed attempt; lapse after the last one."""
+    """SEPA-aware dunning: a friendly note per failed debit; lapse after the last one.
+
+    Failed debits count whether Stripe retries the same invoice or the next month's fails too;
+    a paid invoice resets the count (invoice_paid). Each (invoice, attempt) counts once, however
+    often its event arrives: the notice row it leaves is the marker.
+    """
     invoice = stripe_api.invoice_retrieve(payload["data"]["object"]["id"])
     recurring = _recurring_for_subscription(_subscription_of(invoice))
     if recurring is None:
@@ -347,27 +378,40 @@ def invoice_payment_failed(payload: Payload) -> None:
     if invoice.get("status") == "paid":
         return  # a later attempt already succeeded; this event is stale
     _fail(donation)
-    attempt = int(invoice.get("attempt_count") or 1)
-    recurring.failed_payments = max(recurring.failed_payments, attempt)
-    if attempt >= settings.DUNNING_MAX_ATTEMPTS:
-        if recurring.state != RecurringState.LAPSED:
-            recurring.state = RecurringState.LAPSED
-            recurring.save(update_fields=["state", "failed_payments", "updated_at"])
-            if recurring.stripe_subscription:
-                stripe_api.subscription_cancel(
-                    recurring.stripe_subscription,
-                    idempotency_key=f"recurring-{recurring.uuid}-lapse",
-                )
-            notice_queue(kind=NoticeKind.LAPSED, key=str(recurring.uuid), recurring=recurring)
+    if recurring.state in {RecurringState.CANCELLED, RecurringState.LAPSED}:
         return
-    if recurring.state not in {RecurringState.CANCELLED, RecurringState.LAPSED}:
-        recurring.state = RecurringState.PAST_DUE
+    attempt = int(invoice.get("attempt_count") or 1)
+    failure = f"{invoice['id']}:{attempt}"
+    if DonorNotice.objects.filter(key=f"{NoticeKind.PAYMENT_FAILED}:{failure}").exists():
+        return
+    recurring.failed_payments += 1
+    if recurring.failed_payments >= settings.DUNNING_MAX_ATTEMPTS:
+        recurring.state = RecurringState.LAPSED
+        recurring.save(update_fields=["state", "failed_payments", "updated_at"])
+        if recurring.stripe_subscription:
+            stripe_api.subscription_cancel(
+                recurring.stripe_subscription, idempotency_key=f"recurring-{recurring.uuid}-lapse"
+            )
+        # The last failure's marker, so a repeat of this event is recognised too.
+        DonorNotice.objects.create(
+            kind=NoticeKind.PAYMENT_FAILED,
+            key=f"{NoticeKind.PAYMENT_FAILED}:{failure}",
+            recurring=recurring,
+            sent_at=timezone.now(),
+            context={"superseded_by": "lapsed"},
+        )
+        notice_queue(kind=NoticeKind.LAPSED, key=str(recurring.uuid), recurring=recurring)
+        return
+    recurring.state = RecurringState.PAST_DUE
     recurring.save(update_fields=["state", "failed_payments", "updated_at"])
     notice_queue(
         kind=NoticeKind.PAYMENT_FAILED,
-        key=f"{invoice['id']}:{attempt}",
+        key=failure,
         recurring=recurring,
-        context={"attempt": attempt, "amount": int(invoice.get("amount_due") or 0)},
+        context={
+            "attempt": recurring.failed_payments,
+            "amount": int(invoice.get("amount_due") or 0),
+        },
     )
 
 
@@ -517,10 +561,29 @@ def payout_paid(payload: Payload) -> None:
     )
 
 
+def _payout_line(payout_id: str, balance: Any) -> PayoutLine:
+    return PayoutLine(
+        payout=payout_id,
+        balance_transaction=balance["id"],
+        type=str(balance.get("type") or ""),
+        amount=int(balance["amount"]),
+        fee=int(balance.get("fee") or 0),
+        net=int(balance["net"]),
+        currency=str(balance["currency"]).lower(),
+        source=_id(balance.get("source")),
+    )
+
+
 def payout_reconciled(payload: Payload) -> None:
-    """Fees Stripe charged outside a payment (e.g. dispute fees billed apart) are rows too."""
+    """Store what the payout settled (finance reconciles from these rows, not from Stripe);
+    fees Stripe charged outside a payment (e.g. dispute fees billed apart) are ledger rows."""
     payout_id = payload["data"]["object"]["id"]
-    for balance in stripe_api.balance_transactions_for_payout(payout_id):
+    balances = list(stripe_api.balance_transactions_for_payout(payout_id))
+    # A balance transaction is settled by one payout only: a redelivery changes nothing.
+    PayoutLine.objects.bulk_create(
+        [_payout_line(payout_id, balance) for balance in balances], ignore_conflicts=True
+    )
+    for balance in balances:
         if balance.get("type") not in {"stripe_fee", "tax_fee"}:
             continue
         ledger_record(

@@ -271,3 +271,22 @@ class DonorNotice(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class PayoutLine(models.Model):
+    """One balance transaction a Stripe payout settled, stored when Stripe reports the payout
+    reconciled, so finance can reconcile (and export) a payout without calling Stripe."""
+
+    payout = models.CharField(max_length=255, db_index=True)
+    balance_transaction = models.CharField(max_length=255, unique=True)
+    # Stripe's balance transaction type: charge, refund, adjustment, payout, stripe_fee, ...
+    type = models.CharField(max_length=40)
+    amount = models.BigIntegerField()
+    fee = models.BigIntegerField(default=0)
+    net = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    source = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.payout} {self.type} {self.net / 100:.2f} {self.currency.upper()}"

@@ -1,0 +1,156 @@
+"""A monthly gift's life at Stripe as the donor lives it: the mandate, the pre-debit notice,
+failed SEPA debits with friendly dunning until the gift lapses, and a revoked mandate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from donations import checkout
+from donations.checkout import GiftRequest
+from donations.inbox import inbox_drain
+from donations.models import (
+    Donation,
+    DonorNotice,
+    Frequency,
+    Method,
+    NoticeKind,
+    RecurringDonation,
+    RecurringState,
+)
+from donations.notices import notice_send
+from tests.fakestripe.server import FakeStripe
+from tests.harness.smtp import SmtpServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+DONOR = "maandelijks@voorbeeld.nl"
+
+
+def _apply(fake: FakeStripe, smtp: SmtpServer) -> list[str]:
+    """Deliver what happened at Stripe (twice: duplicates must change nothing), apply it, send
+    the notices it queued; returns the subjects of the emails sent."""
+    fake.wait_for_deliveries()
+    fake.deliver()
+    inbox_drain()
+    before = len(smtp.messages)
+    for notice in DonorNotice.objects.filter(sent_at__isnull=True).order_by("pk"):
+        notice_send(notice_id=notice.pk)
+    return [str(m.message["Subject"]) for m in smtp.messages[before:]]
+
+
+@pytest.fixture
+def monthly(fake_stripe: FakeStripe, live_server: Any, settings: Any) -> RecurringDonation:
+    settings.SITE_URL = live_server.url
+    fake_stripe.set_webhook(live_server.url + "/stripe/webhook/", secret=fake_stripe.webhook_secret)
+    donation = checkout.donation_create(
+        request=GiftRequest(
+            amount=1500,
+            frequency=Frequency.MONTHLY,
+            method=Method.IDEAL,
+            email=DONOR,
+            name="Maan",
+            language="nl",
+        )
+    )
+    checkout.checkout_start(donation=donation)
+    donation.refresh_from_db()
+    fake_stripe.complete_checkout(donation.stripe_checkout_session, "paid", "ideal")
+    return RecurringDonation.objects.get()
+
+
+def test_first_payment_sets_up_the_mandate_and_next_debit(
+    monthly: RecurringDonation, fake_stripe: FakeStripe, smtp_server: SmtpServer
+) -> None:
+    subjects = _apply(fake_stripe, smtp_server)
+
+    monthly.refresh_from_db()
+    mandate = fake_stripe.objects("mandate")[0]
+    assert monthly.state == RecurringState.ACTIVE
+    assert monthly.stripe_mandate == mandate["id"]
+    assert monthly.mandate_reference == mandate["payment_method_details"]["sepa_debit"]["reference"]
+    assert monthly.next_payment_at is not None
+    assert subjects == ["Dank je wel voor je gift"]
+
+
+def test_pre_debit_notice_names_amount_date_and_mandate_reference(
+    monthly: RecurringDonation, fake_stripe: FakeStripe, smtp_server: SmtpServer
+) -> None:
+    _apply(fake_stripe, smtp_server)
+    monthly.refresh_from_db()
+
+    fake_stripe.announce_upcoming(monthly.stripe_subscription or "")
+    subjects = _apply(fake_stripe, smtp_server)
+
+    assert subjects == ["Je maandelijkse gift wordt binnenkort afgeschreven"]
+    body = smtp_server.messages[-1].message.get_body(preferencelist=("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "€\u00a015,00" in text
+    assert monthly.mandate_reference in text
+    assert "/doneer/beheer/" in text  # the donor can change or stop it from here
+
+
+def test_failed_sepa_debits_are_dunned_then_the_gift_lapses(
+    monthly: RecurringDonation, fake_stripe: FakeStripe, smtp_server: SmtpServer, settings: Any
+) -> None:
+    settings.DUNNING_MAX_ATTEMPTS = 3
+    _apply(fake_stripe, smtp_server)
+    monthly.refresh_from_db()
+    subscription = monthly.stripe_subscription or ""
+
+    fake_stripe.renew(subscription, succeed=False)
+    first = _apply(fake_stripe, smtp_server)
+    monthly.refresh_from_db()
+    assert (monthly.state, monthly.failed_payments) == (RecurringState.PAST_DUE, 1)
+
+    fake_stripe.renew(subscription, succeed=False)
+    second = _apply(fake_stripe, smtp_server)
+    fake_stripe.renew(subscription, succeed=False)
+    last = _apply(fake_stripe, smtp_server)
+
+    monthly.refresh_from_db()
+    assert first == second == ["Je maandelijkse gift kon niet worden afgeschreven"]
+    assert last == ["Je maandelijkse gift is gestopt"]
+    assert (monthly.state, monthly.failed_payments) == (RecurringState.LAPSED, 3)
+    assert fake_stripe.get(subscription)["status"] == "canceled"
+    assert Donation.objects.filter(recurring=monthly, status="failed").count() == 3
+    # Stripe's cancellation event afterwards does not turn "lapsed" into "cancelled".
+    assert _apply(fake_stripe, smtp_server) == []
+    monthly.refresh_from_db()
+    assert monthly.state == RecurringState.LAPSED
+
+
+def test_a_paid_month_resets_the_dunning_count(
+    monthly: RecurringDonation, fake_stripe: FakeStripe, smtp_server: SmtpServer, settings: Any
+) -> None:
+    settings.DUNNING_MAX_ATTEMPTS = 2
+    _apply(fake_stripe, smtp_server)
+    monthly.refresh_from_db()
+    subscription = monthly.stripe_subscription or ""
+
+    fake_stripe.renew(subscription, succeed=False)
+    _apply(fake_stripe, smtp_server)
+    fake_stripe.renew(subscription, succeed=True)
+    _apply(fake_stripe, smtp_server)
+    fake_stripe.renew(subscription, succeed=False)
+    _apply(fake_stripe, smtp_server)
+
+    monthly.refresh_from_db()
+    assert (monthly.state, monthly.failed_payments) == (RecurringState.PAST_DUE, 1)
+
+
+def test_a_revoked_mandate_ends_the_gift_with_a_notice(
+    monthly: RecurringDonation, fake_stripe: FakeStripe, smtp_server: SmtpServer
+) -> None:
+    _apply(fake_stripe, smtp_server)
+    monthly.refresh_from_db()
+
+    fake_stripe.revoke_mandate(monthly.stripe_mandate)
+    subjects = _apply(fake_stripe, smtp_server)
+
+    monthly.refresh_from_db()
+    assert monthly.state == RecurringState.CANCELLED
+    assert fake_stripe.get(monthly.stripe_subscription or "")["status"] == "canceled"
+    assert subjects == ["Je maandelijkse gift is beëindigd"]
+    assert DonorNotice.objects.filter(kind=NoticeKind.MANDATE_REVOKED).count() == 1
