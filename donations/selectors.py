@@ -1,0 +1,117 @@
+"""Finance reads: the monthly summary and payout reconciliation.
+
+Both read the same joins as the export (donations.exports.LEDGER_JOINS), so a method or
+campaign means the same thing in the summary as in the export it must add up to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db import connection
+from django.db.models import Sum
+
+from donations.exports import CAMPAIGN_SQL, LEDGER_JOINS, METHOD_SQL, period_bounds
+from donations.models import PayoutLine, Transaction, TransactionKind
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    """One (method, campaign) of a month, in cents. Fees are costs (positive); net is what
+    the charity's balance gained: gifts + refunds + disputes - fees."""
+
+    method: str
+    campaign: str
+    currency: str
+    gifts: int
+    refunds: int
+    disputes: int
+    fees: int
+    net: int
+    payouts: int
+
+
+@dataclass(frozen=True)
+class MonthlySummary:
+    year: int
+    month: int
+    lines: list[SummaryLine]
+
+    def total(self, field: str) -> int:
+        return sum(int(getattr(line, field)) for line in self.lines)
+
+
+# Standalone fee rows carry the fee as a negative amount; the fee column carries the fee on a
+# gift, refund or dispute. Both are costs, so fees = fee - (amount of fee rows).
+MONTHLY_SQL = f"""
+SELECT {METHOD_SQL} AS method, {CAMPAIGN_SQL} AS campaign, t.currency,
+    COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'gift'), 0),
+    COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'refund'), 0),
+    COALESCE(sum(t.amount) FILTER (WHERE t.kind IN ('dispute', 'dispute_won')), 0),
+    COALESCE(sum(t.fee) FILTER (WHERE t.kind <> 'payout'), 0)
+        - COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'fee'), 0),
+    COALESCE(sum(t.net) FILTER (WHERE t.kind <> 'payout'), 0),
+    COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'payout'), 0)
+{LEDGER_JOINS}
+WHERE t.occurred_at >= %(start)s AND t.occurred_at < %(end)s
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3
+"""
+
+
+def monthly_summary(year: int, month: int) -> MonthlySummary:
+    """Gifts, refunds, disputes, fees and net per method and campaign for one month
+    (Europe/Amsterdam), matching the export of that month to the cent."""
+    first = date(year, month, 1)
+    following = date(year + month // 12, month % 12 + 1, 1)
+    start, end = period_bounds(first, following - timedelta(days=1))
+    with connection.cursor() as cursor:
+        cursor.execute(MONTHLY_SQL, {"start": start, "end": end})
+        lines = [
+            SummaryLine(method, campaign, currency, *(int(value) for value in sums))
+            for method, campaign, currency, *sums in cursor.fetchall()
+        ]
+    return MonthlySummary(year=year, month=month, lines=lines)
+
+
+@dataclass(frozen=True)
+class PayoutReconciliation:
+    """A payout against the balance transactions it settled, in cents."""
+
+    payout: str
+    amount: int  # what reached the bank, per the ledger's payout row (positive)
+    settled: int  # sum of the net of the lines it settled (its own line left out)
+    lines: int
+    currency: str
+
+    @property
+    def difference(self) -> int:
+        return self.settled - self.amount
+
+    @property
+    def flagged(self) -> bool:
+        """The payout does not equal what it settled, or Stripe never told us what it did."""
+        return self.difference != 0 or self.lines == 0
+
+
+def payout_reconciliation(payout: str) -> PayoutReconciliation:
+    row = Transaction.objects.filter(kind=TransactionKind.PAYOUT, stripe_object=payout).first()
+    lines = PayoutLine.objects.filter(payout=payout).exclude(type="payout")
+    settled = lines.aggregate(total=Sum("net"))["total"] or 0
+    return PayoutReconciliation(
+        payout=payout,
+        amount=-row.amount if row is not None else 0,
+        settled=int(settled),
+        lines=lines.count(),
+        currency=row.currency if row is not None else "",
+    )
+
+
+def payouts_reconciliation(*, since: date, until: date) -> list[PayoutReconciliation]:
+    """Every payout booked in the period, each flagged when it does not add up."""
+    start, end = period_bounds(since, until)
+    payouts = Transaction.objects.filter(
+        kind=TransactionKind.PAYOUT, occurred_at__gte=start, occurred_at__lt=end
+    ).order_by("occurred_at", "pk")
+    return [payout_reconciliation(p) for p in payouts.values_list("stripe_object", flat=True)]
