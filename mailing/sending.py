@@ -24,6 +24,7 @@ from campaign.emails import preferences_url, unsubscribe_mailto, unsubscribe_url
 from campaign.models import Supporter
 from campaign.selectors import supporters_may_receive
 from mailing import services
+from mailing.dkim_signing import dkim_enabled, dkim_sign
 from mailing.models import Delivery, Enrollment, Mailing, Message, Suppression
 from mailing.rendering import Personal, compiled_for, message_bytes, message_id_for
 from mailing.selectors import email_hash, suppressed_hashes
@@ -226,6 +227,7 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
 
     sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
     transport = transport or transport_default()
+    signing = dkim_enabled()
     pending = list(rows)
     # Marks are many small commits: do not wait for each WAL flush. A database crash could
     # forget the last few hundred milliseconds of marks (a repeat, same Message-ID); a worker
@@ -261,6 +263,8 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
                 ),
                 variant=variant,
             )
+            if signing:
+                data = dkim_sign(data)
             try:
                 transport.send(sender, address, data)
             except smtplib.SMTPException as exc:

@@ -32,3 +32,8 @@ MAILING_MAX_ATTEMPTS = env_int("MAILING_MAX_ATTEMPTS", 6, minimum=1)
 MAILING_DISPATCH_LIMIT = env_int("MAILING_DISPATCH_LIMIT", 50_000, minimum=1)
 # The sender's postal address in every marketing email's footer (required by bulk-mail rules).
 MAILING_POSTAL_ADDRESS = env_str("MAILING_POSTAL_ADDRESS", "Save the Children Nederland, Den Haag")
+# DKIM: a PEM private key file turns signing on; publish the public key as a TXT record at
+# <selector>._domainkey.<domain>. Empty: no signature (development, tests of other parts).
+MAILING_DKIM_KEY_FILE = env_str("MAILING_DKIM_KEY_FILE", "")
+MAILING_DKIM_SELECTOR = env_str("MAILING_DKIM_SELECTOR", "survivors")
+MAILING_DKIM_DOMAIN = env_str("MAILING_DKIM_DOMAIN", MAILING_DOMAIN)

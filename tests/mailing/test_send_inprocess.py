@@ -30,8 +30,9 @@ def _due_mailing(**kwargs: Any) -> Mailing:
     return services.mailing_schedule(mailing_id=mailing.pk, send_at=timezone.now())
 
 
-def _fan_out_without_publishing(monkeypatch: Any) -> None:
-    monkeypatch.setattr(services, "_publish", lambda batch: None)
+def _fan_out() -> None:
+    """The real tick: it also publishes send tasks, which no worker consumes in these tests
+    (each test process has its own Redis database); the batch is sent here instead."""
     services.mailing_tick()
 
 
@@ -43,14 +44,12 @@ def _ledger_ids(mailing: Mailing) -> list[int]:
     )
 
 
-def test_message_has_rfc8058_headers_text_part_and_passes_spamassassin(
-    smtp_server: Any, monkeypatch: Any
-) -> None:
+def test_message_has_rfc8058_headers_text_part_and_passes_spamassassin(smtp_server: Any) -> None:
     # Given a consenting Dutch and an English supporter and a story mailing due now
     for language, name in (("nl", "Noor"), ("en", "Emma")):
         ConsentFactory(supporter=SupporterFactory(language=language, first_name=name))
     mailing = _due_mailing(subject_b_nl="Een veilige plek voor Samira")
-    _fan_out_without_publishing(monkeypatch)
+    _fan_out()
 
     # When the batch is sent
     outcome = deliveries_send(_ledger_ids(mailing))
@@ -87,7 +86,7 @@ def test_message_has_rfc8058_headers_text_part_and_passes_spamassassin(
 
 
 def test_4xx_is_retried_later_and_5xx_fails_and_suppresses(
-    consent_text: ConsentText, settings: Any, tmp_path: Any, monkeypatch: Any
+    consent_text: ConsentText, settings: Any, tmp_path: Any
 ) -> None:
     ids = supporters_bulk(3, text=consent_text)
     from campaign.models import Supporter
@@ -99,7 +98,7 @@ def test_4xx_is_retried_later_and_5xx_fails_and_suppresses(
     try:
         settings.MAILERS = {"default": mailer_from_url(sink.url)}
         mailing = _due_mailing()
-        _fan_out_without_publishing(monkeypatch)
+        _fan_out()
 
         first = deliveries_send(_ledger_ids(mailing))
         assert (first.sent, first.retried, first.failed) == (1, 1, 1)
@@ -120,7 +119,7 @@ def test_4xx_is_retried_later_and_5xx_fails_and_suppresses(
 
         # A later mailing never even creates a row for the suppressed address.
         later = _due_mailing()
-        _fan_out_without_publishing(monkeypatch)
+        _fan_out()
         assert not Delivery.objects.filter(
             message__mailing=later, supporter__email=bounced
         ).exists()
@@ -128,14 +127,12 @@ def test_4xx_is_retried_later_and_5xx_fails_and_suppresses(
         sink.stop()
 
 
-def test_unsubscribe_after_ledger_creation_is_skipped_at_send(
-    smtp_server: Any, monkeypatch: Any
-) -> None:
+def test_unsubscribe_after_ledger_creation_is_skipped_at_send(smtp_server: Any) -> None:
     from campaign.services import supporter_unsubscribe
 
     consent = ConsentFactory()
     mailing = _due_mailing()
-    _fan_out_without_publishing(monkeypatch)
+    _fan_out()
     assert Delivery.objects.filter(message__mailing=mailing).count() == 1
 
     supporter_unsubscribe(supporter_id=consent.supporter_id, method="one_click", actor="supporter")
@@ -153,13 +150,12 @@ def test_unsubscribe_after_ledger_creation_is_skipped_at_send(
     ids=["spring-forward", "fall-back"],
 )
 def test_0230_on_a_dst_change_day_fires_exactly_once(
-    day: date, expected_utc_hour: int, consent_text: ConsentText, monkeypatch: Any
+    day: date, expected_utc_hour: int, consent_text: ConsentText
 ) -> None:
     supporters_bulk(5, text=consent_text)
     send_at = services.local_send_time(day, time(2, 30))
     assert send_at.astimezone(timezone.UTC).hour == expected_utc_hour
     mailing = services.mailing_schedule(mailing_id=MailingFactory().pk, send_at=send_at)
-    monkeypatch.setattr(services, "_publish", lambda batch: None)
 
     # Ticks every 10 minutes from 00:00 to 05:00 local time, across the change.
     start = timezone.make_aware(
@@ -171,3 +167,43 @@ def test_0230_on_a_dst_change_day_fires_exactly_once(
         fired.extend(result.mailings)
     assert fired == [mailing.pk]
     assert Delivery.objects.filter(message__mailing=mailing).count() == 5
+
+
+def test_messages_carry_a_dkim_signature_that_verifies(
+    smtp_server: Any, settings: Any, tmp_path: Any
+) -> None:
+    # Given a DKIM key (what production would read from MAILING_DKIM_KEY_FILE)
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    settings.MAILING_DKIM_KEY_FILE = str(key)
+    settings.MAILING_DKIM_DOMAIN = "savethechildren.example"
+    ConsentFactory(supporter=SupporterFactory(language="nl"))
+    mailing = _due_mailing()
+    _fan_out()
+
+    # When the batch is sent
+    assert deliveries_send(_ledger_ids(mailing)).sent == 1
+
+    # Then the receiver can verify the signature against the published key, and it covers
+    # the one-click unsubscribe headers.
+    import base64
+
+    import dkim
+
+    raw = smtp_server.wait_for(1)[0].raw
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"survivors._domainkey.savethechildren.example."
+        return record
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    signature = smtp_server.messages[0].message["DKIM-Signature"]
+    assert "list-unsubscribe-post" in signature.lower()
+    # A changed header breaks it: the check above is a real one.
+    assert not dkim.verify(raw.replace(b"Subject: ", b"Subject: X", 1), dnsfunc=dns)
