@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from unfold.admin import ModelAdmin, TabularInline
 
 from campaign import services
 from campaign.models import Consent, ConsentText, Supporter, SupporterAudit
@@ -25,7 +26,7 @@ from campaign.models import Consent, ConsentText, Supporter, SupporterAudit
 Actor = SupporterAudit.Actor
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
 
@@ -49,7 +50,7 @@ class AuditInline(ReadOnlyInline):
 
 
 @admin.register(Supporter)
-class SupporterAdmin(admin.ModelAdmin):
+class SupporterAdmin(ModelAdmin):
     list_display = ["pk", "email", "first_name", "language", "status", "created_at", "confirmed_at"]
     list_filter = ["status", "language"]
     search_fields = ["email"]
@@ -154,7 +155,7 @@ class ConsentTextForm(ModelForm):
 
 
 @admin.register(ConsentText)
-class ConsentTextAdmin(admin.ModelAdmin):
+class ConsentTextAdmin(ModelAdmin):
     """New wording is a new version; a version in use is read-only (and frozen in PostgreSQL)."""
 
     form = ConsentTextForm
@@ -180,7 +181,7 @@ class ConsentTextAdmin(admin.ModelAdmin):
 
 
 @admin.register(SupporterAudit)
-class SupporterAuditAdmin(admin.ModelAdmin):
+class SupporterAuditAdmin(ModelAdmin):
     list_display = ["created_at", "supporter", "action", "actor", "method", "staff_user"]
     list_filter = ["action", "actor", "method"]
     readonly_fields = [

@@ -26,6 +26,7 @@ from campaign.selectors import supporters_may_receive
 from mailing import services
 from mailing.dkim_signing import dkim_enabled, dkim_sign
 from mailing.models import Delivery, Enrollment, Mailing, Message, Suppression
+from mailing.ratelimit import limiter_default
 from mailing.rendering import Personal, compiled_for, message_bytes, message_id_for
 from mailing.selectors import email_hash, suppressed_hashes
 from mailing.transport import Transport, transport_default
@@ -64,6 +65,10 @@ class SendOutcome:
     retried: int = 0
     failed: int = 0
     released: int = 0
+
+
+# Replies that mean "too fast" (service not available, try later; insufficient resources).
+_SLOW_DOWN = {421, 451, 452}
 
 
 def _claim(delivery_ids: list[int]) -> list[Row]:
@@ -228,6 +233,7 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
     sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
     transport = transport or transport_default()
     signing = dkim_enabled()
+    limiter = limiter_default()
     pending = list(rows)
     # Marks are many small commits: do not wait for each WAL flush. A database crash could
     # forget the last few hundred milliseconds of marks (a repeat, same Message-ID); a worker
@@ -265,6 +271,7 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
             )
             if signing:
                 data = dkim_sign(data)
+            limiter.wait()
             try:
                 transport.send(sender, address, data)
             except smtplib.SMTPException as exc:
@@ -277,6 +284,8 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
                     pending = []
                     break
                 if 400 <= reply[0] < 500:
+                    if reply[0] in _SLOW_DOWN:
+                        limiter.push_back()
                     _mark_temporary(row, f"{reply[0]} {reply[1].decode(errors='replace')}", outcome)
                 else:
                     _mark_permanent(row, address, reply[0], reply[1], outcome)

@@ -1,5 +1,6 @@
 """Settings, read from environment variables; one small module per integration."""
 
+from .backoffice import *  # noqa: F403
 from .base import *  # noqa: F403
 from .celery import *  # noqa: F403
 from .database import *  # noqa: F403

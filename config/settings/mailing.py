@@ -37,3 +37,7 @@ MAILING_POSTAL_ADDRESS = env_str("MAILING_POSTAL_ADDRESS", "Save the Children Ne
 MAILING_DKIM_KEY_FILE = env_str("MAILING_DKIM_KEY_FILE", "")
 MAILING_DKIM_SELECTOR = env_str("MAILING_DKIM_SELECTOR", "survivors")
 MAILING_DKIM_DOMAIN = env_str("MAILING_DKIM_DOMAIN", MAILING_DOMAIN)
+# Global send rate per transport in messages/s, shared by all workers (0: unlimited). Set it to
+# what the SMTP relay or ESP contract allows; a 421/451/452 reply halves it for a minute.
+MAILING_RATE_PER_SECOND = env_int("MAILING_RATE_PER_SECOND", 0, minimum=0)
+MAILING_RATE_BURST = env_int("MAILING_RATE_BURST", 50, minimum=1)

@@ -33,6 +33,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.mailing.factories import DeliveryFactory, EnrollmentFactory, GiftAttributionFactory
+from tests.staff import verified_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("consent_texts")]
 
@@ -360,9 +361,8 @@ def staff_client(*permissions: str) -> tuple[Client, Any]:
     user = UserFactory()
     for codename in ("view_supporter", "change_supporter", *permissions):
         user.user_permissions.add(Permission.objects.get(codename=codename))
-    client = Client()
-    client.force_login(user)
-    return client, user
+    # The back office needs a verified second factor on every page.
+    return verified_client(user), user
 
 
 def changelist() -> str:

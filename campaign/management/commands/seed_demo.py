@@ -10,6 +10,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from campaign import demo_content
 from campaign.models import Campaign, Story
@@ -25,9 +27,15 @@ class Command(BaseCommand):
             campaign = self._campaign()
             count = self._stories(campaign)
             password = self._superuser()
+            device = self._second_factor()
         self.stdout.write(f"Demo content ready: campaign '{campaign.slug}', {count} stories.")
         if password:
             self.stdout.write(f"Staff login: {DEMO_ADMIN} / {password}")
+            # The back office asks for a second factor: add this URI to an authenticator app
+            # (or paste it into one that accepts otpauth:// links), or use the code printed now.
+            self.stdout.write(f"Staff second factor (TOTP): {device.config_url}")
+            code = f"{totp(device.bin_key, step=device.step, digits=device.digits):06d}"
+            self.stdout.write(f"Staff code right now (valid ~30 s): {code}")
 
     def _campaign(self) -> Campaign:
         fields = dict(demo_content.CAMPAIGN)
@@ -49,6 +57,14 @@ class Command(BaseCommand):
                 },
             )
         return len(demo_content.STORIES)
+
+    def _second_factor(self) -> TOTPDevice:
+        """The demo admin's authenticator device, kept across runs like its password."""
+        user = get_user_model().objects.get(username=DEMO_ADMIN)
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
+        return device
 
     def _superuser(self) -> str:
         """Keep one password per data folder, so every run prints the same working login."""

@@ -1,0 +1,43 @@
+"""Staff accounts and roles in the back office's theme (Admin role only, by permission)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group, User
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+
+from backoffice.roles import ROLES
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class StaffUserAdmin(BaseUserAdmin, ModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+    list_display = ["username", "email", "is_staff", "is_active", "role_names", "last_login"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
+
+    @admin.display(description="roles")
+    def role_names(self, obj: User) -> str:
+        return ", ".join(group.name for group in obj.groups.all())
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).prefetch_related("groups")
+
+
+@admin.register(Group)
+class RoleAdmin(BaseGroupAdmin, ModelAdmin):
+    def get_readonly_fields(self, request: HttpRequest, obj: Group | None = None) -> list[str]:
+        # The built-in roles are defined in backoffice/roles.py and re-applied on every deploy:
+        # an edit here would be silently undone, so it is not offered.
+        if obj is not None and obj.name in ROLES:
+            return ["name", "permissions"]
+        return []

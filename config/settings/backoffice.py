@@ -1,0 +1,120 @@
+"""The staff back office (issue #6): second factor, theme, navigation, sessions, login limits."""
+
+from django.urls import reverse_lazy
+from django.utils.csp import CSP
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.navigation import can
+from config.env import env_int, env_str
+
+from .security import SECURE_CSP
+
+StrOrPromise = str | Promise
+
+# Staff sessions end after this much inactivity: every request pushes the expiry forward.
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
+SESSION_SAVE_EVERY_REQUEST = True
+
+# Failed staff log-ins (django-ratelimit syntax), per client address and per username.
+BACKOFFICE_RATE_LOGIN_IP = env_str("BACKOFFICE_RATE_LOGIN_IP", "20/15m")
+BACKOFFICE_RATE_LOGIN_USER = env_str("BACKOFFICE_RATE_LOGIN_USER", "5/15m")
+
+# The name authenticator apps show next to the code.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Save the Survivors")
+
+# The staff pages' CSP (backoffice.middleware): the public policy plus what unfold's Alpine.js
+# needs. style-src has no nonce here, because a nonce would make browsers ignore unsafe-inline.
+BACKOFFICE_CSP = {
+    **SECURE_CSP,
+    "script-src": [CSP.SELF, CSP.NONCE, CSP.UNSAFE_EVAL],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+}
+
+
+def _item(title: StrOrPromise, icon: str, model: str) -> dict[str, object]:
+    app_label, model_name = model.split(".")
+    return {
+        "title": title,
+        "icon": icon,
+        "link": reverse_lazy(f"admin:{app_label}_{model_name}_changelist"),
+        # Shown only to who may open it; the page itself checks the same permission (403).
+        "permission": can(f"{app_label}.view_{model_name}"),
+    }
+
+
+UNFOLD = {
+    "SITE_TITLE": _("Save the Survivors back office"),
+    "SITE_HEADER": _("Save the Survivors"),
+    "SITE_SUBHEADER": _("Save the Children NL"),
+    "SITE_SYMBOL": "volunteer_activism",
+    "SITE_URL": "/",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": True,
+    "COLORS": {
+        # Save the Children red as the primary colour.
+        "primary": {
+            "50": "oklch(97.1% .013 17.38)",
+            "100": "oklch(93.6% .032 17.717)",
+            "200": "oklch(88.5% .062 18.334)",
+            "300": "oklch(80.8% .114 19.571)",
+            "400": "oklch(70.4% .191 22.216)",
+            "500": "oklch(63.7% .237 25.331)",
+            "600": "oklch(57.7% .245 27.325)",
+            "700": "oklch(50.5% .213 27.518)",
+            "800": "oklch(44.4% .177 26.899)",
+            "900": "oklch(39.6% .141 25.723)",
+            "950": "oklch(25.8% .092 26.042)",
+        },
+    },
+    "SIDEBAR": {
+        "show_search": False,
+        "show_all_applications": False,
+        # Organised by what staff do, not by Django app.
+        "navigation": [
+            {
+                "title": _("Stories"),
+                "items": [
+                    _item(_("Stories"), "auto_stories", "campaign.story"),
+                    _item(_("Campaigns"), "campaign", "campaign.campaign"),
+                ],
+            },
+            {
+                "title": _("Mailings"),
+                "items": [
+                    _item(_("Mailings"), "mail", "mailing.mailing"),
+                    _item(_("Sequences"), "schedule_send", "mailing.sequence"),
+                    _item(_("Segments"), "group_work", "mailing.segment"),
+                    _item(_("Suppressed addresses"), "block", "mailing.suppression"),
+                ],
+            },
+            {
+                "title": _("Supporters"),
+                "items": [
+                    _item(_("Supporters"), "people", "campaign.supporter"),
+                    _item(_("Consent wording"), "gavel", "campaign.consenttext"),
+                    _item(_("Supporter audit log"), "history", "campaign.supporteraudit"),
+                ],
+            },
+            {
+                "title": _("Finance"),
+                "items": [
+                    _item(_("Gifts"), "payments", "donations.donation"),
+                    _item(_("Monthly gifts"), "autorenew", "donations.recurringdonation"),
+                    _item(_("Ledger"), "account_balance", "donations.transaction"),
+                    _item(_("Payout lines"), "receipt_long", "donations.payoutline"),
+                    _item(_("Stripe events"), "webhook", "donations.stripeevent"),
+                ],
+            },
+            {
+                "title": _("Staff"),
+                "items": [
+                    _item(_("Staff accounts"), "badge", "auth.user"),
+                    _item(_("Roles"), "admin_panel_settings", "auth.group"),
+                    _item(_("Authenticator apps"), "phonelink_lock", "otp_totp.totpdevice"),
+                    _item(_("Recovery codes"), "key", "otp_static.staticdevice"),
+                ],
+            },
+        ],
+    },
+}

@@ -1,0 +1,106 @@
+"""Finance's view of the money: every gift, monthly gift, ledger row and Stripe event.
+
+All read-only here. Stripe is the source of these rows and the ledger is append-only
+(corrections are new rows written by the services, DESIGN.md invariant 3), so no role may add,
+change or delete them through the back office; who may *view* them is the Finance and Admin
+roles' `view_*` permission (backoffice/roles.py), which the admin checks on every URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
+
+from donations.models import Donation, PayoutLine, RecurringDonation, StripeEvent, Transaction
+
+
+def euros(cents: int, currency: str) -> str:
+    return f"{cents / 100:,.2f} {currency.upper()}"
+
+
+class ReadOnlyAdmin(ModelAdmin):
+    """View permission only: every field shown, nothing added, changed or deleted."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class TransactionInline(TabularInline):
+    model = Transaction
+    extra = 0
+    fields = ["occurred_at", "kind", "amount", "fee", "net", "currency", "stripe_object"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Donation)
+class DonationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "amount_display", "frequency", "method", "status", "donor_name"]
+    list_filter = ["status", "frequency", "method", "currency"]
+    search_fields = ["donor_email", "stripe_payment_intent", "stripe_checkout_session", "uuid"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    list_select_related = ["supporter"]
+    inlines = [TransactionInline]
+    # The one-time form token and the donor's address are not finance's business either.
+    exclude = ["request_token", "client_ip"]
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, obj: Donation) -> str:
+        return euros(obj.amount, obj.currency)
+
+
+@admin.register(RecurringDonation)
+class RecurringDonationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "amount_display", "state", "failed_payments", "next_payment_at"]
+    list_filter = ["state", "currency"]
+    search_fields = ["donor_email", "stripe_subscription", "mandate_reference"]
+    ordering = ["-created_at"]
+
+    @admin.display(description=_("monthly amount"), ordering="amount")
+    def amount_display(self, obj: RecurringDonation) -> str:
+        return euros(obj.amount, obj.currency)
+
+
+@admin.register(Transaction)
+class TransactionAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "kind", "amount", "fee", "net", "currency", "stripe_object"]
+    list_filter = ["kind", "currency"]
+    search_fields = ["stripe_object", "stripe_payment_intent", "stripe_payout"]
+    date_hierarchy = "occurred_at"
+    ordering = ["-occurred_at", "-id"]
+    list_select_related = ["donation"]
+
+
+@admin.register(PayoutLine)
+class PayoutLineAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "payout", "type", "amount", "fee", "net", "currency"]
+    list_filter = ["type", "currency"]
+    search_fields = ["payout", "balance_transaction", "source"]
+    ordering = ["-created_at", "-id"]
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "type", "stripe_id", "status", "via", "attempts"]
+    list_filter = ["status", "via", "type"]
+    search_fields = ["stripe_id", "type"]
+    date_hierarchy = "received_at"
+    ordering = ["-received_at"]
