@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class CampaignConfig(AppConfig):
     name = "campaign"
     verbose_name = "Campaign"
+
+    def ready(self) -> None:
+        from campaign import inbound_mail
+
+        inbound_mail.connect()

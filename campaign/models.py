@@ -265,6 +265,8 @@ class Consent(models.Model):
         PREFERENCE_CENTRE = "preference_centre", _("preference centre")
         EMAIL_LINK = "email_link", _("link in an email")
         ONE_CLICK = "one_click", _("one-click unsubscribe")
+        MAILTO = "mailto", _("unsubscribe email")
+        COMPLAINT = "complaint", _("spam complaint")
         STAFF = "staff", _("staff")
 
     supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="consents")

@@ -82,3 +82,17 @@ def supporter_open_consents(supporter_id: int) -> list[Consent]:
         .select_related("text")
         .order_by("topic")
     )
+
+
+def supporter_for_link(token: str) -> Supporter | None:
+    """The supporter a preference/unsubscribe link is for, unless erased or revoked."""
+    from campaign.tokens import InvalidToken, supporter_token_read
+
+    try:
+        claim = supporter_token_read(token)
+    except InvalidToken:
+        return None
+    supporter = Supporter.objects.filter(pk=claim.supporter_id, erased_at__isnull=True).first()
+    if supporter is None or supporter.link_secret != claim.link_secret:
+        return None
+    return supporter

@@ -26,10 +26,10 @@ from django.views.decorators.http import require_http_methods
 from campaign import ratelimits, services
 from campaign.emails import supporter_link_token
 from campaign.forms import PreferencesForm, ResendForm, SignupForm, signup_form_for_page
-from campaign.models import Consent, Language, Supporter, SupporterAudit
-from campaign.selectors import consent_texts_current, supporter_open_consents
+from campaign.models import Consent, Language, SupporterAudit
+from campaign.selectors import consent_texts_current, supporter_for_link, supporter_open_consents
 from campaign.services import ConfirmOutcome, Evidence
-from campaign.tokens import InvalidToken, confirmation_token_read, supporter_token_read
+from campaign.tokens import InvalidToken, confirmation_token_read
 
 log = structlog.get_logger(__name__)
 
@@ -70,18 +70,6 @@ def _too_many(request: HttpRequest, retry_after: int) -> HttpResponse:
     response = render(request, "campaign/too_many.html", status=429)
     response["Retry-After"] = str(retry_after)
     return response
-
-
-def supporter_for_link(token: str) -> Supporter | None:
-    """The supporter a preference/unsubscribe link is for, unless erased or revoked."""
-    try:
-        claim = supporter_token_read(token)
-    except InvalidToken:
-        return None
-    supporter = Supporter.objects.filter(pk=claim.supporter_id, erased_at__isnull=True).first()
-    if supporter is None or supporter.link_secret != claim.link_secret:
-        return None
-    return supporter
 
 
 def _link_invalid(request: HttpRequest) -> HttpResponse:

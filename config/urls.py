@@ -17,6 +17,9 @@ urlpatterns = [
     # The RFC 8058 one-click unsubscribe URL in every email's List-Unsubscribe header: outside
     # the language prefixes, so it never changes with the page language.
     path("u/<str:token>/", unsubscribe_one_click, name="supporter_unsubscribe"),
+    # The ESP's webhooks through django-anymail: bounces and complaints (mailing/esp_events.py)
+    # and inbound mail to the mailto: unsubscribe address (campaign/inbound_mail.py).
+    path("anymail/", include("anymail.urls")),
 ]
 urlpatterns += i18n_patterns(
     # /doneer/ in Dutch, /en/donate/ in English.

@@ -6,7 +6,8 @@ class MailingConfig(AppConfig):
     verbose_name = "Mailing"
 
     def ready(self) -> None:
-        from mailing import personal_data, receivers
+        from mailing import esp_events, personal_data, receivers
 
         receivers.connect()
+        esp_events.connect()
         personal_data.register_providers()

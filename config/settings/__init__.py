@@ -1,5 +1,6 @@
 """Settings, read from environment variables; one small module per integration."""
 
+from .anymail import *  # noqa: F403
 from .backoffice import *  # noqa: F403
 from .base import *  # noqa: F403
 from .celery import *  # noqa: F403

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "donations",
     "mailing",
     "worker",
+    "anymail",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
