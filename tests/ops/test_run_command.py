@@ -39,6 +39,45 @@ def _fresh_clone(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
+_OUR_PREFIXES = (
+    "DATABASE_",
+    "REDIS_",
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "SITE_URL",
+    "EMAIL_",
+    "DEFAULT_FROM_EMAIL",
+    "STRIPE_",
+    "APP_ENV",
+    "LOG_",
+    "DJANGO_",
+    "CELERY_",
+    "OUTBOX_",
+    "MAILING_",
+    "DONATION",
+    "INBOX_",
+    "DUNNING_",
+    "DECLINE_",
+    "RECURRING_",
+    "BACKOFFICE_",
+    "SUPPORTERS_",
+    "ANYMAIL_",
+    "OTP_",
+    "SESSION_",
+    "DB_",
+    "ADMIN_PATH",
+    "MEDIA_ROOT",
+    "PORT",
+    "PYTEST_",
+    "VIRTUAL_ENV",
+)
+
+
+def _ours(key: str) -> bool:
+    return key.startswith(_OUR_PREFIXES)
+
+
 def _get(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -48,8 +87,9 @@ def _get(url: str) -> int:
 
 
 def _start(clone: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
-    # Only what a person's shell has: no DATABASE_URL, REDIS_URL or other project variables.
-    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    # The machine's own environment (certificates, locale, PATH) but none of the project's
+    # variables: no DATABASE_URL, REDIS_URL, Stripe, mail or test-harness settings.
+    env = {key: value for key, value in os.environ.items() if not _ours(key)}
     env["PORT"] = str(port)
     log = (clone / "run.log").open("ab")
     started = time.monotonic()
