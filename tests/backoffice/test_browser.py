@@ -91,7 +91,7 @@ def test_a_new_staff_member_enrols_an_authenticator_then_sees_their_role_only(
     page.screenshot(path=str(artifacts_dir / "backoffice-enrol.png"), full_page=True)
     # What a person would type from the page into their app instead of scanning.
     page.locator("#enrol-form").scroll_into_view_if_needed()
-    page.get_by_text("Cannot scan?").click()
+    page.get_by_text("Lukt scannen niet?").click()  # the back office speaks Dutch
     secret = "".join(page.locator("#enrol-secret").inner_text().split())
     key = base64.b32decode(secret + "=" * (-len(secret) % 8))
     page.fill("#id_token", f"{totp(key):06d}")
@@ -99,7 +99,7 @@ def test_a_new_staff_member_enrols_an_authenticator_then_sees_their_role_only(
 
     expect(page.locator("#recovery-codes li")).to_have_count(10)
     page.screenshot(path=str(artifacts_dir / "backoffice-recovery-codes.png"), full_page=True)
-    page.get_by_text("I have stored them").click()
+    page.get_by_text("Ik heb ze bewaard").click()
 
     expect(page).to_have_url(f"{live_server.url}{admin_url()}")
     sidebar = page.locator("#nav-sidebar")
