@@ -4,6 +4,7 @@ from django.utils.csp import CSP
 
 from config.env import EnvError, env_str
 
+from .anymail import ANYMAIL, DEV_WEBHOOK_SECRET
 from .base import DEBUG, PRODUCTION, SITE_URL
 from .stripe import STRIPE_API_BASE
 
@@ -20,6 +21,8 @@ if PRODUCTION:
         raise EnvError("DEBUG", "must be off in production (APP_ENV=production)")
     if not SITE_URL.startswith("https://"):
         raise EnvError("SITE_URL", "must use https:// in production")
+    if ANYMAIL["WEBHOOK_SECRET"] == DEV_WEBHOOK_SECRET:
+        raise EnvError("ANYMAIL_WEBHOOK_SECRET", "must be set to user:password in production")
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"

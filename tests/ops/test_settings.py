@@ -45,6 +45,10 @@ def _check(**env: str) -> subprocess.CompletedProcess[str]:
             },
             "DEBUG",
         ),
+        (
+            {"APP_ENV": "production", "SECRET_KEY": "x" * 50, "SITE_URL": "https://example.org"},
+            "ANYMAIL_WEBHOOK_SECRET",
+        ),
     ],
 )
 def test_bad_environment_stops_start_up_with_one_line(env: dict[str, str], named: str) -> None:
@@ -58,7 +62,11 @@ def test_bad_environment_stops_start_up_with_one_line(env: dict[str, str], named
 
 def test_production_with_proper_settings_starts() -> None:
     result = _check(
-        APP_ENV="production", SECRET_KEY="k" * 50, SITE_URL="https://example.org", DEBUG="0"
+        APP_ENV="production",
+        SECRET_KEY="k" * 50,
+        SITE_URL="https://example.org",
+        DEBUG="0",
+        ANYMAIL_WEBHOOK_SECRET="esp:" + "s" * 32,
     )
 
     assert result.returncode == 0, result.stderr
