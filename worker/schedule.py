@@ -1,6 +1,7 @@
 """Every periodic task, in one place, with when and why. Each one is idempotent."""
 
 from celery import Celery
+from celery.schedules import crontab
 from django.conf import settings
 
 
@@ -37,6 +38,12 @@ def configure(app: Celery) -> None:
         "mailing-sweep": {
             "task": "mailing.tasks.sweep",
             "schedule": float(settings.MAILING_SWEEP_SECONDS),
+        },
+        # Deletes sign-ups never confirmed within 30 days: personal data without consent must
+        # not be kept (AVG data minimisation). Daily at 03:15 Amsterdam time, a quiet hour.
+        "supporters-unconfirmed-prune": {
+            "task": "campaign.tasks.supporters_unconfirmed_prune",
+            "schedule": crontab(hour=3, minute=15),
         },
         # Deletes published outbox rows after a week: they are only kept to debug incidents.
         "outbox-prune": {
