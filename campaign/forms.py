@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -27,6 +27,9 @@ from campaign.validation import (
     normalise_email,
     reject_unsafe_characters,
 )
+
+if TYPE_CHECKING:  # type-only: django-stubs is a development dependency
+    from django_stubs_ext import StrOrPromise
 
 # Hidden fields filled from the page the form is on; lengths match the Supporter columns.
 SOURCE_LIMITS = {
@@ -66,6 +69,27 @@ def _hidden_text_field(max_length: int) -> forms.CharField:
         validators=[reject_unsafe_characters],
         widget=forms.HiddenInput,
         error_messages={"max_length": TEXT_TOO_LONG},
+    )
+
+
+def _first_name_field(label: StrOrPromise) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=FIRST_NAME_MAX_LENGTH,
+        required=False,
+        error_messages={"max_length": FIRST_NAME_TOO_LONG},
+        widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
+    )
+
+
+def _language_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=_("Language of our emails"),
+        choices=Language.choices,
+        error_messages={
+            "required": _("Choose a language."),
+            "invalid_choice": _("Choose Dutch or English."),
+        },
     )
 
 
@@ -140,21 +164,8 @@ class SignupForm(TopicsMixin, forms.Form):
         error_messages={"required": _("Enter your email address."), "max_length": EMAIL_TOO_LONG},
         widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
     )
-    first_name = forms.CharField(
-        label=_("First name (optional)"),
-        max_length=FIRST_NAME_MAX_LENGTH,
-        required=False,
-        error_messages={"max_length": FIRST_NAME_TOO_LONG},
-        widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
-    )
-    language = forms.ChoiceField(
-        label=_("Language of our emails"),
-        choices=Language.choices,
-        error_messages={
-            "required": _("Choose a language."),
-            "invalid_choice": _("Choose Dutch or English."),
-        },
-    )
+    first_name = _first_name_field(_("First name (optional)"))
+    language = _language_field()
     # The honeypot: hidden from people (CSS and aria-hidden), filled in by naive bots.
     website = forms.CharField(required=False, max_length=200)
     source_page = _hidden_text_field(SOURCE_LIMITS["source_page"])
@@ -190,21 +201,8 @@ class SignupForm(TopicsMixin, forms.Form):
 
 
 class PreferencesForm(TopicsMixin, forms.Form):
-    first_name = forms.CharField(
-        label=_("First name"),
-        max_length=FIRST_NAME_MAX_LENGTH,
-        required=False,
-        error_messages={"max_length": FIRST_NAME_TOO_LONG},
-        widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
-    )
-    language = forms.ChoiceField(
-        label=_("Language of our emails"),
-        choices=Language.choices,
-        error_messages={
-            "required": _("Choose a language."),
-            "invalid_choice": _("Choose Dutch or English."),
-        },
-    )
+    first_name = _first_name_field(_("First name"))
+    language = _language_field()
 
     field_order = ["first_name", "language", "topics"]
 

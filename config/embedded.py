@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 PG_USER = "postgres"
@@ -71,7 +71,6 @@ class EmbeddedServer:
     process: subprocess.Popen[bytes]
     log: Path
     stop_signal: int = signal.SIGTERM
-    extra: dict[str, str] = field(default_factory=dict)
 
     def stop(self, timeout: float = 20) -> None:
         if self.process.poll() is not None:

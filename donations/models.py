@@ -89,7 +89,6 @@ class Donation(models.Model):
     stripe_checkout_session = models.CharField(max_length=255, blank=True, db_index=True)
     stripe_payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
     stripe_invoice = models.CharField(max_length=255, blank=True, unique=True, null=True)
-    thanked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -81,14 +81,10 @@ def notice_send(*, notice_id: int) -> bool:
             subject=" ".join(subject.split()),
             body=text,
             to=[email],
-            headers={"Message-ID": f"<notice-{notice.pk}@{_domain()}>"},
+            headers={"Message-ID": f"<notice-{notice.pk}@{settings.MAILING_DOMAIN}>"},
         )
         message.send()
         notice.sent_at = timezone.now()
         notice.save(update_fields=["sent_at"])
     log.info("donations.notice_sent", kind=notice.kind, notice_id=notice.pk)
     return True
-
-
-def _domain() -> str:
-    return settings.SITE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]

@@ -34,21 +34,26 @@ def _send(row: OutboxTask) -> None:
     app.send_task(row.task_name, args=row.args, kwargs=row.kwargs, task_id=f"outbox-{row.pk}")
 
 
+def _attempt(row: OutboxTask) -> bool:
+    """Send one row to the broker and record the outcome on it; False when the broker failed."""
+    try:
+        _send(row)
+    except Exception as exc:  # noqa: BLE001 - the broker may fail in many ways; retried later
+        OutboxTask.objects.filter(pk=row.pk).update(
+            attempts=row.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        log.warning("outbox.publish_failed", outbox_id=row.pk, task=row.task_name, error=str(exc))
+        return False
+    OutboxTask.objects.filter(pk=row.pk).update(
+        published_at=timezone.now(), attempts=row.attempts + 1
+    )
+    return True
+
+
 def outbox_publish(row_id: int) -> bool:
     """Publish one row right after commit. On failure the row waits for the relay."""
     row = OutboxTask.objects.filter(pk=row_id, published_at__isnull=True).first()
-    if row is None:
-        return False
-    try:
-        _send(row)
-    except Exception as exc:  # noqa: BLE001 - the broker may fail in many ways; the relay retries
-        OutboxTask.objects.filter(pk=row_id).update(
-            attempts=row.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
-        )
-        log.warning("outbox.publish_failed", outbox_id=row_id, task=row.task_name, error=str(exc))
-        return False
-    OutboxTask.objects.filter(pk=row_id).update(published_at=timezone.now())
-    return True
+    return row is not None and _attempt(row)
 
 
 def outbox_relay(*, batch_size: int = 500) -> int:
@@ -66,17 +71,8 @@ def outbox_relay(*, batch_size: int = 500) -> int:
             .order_by("created_at")[:batch_size]
         )
         for row in rows:
-            try:
-                _send(row)
-            except Exception as exc:  # noqa: BLE001 - broker down: keep the rest for later
-                OutboxTask.objects.filter(pk=row.pk).update(
-                    attempts=row.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
-                )
-                log.warning("outbox.relay_failed", outbox_id=row.pk, error=str(exc))
-                break
-            OutboxTask.objects.filter(pk=row.pk).update(
-                published_at=timezone.now(), attempts=row.attempts + 1
-            )
+            if not _attempt(row):
+                break  # the broker is down: keep the rest for the next tick
             published += 1
     if published:
         log.info("outbox.relayed", count=published)

@@ -9,33 +9,15 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from donations import checkout
-from donations.checkout import GiftRequest
-from donations.inbox import inbox_drain
-from donations.models import Donation, Frequency, Method, StripeEvent, Transaction
+from donations.models import StripeEvent, Transaction
 from tests.campaign.test_personal_data import _rows_containing
+from tests.donations.gifts import paid_gift
 from tests.factories import SupporterFactory
 from tests.fakestripe.server import FakeStripe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 EMAIL = "Fenna.Gift-Uniek@Voorbeeld.nl"
 NAME = "Fenna Uniekenaam"
-
-
-def _paid_gift(fake: FakeStripe, live_server: Any) -> Donation:
-    fake.set_webhook(live_server.url + "/stripe/webhook/", secret=fake.webhook_secret)
-    donation = checkout.donation_create(
-        request=GiftRequest(
-            amount=5000, frequency=Frequency.ONE_OFF, method=Method.IDEAL, email=EMAIL, name=NAME
-        )
-    )
-    checkout.checkout_start(donation=donation)
-    donation.refresh_from_db()
-    fake.complete_checkout(donation.stripe_checkout_session, "paid", "ideal")
-    fake.wait_for_deliveries()
-    inbox_drain()
-    donation.refresh_from_db()
-    return donation
 
 
 def _export(email: str) -> dict[str, Any]:
@@ -46,7 +28,7 @@ def _export(email: str) -> dict[str, Any]:
 
 def test_export_lists_the_persons_gifts(fake_stripe: FakeStripe, live_server: Any) -> None:
     SupporterFactory(email=EMAIL.lower())
-    donation = _paid_gift(fake_stripe, live_server)
+    donation = paid_gift(fake_stripe, live_server, amount=5000, email=EMAIL, name=NAME)
 
     document = _export(EMAIL)
 
@@ -59,7 +41,7 @@ def test_erase_pseudonymises_gifts_and_scrubs_stored_stripe_events(
     fake_stripe: FakeStripe, live_server: Any
 ) -> None:
     SupporterFactory(email=EMAIL.lower())
-    donation = _paid_gift(fake_stripe, live_server)
+    donation = paid_gift(fake_stripe, live_server, amount=5000, email=EMAIL, name=NAME)
     ledger_before = list(Transaction.objects.values_list("kind", "amount", "fee", "net"))
     assert _rows_containing(EMAIL.lower())  # in the donation and in Stripe's event payloads
     assert StripeEvent.objects.filter(payload__icontains=EMAIL.lower()).exists() or any(

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from config.embedded import start_redis
 from tests.harness.broker import use_broker
 
 pytestmark = pytest.mark.django_db
@@ -41,11 +42,18 @@ def test_healthz_is_back_to_ok_when_redis_returns(
     client: Client, settings: Any, private_redis: Any
 ) -> None:
     settings.REDIS_URL = private_redis.url
+    private_redis.stop()
 
     with use_broker(private_redis.url):
-        response = client.get("/healthz")
+        down = client.get("/healthz")
+        back = start_redis(private_redis.log.parent, port=private_redis.port, persist=False)
+        try:
+            up = client.get("/healthz")
+        finally:
+            back.stop()
 
-    assert response.status_code == 200
+    assert down.status_code == 503
+    assert up.status_code == 200
 
 
 def test_healthz_names_the_database_when_it_is_down(client: Client, settings: Any) -> None:
