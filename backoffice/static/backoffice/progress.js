@@ -1,0 +1,57 @@
+// Live progress for long staff jobs (mailings, exports, statement batches), without a reload.
+//
+// Markup (backoffice/includes/progress.html):
+//   <div data-progress-url="/…/progress/"> <progress> <span data-progress-label> … </div>
+// The URL answers JSON {done, total, state, finished, label}. We poll it every second until
+// `finished`, then show the element's [data-progress-finished] children (a download link, the
+// results) and stop. Errors keep polling with a slower pace: a deploy or a blip should not
+// leave the page stuck.
+(function () {
+  "use strict";
+
+  function render(box, data) {
+    var bar = box.querySelector("progress");
+    var label = box.querySelector("[data-progress-label]");
+    var total = Math.max(data.total || 0, 0);
+    var done = Math.min(Math.max(data.done || 0, 0), total || 0);
+    var percent = total > 0 ? Math.floor((100 * done) / total) : (data.finished ? 100 : 0);
+    if (bar) {
+      bar.max = 100;
+      bar.value = percent;
+      bar.setAttribute("aria-valuenow", String(percent));
+    }
+    box.dataset.percent = String(percent);
+    box.dataset.state = data.state || "";
+    if (label) {
+      label.textContent = percent + "% · " + done + " / " + total + (data.label ? " · " + data.label : "");
+    }
+    if (data.finished) {
+      box.dataset.finished = "true";
+      box.querySelectorAll("[data-progress-finished]").forEach(function (el) {
+        el.hidden = false;
+      });
+    }
+  }
+
+  function poll(box, delay) {
+    fetch(box.dataset.progressUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error(String(response.status));
+        return response.json();
+      })
+      .then(function (data) {
+        render(box, data);
+        if (!data.finished) window.setTimeout(function () { poll(box, 1000); }, 1000);
+      })
+      .catch(function () {
+        window.setTimeout(function () { poll(box, Math.min(delay * 2, 10000)); }, delay);
+      });
+  }
+
+  function start() {
+    document.querySelectorAll("[data-progress-url]").forEach(function (box) { poll(box, 1000); });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
