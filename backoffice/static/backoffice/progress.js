@@ -3,8 +3,8 @@
 // Markup (backoffice/includes/progress.html):
 //   <div data-progress-url="/…/progress/"> <progress> <span data-progress-label> … </div>
 // The URL answers JSON {done, total, state, finished, label}. We poll it every second until
-// `finished`, then show the element's [data-progress-finished] children (a download link, the
-// results) and stop. Errors keep polling with a slower pace: a deploy or a blip should not
+// `finished`, then un-hide the [data-progress-finished] elements of the nearest
+// [data-progress-scope] ancestor (or of the page): a download link, the results; and stop. Errors keep polling with a slower pace: a deploy or a blip should not
 // leave the page stuck.
 (function () {
   "use strict";
@@ -27,7 +27,7 @@
     }
     if (data.finished) {
       box.dataset.finished = "true";
-      box.querySelectorAll("[data-progress-finished]").forEach(function (el) {
+      (box.closest("[data-progress-scope]") || document).querySelectorAll("[data-progress-finished]").forEach(function (el) {
         el.hidden = false;
       });
     }
