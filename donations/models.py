@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -289,3 +290,169 @@ class PayoutLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payout} {self.type} {self.net / 100:.2f} {self.currency.upper()}"
+
+
+# --- Annual statements (jaaroverzicht) and ANBI periodic-gift agreements ----------------------
+
+
+class StatementRunState(models.TextChoices):
+    PREPARING = "preparing", _("preparing")
+    SENDING = "sending", _("sending")
+    DONE = "done", _("done")
+    FAILED = "failed", _("failed")
+
+
+class StatementRun(models.Model):
+    """One batch of annual statements for a year: prepared, then emailed in batches.
+
+    ``done``/``total`` count the year's statements sent/held (a later run for the same year
+    picks up where an earlier one stopped; each donor is emailed once per year whatever runs).
+    """
+
+    year = models.PositiveSmallIntegerField()
+    state = models.CharField(
+        max_length=10, choices=StatementRunState.choices, default=StatementRunState.PREPARING
+    )
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("annual statement run")
+        constraints = [
+            # A second click on "start" must not send a second batch alongside the first.
+            models.UniqueConstraint(
+                fields=["year"],
+                condition=models.Q(state__in=["preparing", "sending"]),
+                name="statement_run_one_active_per_year",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year} ({self.state}, {self.done}/{self.total})"
+
+
+class AnnualStatement(models.Model):
+    """One donor's statement of a year: the gifts the ledger received from their address.
+
+    Unique per (year, address): whatever runs are started, a donor is emailed once a year.
+    ``gifts`` and ``total`` are the figures when the row was prepared (the PDF is drawn from
+    the ledger each time). Erasure blanks the address and puts the pseudonym in the name.
+    """
+
+    run = models.ForeignKey(StatementRun, on_delete=models.PROTECT, related_name="statements")
+    year = models.PositiveSmallIntegerField()
+    supporter = models.ForeignKey(
+        "campaign.Supporter",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="annual_statements",
+    )
+    donor_email = models.EmailField(max_length=254, blank=True)  # lowercased
+    donor_name = models.CharField(max_length=200, blank=True)
+    language = models.CharField(max_length=2, default="nl")
+    gifts = models.PositiveIntegerField(default=0)
+    total = models.BigIntegerField(default=0, help_text=_("cents"))
+    currency = models.CharField(max_length=3, default="eur")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["year", "donor_email"]
+        verbose_name = _("annual statement")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["year", "donor_email"],
+                condition=~models.Q(donor_email=""),
+                name="statement_once_per_donor_year",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["year"],
+                name="statement_unsent_idx",
+                condition=models.Q(sent_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year} {self.donor_name or self.donor_email}"
+
+
+class AgreementState(models.TextChoices):
+    DRAFT = "draft", _("awaiting signature")
+    SIGNED = "signed", _("signed")
+    CANCELLED = "cancelled", _("cancelled")
+
+
+# The Belastingdienst's minimum term for a periodic gift (periodieke gift, art. 6.38 Wet IB).
+AGREEMENT_MIN_TERM_YEARS = 5
+
+
+class PeriodicGiftAgreement(models.Model):
+    """An ANBI periodic-gift agreement (overeenkomst periodieke gift) for a monthly donor.
+
+    The charity's name and RSIN, the mandate reference and the donor's details are snapshots:
+    the signed paper must stay what it was, whatever changes later. The donor's BSN is never
+    stored: the PDF leaves it for the donor to fill in by hand.
+    """
+
+    recurring = models.ForeignKey(
+        RecurringDonation, on_delete=models.PROTECT, related_name="agreements"
+    )
+    transaction_number = models.CharField(max_length=32, unique=True)
+    yearly_amount = models.PositiveIntegerField(help_text=_("cents a year"))
+    currency = models.CharField(max_length=3, default="eur")
+    start_year = models.PositiveSmallIntegerField()
+    term_years = models.PositiveSmallIntegerField()
+    state = models.CharField(
+        max_length=10, choices=AgreementState.choices, default=AgreementState.DRAFT
+    )
+    charity_name = models.CharField(max_length=200)
+    charity_rsin = models.CharField(max_length=9)
+    mandate_reference = models.CharField(max_length=100, blank=True)
+    donor_name = models.CharField(max_length=200)
+    donor_email = models.EmailField(max_length=254, blank=True)
+    donor_address = models.TextField(blank=True)
+    donor_birth_date = models.DateField(null=True, blank=True)
+    donor_birth_place = models.CharField(max_length=100, blank=True)
+    language = models.CharField(max_length=2, default="nl")
+    signed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("periodic gift agreement")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(term_years__gte=AGREEMENT_MIN_TERM_YEARS),
+                name="agreement_term_at_least_five_years",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(yearly_amount__gt=0), name="agreement_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="signed") | models.Q(signed_at__isnull=False),
+                name="agreement_signed_has_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.transaction_number
+
+    @property
+    def end_year(self) -> int:
+        """The last calendar year the agreement covers."""
+        return self.start_year + self.term_years - 1
