@@ -13,17 +13,22 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import action
 
 from mailing import selectors, services
+from mailing.admin_views import MailingWorkspace, SequenceWorkspace
+from mailing.forms import MailingForm, SafeContentForm, SegmentForm
 from mailing.models import Mailing, Segment, Sequence, SequenceStep, Suppression
 
 
 class SequenceStepInline(TabularInline):
     model = SequenceStep
+    form = SafeContentForm
     extra = 0
     ordering = ["position"]
     fields = ["position", "delay", "story", "subject_nl", "subject_en", "preheader_nl"]
@@ -31,8 +36,9 @@ class SequenceStepInline(TabularInline):
 
 
 @admin.register(Sequence)
-class SequenceAdmin(ModelAdmin):
+class SequenceAdmin(SequenceWorkspace, ModelAdmin):
     list_display = ["name", "trigger", "topic", "ends_on_gift", "is_active", "step_count"]
+    actions_detail = ["results"]
     list_filter = ["trigger", "topic", "is_active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -41,6 +47,12 @@ class SequenceAdmin(ModelAdmin):
     @admin.display(description=_("steps"))
     def step_count(self, obj: Sequence) -> int:
         return obj.steps.count()
+
+    @action(description=_("Results and step previews"), permissions=["view"])
+    def results(self, request: HttpRequest, object_id: int) -> HttpResponseRedirect:
+        return HttpResponseRedirect(
+            reverse("admin:mailing_sequence_results", kwargs={"pk": object_id})
+        )
 
 
 # Once a mailing left the draft state its content is frozen in a Message version the ledger
@@ -65,7 +77,9 @@ _MAILING_SYSTEM = ["state", "send_at", "fanned_out_at", "finished_at", "created_
 
 
 @admin.register(Mailing)
-class MailingAdmin(ModelAdmin):
+class MailingAdmin(MailingWorkspace, ModelAdmin):
+    form = MailingForm
+    actions_detail = ["open_preview", "open_schedule", "open_results"]
     list_display = ["name", "state", "send_at", "segment", "topic", "progress"]
     list_filter = ["state", "topic"]
     search_fields = ["name", "subject_nl", "subject_en"]
@@ -112,6 +126,23 @@ class MailingAdmin(ModelAdmin):
         done = total - counts["queued"] - counts["sending"]
         return f"{done} / {total}"
 
+    def _go(self, name: str, object_id: int) -> HttpResponseRedirect:
+        return HttpResponseRedirect(
+            reverse(f"admin:mailing_mailing_{name}", kwargs={"pk": object_id})
+        )
+
+    @action(description=_("Preview and test"), permissions=["view"])
+    def open_preview(self, request: HttpRequest, object_id: int) -> HttpResponseRedirect:
+        return self._go("preview", object_id)
+
+    @action(description=_("Schedule"), permissions=["change"])
+    def open_schedule(self, request: HttpRequest, object_id: int) -> HttpResponseRedirect:
+        return self._go("schedule", object_id)
+
+    @action(description=_("Progress and results"), permissions=["view"])
+    def open_results(self, request: HttpRequest, object_id: int) -> HttpResponseRedirect:
+        return self._go("results", object_id)
+
     def _each(
         self, request: HttpRequest, queryset: QuerySet[Mailing], change: Any, verb: str
     ) -> None:
@@ -141,9 +172,25 @@ class MailingAdmin(ModelAdmin):
 
 @admin.register(Segment)
 class SegmentAdmin(ModelAdmin):
+    form = SegmentForm
     list_display = ["name", "filter", "created_at"]
     search_fields = ["name"]
     readonly_fields = ["supporter_count"]
+    fieldsets = [
+        (None, {"fields": ["name", "supporter_count"]}),
+        (
+            _("Who is in it"),
+            {
+                "fields": [
+                    "languages",
+                    "topics",
+                    "donor_status",
+                    ("signed_up_from", "signed_up_until"),
+                    "sources",
+                ]
+            },
+        ),
+    ]
 
     @admin.display(description=_("supporters in this segment now"))
     def supporter_count(self, obj: Segment) -> str:

@@ -77,8 +77,9 @@ def _strip_markdown(source: str) -> str:
 
 
 def _header(name: str, value: str) -> bytes:
-    # The SMTP policy folds long lines and encodes non-ASCII (RFC 2047) the standard way.
-    return _SMTP.fold_binary(name, value)
+    # Through the header factory, so non-ASCII is always RFC 2047-encoded: fold_binary alone
+    # passes a short value through unencoded ("Stap één" would fail to encode as ASCII).
+    return _SMTP.header_factory(name, value).fold(policy=_SMTP).encode("ascii")
 
 
 def _pieces(rendered: str, value_kind: int) -> list[tuple[int, Any]]:

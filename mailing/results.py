@@ -1,0 +1,114 @@
+"""Results of a mailing or a sequence step: what happened after the send, as counts per stage.
+
+The send ledger says what went out; what came after is read from where it is recorded:
+bounces and complaints in the suppression table (keyed by address hash, dated), unsubscribes in
+the consent rows, gifts in GiftAttribution (the signed source token of the email's donate link)
+with their amounts from the donations ledger's Donation rows. "Delivered" is accepted by the
+receiving server and not bounced since; a later bounce report moves a row out of it.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+
+from campaign.models import Consent
+from donations.models import Donation, DonationStatus
+from mailing.models import Delivery, GiftAttribution, Message, Suppression
+from mailing.selectors import EmailHash
+
+AMSTERDAM = zoneinfo.ZoneInfo("Europe/Amsterdam")
+# A gift counts once its money arrived; later refunds or disputes do not un-bring it.
+GIVEN = (
+    DonationStatus.PAID,
+    DonationStatus.PARTIALLY_REFUNDED,
+    DonationStatus.REFUNDED,
+    DonationStatus.DISPUTED,
+)
+
+
+@dataclass(frozen=True)
+class Funnel:
+    sent: int
+    delivered: int
+    bounced: int
+    complained: int
+    unsubscribed: int
+    gave: int
+    euros_cents: int
+
+    def stages(self) -> list[tuple[str, int]]:
+        return [("sent", self.sent), ("delivered", self.delivered), ("gave", self.gave)]
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    gifts: int
+    euros_cents: int
+
+
+def _suppressed_after_send(reason: str) -> Exists:
+    return Exists(
+        Suppression.objects.filter(
+            email_hash=EmailHash(OuterRef("supporter__email")),
+            reason=reason,
+            created_at__gte=OuterRef("sent_at"),
+        )
+    )
+
+
+def _unsubscribed_after_send() -> Exists:
+    return Exists(
+        Consent.objects.filter(
+            supporter_id=OuterRef("supporter_id"),
+            topic=OuterRef("message__topic"),
+            withdrawn_at__gte=OuterRef("sent_at"),
+        )
+    )
+
+
+def _gifts(message_ids: Iterable[int]) -> QuerySet[Donation]:
+    attributed = GiftAttribution.objects.filter(message_id__in=list(message_ids)).values(
+        "donation_id"
+    )
+    return Donation.objects.filter(pk__in=attributed, status__in=GIVEN)
+
+
+def funnel(messages: QuerySet[Message]) -> Funnel:
+    ids = list(messages.values_list("pk", flat=True))
+    sent = Delivery.objects.filter(message_id__in=ids, state=Delivery.State.SENT)
+    counts = sent.aggregate(
+        sent=Count("pk"),
+        bounced=Count("pk", filter=Q(_suppressed_after_send(Suppression.Reason.HARD_BOUNCE))),
+        complained=Count("pk", filter=Q(_suppressed_after_send(Suppression.Reason.COMPLAINT))),
+        unsubscribed=Count("pk", filter=Q(_unsubscribed_after_send())),
+    )
+    gifts = _gifts(ids).aggregate(n=Count("pk"), cents=Sum("amount"))
+    return Funnel(
+        sent=counts["sent"],
+        delivered=counts["sent"] - counts["bounced"],
+        bounced=counts["bounced"],
+        complained=counts["complained"],
+        unsubscribed=counts["unsubscribed"],
+        gave=gifts["n"],
+        euros_cents=gifts["cents"] or 0,
+    )
+
+
+def gifts_per_day(messages: QuerySet[Message]) -> list[Day]:
+    """Gifts the email brought, per day (Europe/Amsterdam) the gift was made."""
+    ids = list(messages.values_list("pk", flat=True))
+    rows = (
+        _gifts(ids)
+        .annotate(day=TruncDate("created_at", tzinfo=AMSTERDAM))
+        .values("day")
+        .annotate(n=Count("pk"), cents=Sum("amount"))
+        .order_by("day")
+    )
+    return [Day(day=r["day"], gifts=r["n"], euros_cents=r["cents"] or 0) for r in rows]
