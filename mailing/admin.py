@@ -20,9 +20,10 @@ from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
+from campaign.admin_forms import SafeContentForm
 from mailing import selectors, services
 from mailing.admin_views import MailingWorkspace, SequenceWorkspace
-from mailing.forms import MailingForm, SafeContentForm, SegmentForm
+from mailing.forms import MailingForm, SegmentForm
 from mailing.models import Mailing, Segment, Sequence, SequenceStep, Suppression
 
 

@@ -12,7 +12,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from campaign.markdown import reject_unsafe_markup
+from campaign.admin_forms import SafeContentForm
 from campaign.models import Supporter
 from mailing.models import LANGUAGES, Mailing, Segment
 from mailing.segments import (
@@ -23,27 +23,11 @@ from mailing.segments import (
 )
 from mailing.services import local_send_time
 
-MARKDOWN_FIELDS = ("title_nl", "title_en", "body_nl", "body_en", "preheader_nl", "preheader_en")
-
-
-class SafeContentForm(forms.ModelForm):
-    """Refuses raw HTML and script links in any Markdown/text field the email renders."""
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        for name in MARKDOWN_FIELDS:
-            if name in self.fields and cleaned.get(name):
-                try:
-                    reject_unsafe_markup(cleaned[name])
-                except forms.ValidationError as exc:
-                    self.add_error(name, exc)
-        return cleaned
-
 
 class MailingForm(SafeContentForm):
     class Meta:
         model = Mailing
-        fields = "__all__"  # noqa: DJ007 - the admin's fieldsets choose what is shown
+        fields = "__all__"
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

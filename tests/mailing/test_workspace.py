@@ -256,3 +256,37 @@ def test_finance_gets_403_on_every_workspace_page() -> None:
     ):
         assert finance.get(url(tail)).status_code == 403, tail
     assert finance.post(url(f"mailing/{mailing.pk}/test-send/")).status_code == 403
+
+
+def test_story_preview_shows_the_public_page_in_both_languages_before_publishing(
+    marketing: Any,
+) -> None:
+    story = StoryFactory(
+        is_published=False, title_nl="Yusufs oversteek", title_en="Yusuf's crossing"
+    )
+    page = marketing.get(f"/{settings.ADMIN_PATH}campaign/story/{story.pk}/preview/")
+    assert page.status_code == 200
+    assert "Not published yet" in page.content.decode()
+    for language, title in (("nl", "Yusufs oversteek"), ("en", "Yusuf&#x27;s crossing")):
+        frame = marketing.get(
+            f"/{settings.ADMIN_PATH}campaign/story/{story.pk}/preview/{language}/frame/"
+        )
+        assert frame.status_code == 200
+        assert title in frame.content.decode()
+        assert f'lang="{language}"' in frame.content.decode()
+        assert "frame-ancestors 'self'" in frame["Content-Security-Policy"]
+
+
+def test_story_with_unsafe_html_is_refused_and_nothing_saved(marketing: Any) -> None:
+    story = StoryFactory(body_nl="Eerlijk verhaal")
+    page = marketing.get(f"/{settings.ADMIN_PATH}campaign/story/{story.pk}/change/")
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k != "image"}
+    data.update(body_nl='Hallo <img src=x onerror="alert(1)">', _save="Save")
+    data["campaign"] = story.campaign_id
+    response = marketing.post(f"/{settings.ADMIN_PATH}campaign/story/{story.pk}/change/", data)
+    assert response.status_code == 200
+    assert "HTML and script links are not allowed here" in response.content.decode()
+    story.refresh_from_db()
+    assert story.body_nl == "Eerlijk verhaal"
