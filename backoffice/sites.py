@@ -115,7 +115,13 @@ class StaffAdminSite(OTPAdminSite, UnfoldAdminSite):
         ]
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        context = {"dashboard_sections": self.dashboard_sections(request), **(extra_context or {})}
+        from backoffice.dashboard import campaign_charts  # models: not at import time
+
+        context = {
+            "dashboard_sections": self.dashboard_sections(request),
+            **campaign_charts(with_euros=request.user.has_perm("donations.view_donation")),
+            **(extra_context or {}),
+        }
         return super().index(request, context)
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
