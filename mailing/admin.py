@@ -35,6 +35,10 @@ class SequenceStepInline(TabularInline):
     fields = ["position", "delay", "story", "subject_nl", "subject_en", "preheader_nl"]
     autocomplete_fields = ["story"]
 
+    def get_extra(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
+        # A new sequence starts with two empty steps: a series is more than one email.
+        return 2 if obj is None else 0
+
 
 @admin.register(Sequence)
 class SequenceAdmin(SequenceWorkspace, ModelAdmin):
@@ -175,6 +179,7 @@ class MailingAdmin(MailingWorkspace, ModelAdmin):
 class SegmentAdmin(ModelAdmin):
     form = SegmentForm
     list_display = ["name", "filter", "created_at"]
+    ordering = ["name"]
     search_fields = ["name"]
     readonly_fields = ["supporter_count"]
     fieldsets = [

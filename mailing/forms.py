@@ -133,7 +133,7 @@ class ScheduleForm(forms.Form):
 
     day = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
     at = forms.TimeField(
-        label=_("Time (Amsterdam)"), widget=forms.TimeInput(attrs={"type": "time"})
+        label=_("Time (Amsterdam)"), widget=forms.TimeInput(attrs={"type": "time", "step": 1})
     )
 
     # Scheduling a few seconds ahead still has to reach the next tick; the past never sends.
