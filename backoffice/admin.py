@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
+from backoffice import audit_admin  # noqa: F401 - the "Audit log" page
 from backoffice.roles import ROLES
 
 admin.site.unregister(User)

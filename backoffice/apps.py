@@ -11,7 +11,10 @@ class BackofficeConfig(AppConfig):
     verbose_name = _("Back office")
 
     def ready(self) -> None:
+        from backoffice.audit import register_audited_models
+
         post_migrate.connect(_roles_follow_the_code, sender=self)
+        register_audited_models()
 
 
 class StaffAdminConfig(AdminConfig):

@@ -45,6 +45,10 @@ class ConsentInline(ReadOnlyInline):
 
 class AuditInline(ReadOnlyInline):
     model = SupporterAudit
+    # The supporter's own record of consent (exported with their data); the staff-wide audit
+    # log is a page of its own (backoffice/audit_admin.py).
+    verbose_name = _("consent history entry")
+    verbose_name_plural = _("consent history")
     fields = ("created_at", "action", "actor", "method", "staff_user", "details")
     readonly_fields = fields
 
@@ -182,6 +186,9 @@ class ConsentTextAdmin(ModelAdmin):
 
 @admin.register(SupporterAudit)
 class SupporterAuditAdmin(ModelAdmin):
+    """Every supporter's consent history (sign-ups, confirmations, preferences, unsubscribes,
+    exports, erasures). Not the audit log of staff changes: that is backoffice/audit_admin.py."""
+
     list_display = ["created_at", "supporter", "action", "actor", "method", "staff_user"]
     list_filter = ["action", "actor", "method"]
     readonly_fields = [
@@ -193,6 +200,11 @@ class SupporterAuditAdmin(ModelAdmin):
         "details",
         "created_at",
     ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # The model's own name says "audit"; staff know this page as the consent history.
+        context = {"title": _("Consent history"), **(extra_context or {})}
+        return super().changelist_view(request, context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -93,7 +93,7 @@ UNFOLD = {
                 "items": [
                     _item(_("Supporters"), "people", "campaign.supporter"),
                     _item(_("Consent wording"), "gavel", "campaign.consenttext"),
-                    _item(_("Supporter audit log"), "history", "campaign.supporteraudit"),
+                    _item(_("Consent history"), "history", "campaign.supporteraudit"),
                 ],
             },
             {
@@ -113,6 +113,8 @@ UNFOLD = {
                     _item(_("Roles"), "admin_panel_settings", "auth.group"),
                     _item(_("Authenticator apps"), "phonelink_lock", "otp_totp.totpdevice"),
                     _item(_("Recovery codes"), "key", "otp_static.staticdevice"),
+                    # Every change to money, mail, consent and staff (backoffice/audit.py).
+                    _item(_("Audit log"), "manage_search", "auditlog.logentry"),
                 ],
             },
         ],

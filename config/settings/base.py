@@ -31,6 +31,9 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # The audit log (backoffice/audit.py lists what it records). Before backoffice, whose admin
+    # replaces auditlog's own page with the themed one.
+    "auditlog",
     "backoffice.apps.BackofficeConfig",
 ]
 
@@ -45,6 +48,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # request.user.is_verified(): which second-factor device this session was verified with.
     "django_otp.middleware.OTPMiddleware",
+    # Who changed what: the request's user is the audit log's actor (backoffice/audit.py).
+    "backoffice.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",

@@ -1,0 +1,141 @@
+"""The audit log (issue #6): who changed what, when, to which record, for money, mail, consent
+and staff. One mechanism, django-auditlog, registered here in one list so it can be read.
+
+- Every save, delete and many-to-many change of a registered model writes an
+  `auditlog.LogEntry` in the same transaction. In a request the actor is the logged-in user
+  (`AuditActorMiddleware`); the worker, webhooks and the public pages write no actor, which the
+  back office shows as "system".
+- Personal data and secrets are masked: the entry says the field changed, never to what. So
+  erasing a supporter (campaign.personal_data) leaves nothing personal in the log, and the log
+  itself needs no erasure step.
+- `campaign.SupporterAudit` stays what it is: a supporter's consent history, written by the
+  services and exported with their personal data. This log is the staff-facing record.
+- A model added later that holds money, mail, consent or staff data gets a line below.
+
+Not audited, on purpose:
+- mailing.Delivery, Message, Enrollment, GiftAttribution: the send ledger and the automation's
+  per-supporter state. Millions of rows written by the worker; each row is its own record (when
+  sent, why skipped), and what staff changed (the mailing, the sequence) is audited here.
+- donations.StripeEvent, DonorNotice, SyncCursor: the webhook inbox and notice ledger hold raw
+  Stripe payloads and addresses, and are written only by the system; the money they lead to
+  (Donation, Transaction, RecurringDonation) is audited.
+- Rows written with bulk_create or queryset.update() (Django sends no signal): the new consents
+  of a sign-up (their own rows and SupporterAudit are the evidence), payout lines, and the
+  pseudonymisation of gifts on erasure (SupporterAudit records the erasure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from auditlog.middleware import AuditlogMiddleware
+from auditlog.registry import auditlog
+from django.apps import apps
+from django.http import HttpRequest
+
+HIDDEN = "(hidden)"
+
+# Written on every save: recording them would only make each entry longer.
+_NOISE = ("updated_at",)
+
+# Where a supporter or donor is named, reached or traced: masked wherever they appear.
+_SUPPORTER_PERSONAL = (
+    "email",
+    "first_name",
+    "source_page",
+    "source_referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+)
+_DONOR_PERSONAL = ("donor_name", "donor_email")
+
+
+def hide(value: str) -> str:
+    """auditlog's mask: whether a value was set shows, the value itself never does."""
+    return "" if value in ("", "None") else HIDDEN
+
+
+def audit(
+    label: str,
+    *,
+    hidden: Iterable[str] = (),
+    only: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    m2m: Iterable[str] = (),
+) -> None:
+    """Record every change to the model `label` ("app.Model"); `hidden` fields are masked."""
+    model = apps.get_model(label)
+    names = {f.name for f in model._meta.get_fields()}
+    unknown = {*hidden, *only, *exclude, *m2m} - names
+    if unknown:
+        # A renamed field would otherwise silently start logging its (personal) values.
+        raise LookupError(f"audit {label}: no field(s) {sorted(unknown)}")
+    auditlog.register(
+        model,
+        include_fields=list(only),
+        exclude_fields=[*exclude, *(n for n in _NOISE if n in names)],
+        mask_fields=list(hidden),
+        mask_callable="backoffice.audit.hide",
+        m2m_fields=set(m2m),
+    )
+
+
+def register_audited_models() -> None:
+    """Called once from BackofficeConfig.ready(): the whole list of what is audited."""
+    # Money. The ledger is append-only, so its entries are the inserts.
+    audit(
+        "donations.Donation",
+        hidden=(*_DONOR_PERSONAL, "client_ip", "source_token", "utm"),
+        exclude=("request_token",),  # a one-time form token: neither money nor evidence
+    )
+    audit("donations.RecurringDonation", hidden=_DONOR_PERSONAL)
+    audit("donations.Transaction")
+    audit("donations.PayoutLine")
+
+    # Mail: what staff build and send, and the addresses mail must never go to.
+    audit("mailing.Sequence")
+    audit("mailing.SequenceStep")
+    audit("mailing.Mailing")
+    audit("mailing.Segment")
+    # The hash identifies an address, and a bounce's detail may quote it.
+    audit("mailing.Suppression", hidden=("email_hash", "detail"))
+
+    # Consent: the supporter (marketing status), each consent, the wording, and what it promotes.
+    audit(
+        "campaign.Supporter",
+        hidden=(*_SUPPORTER_PERSONAL, "link_secret", "confirmation_nonce"),
+    )
+    audit(
+        "campaign.Consent",
+        hidden=("ip", "user_agent", "confirmed_ip", "confirmed_user_agent"),
+    )
+    audit("campaign.ConsentText")
+    audit("campaign.Story")
+    audit("campaign.Campaign")
+
+    # Staff: accounts, their roles, and their second factors (created, renamed, confirmed,
+    # deleted; not the counters every login moves, and never a secret).
+    audit("auth.User", exclude=("password", "last_login"), m2m=("groups", "user_permissions"))
+    audit("auth.Group", m2m=("permissions",))
+    audit("otp_totp.TOTPDevice", only=("user", "name", "confirmed"))
+    audit("otp_static.StaticDevice", only=("user", "name", "confirmed"))
+    if apps.is_installed("django_otp_webauthn"):
+        audit("django_otp_webauthn.WebAuthnCredential", only=("user", "name", "confirmed"))
+
+
+class AuditActorMiddleware(AuditlogMiddleware):
+    """auditlog's middleware (the request's user becomes the actor), keeping the client address
+    for staff only: a supporter's address on a public page is personal data that erasure could
+    not reach in the log."""
+
+    def get_extra_data(self, request: HttpRequest) -> dict[str, Any]:
+        data: dict[str, Any] = super().get_extra_data(request)
+        actor = data.get("actor")
+        if actor is None or not actor.is_staff:
+            data["remote_addr"] = None
+            data["remote_port"] = None
+        return data
