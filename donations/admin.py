@@ -104,3 +104,8 @@ class StripeEventAdmin(ReadOnlyAdmin):
     search_fields = ["stripe_id", "type"]
     date_hierarchy = "received_at"
     ordering = ["-received_at"]
+
+
+# Annual statements and periodic-gift agreements (issue #7) keep their admins in modules of
+# their own; imported here so the admin's autodiscovery registers them.
+from donations import agreement_admin, statement_admin  # noqa: E402, F401

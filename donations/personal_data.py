@@ -15,7 +15,7 @@ from django.db.models import Q
 
 from campaign.models import Supporter
 from campaign.personal_data import PersonalDataProvider, model_row, register
-from donations.models import Donation, RecurringDonation
+from donations.models import AnnualStatement, Donation, PeriodicGiftAgreement, RecurringDonation
 
 _SECRETS = ("request_token",)
 
@@ -72,6 +72,46 @@ def gifts_pseudonymise(supporter: Supporter, pseudonym: str) -> None:
     _scrub_event_payloads(emails, names, pseudonym)
 
 
+def statements_export(supporter: Supporter) -> list[dict[str, Any]]:
+    return [
+        model_row(s)
+        for s in AnnualStatement.objects.filter(_owned_by(supporter)).order_by("year", "pk")
+    ]
+
+
+def statements_pseudonymise(supporter: Supporter, pseudonym: str) -> None:
+    """The record of what was sent stays (fiscal papers), without the person."""
+    AnnualStatement.objects.filter(_owned_by(supporter)).update(
+        supporter=supporter, donor_email="", donor_name=pseudonym
+    )
+
+
+def _agreements_of(supporter: Supporter) -> Q:
+    match = Q(recurring__in=RecurringDonation.objects.filter(_owned_by(supporter)))
+    if supporter.email:
+        match |= Q(donor_email__iexact=supporter.email)
+    return match
+
+
+def agreements_export(supporter: Supporter) -> list[dict[str, Any]]:
+    return [
+        model_row(a)
+        for a in PeriodicGiftAgreement.objects.filter(_agreements_of(supporter)).order_by("pk")
+    ]
+
+
+def agreements_pseudonymise(supporter: Supporter, pseudonym: str) -> None:
+    """Kept 7 years like the gifts it covers; the donor's details go. Runs before the gifts'
+    erasure (providers erase in reverse order), while monthly gifts still carry the address."""
+    PeriodicGiftAgreement.objects.filter(_agreements_of(supporter)).update(
+        donor_name=pseudonym,
+        donor_email="",
+        donor_address="",
+        donor_birth_date=None,
+        donor_birth_place="",
+    )
+
+
 def _scrub_event_payloads(emails: set[str], names: set[str], pseudonym: str) -> None:
     """Replace the person's address and name inside stored Stripe events (case-insensitive)."""
     with connection.cursor() as cursor:
@@ -110,5 +150,23 @@ def register_provider() -> None:
                 "Donation.request_token": "a one-time hash of the donate form, not about the "
                 "person",
             },
+        )
+    )
+    register(
+        PersonalDataProvider(
+            name="donations.annual_statements",
+            section="annual_statements",
+            models=(AnnualStatement,),
+            export=statements_export,
+            erase=statements_pseudonymise,
+        )
+    )
+    register(
+        PersonalDataProvider(
+            name="donations.gift_agreements",
+            section="gift_agreements",
+            models=(PeriodicGiftAgreement,),
+            export=agreements_export,
+            erase=agreements_pseudonymise,
         )
     )

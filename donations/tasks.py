@@ -1,8 +1,10 @@
 """Thin task adapters: ids in, services do the work; retries live here."""
 
-from celery import shared_task
+from typing import Any
 
-from donations import inbox, notices, reconcile
+from celery import Task, shared_task
+
+from donations import inbox, notices, reconcile, statements
 
 
 @shared_task(name="donations.tasks.inbox_drain", ignore_result=True)
@@ -24,3 +26,29 @@ def notice_send_task(notice_id: int) -> bool:
 @shared_task(name="donations.tasks.reconcile_stripe", ignore_result=True)
 def reconcile_stripe_task() -> int:
     return reconcile.reconcile_stripe()
+
+
+class _StatementTask(Task):
+    """A statement task that gives up stops its run, so the year can be started again."""
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        statements.statement_run_failed(run_id=int(args[0]), error=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(name="donations.tasks.statement_run_prepare", base=_StatementTask, ignore_result=True)
+def statement_run_prepare_task(run_id: int) -> int:
+    return len(statements.statement_run_prepare(run_id=run_id))
+
+
+@shared_task(
+    name="donations.tasks.statement_batch_send",
+    base=_StatementTask,
+    autoretry_for=(OSError,),
+    retry_backoff=10,
+    max_retries=10,
+    ignore_result=True,
+)
+def statement_batch_send_task(run_id: int, statement_ids: list[int]) -> int:
+    return statements.statement_batch_send(run_id=run_id, statement_ids=statement_ids)

@@ -16,14 +16,18 @@ from campaign.models import (
     SupporterAudit,
 )
 from donations.models import (
+    AgreementState,
+    AnnualStatement,
     Donation,
     DonationStatus,
     DonorNotice,
     Frequency,
     Method,
     NoticeKind,
+    PeriodicGiftAgreement,
     RecurringDonation,
     RecurringState,
+    StatementRun,
     StripeEvent,
     SyncCursor,
     Transaction,
@@ -210,3 +214,41 @@ class SyncCursorFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("name",)
 
     name = "stripe-events"
+
+
+class StatementRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StatementRun
+
+    year = 2025
+    state = "done"
+
+
+class AnnualStatementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AnnualStatement
+
+    run = factory.SubFactory(StatementRunFactory)
+    year = factory.LazyAttribute(lambda s: s.run.year)
+    donor_email = factory.Sequence(lambda n: f"jaaroverzicht{n}@voorbeeld.nl")
+    donor_name = "Jaargever"
+    gifts = 2
+    total = 5000
+
+
+class PeriodicGiftAgreementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PeriodicGiftAgreement
+
+    recurring = factory.SubFactory(RecurringDonationFactory)
+    transaction_number = factory.Sequence(lambda n: f"STS-TEST-{n:06d}")
+    yearly_amount = 18000
+    start_year = 2026
+    term_years = 5
+    state = AgreementState.DRAFT
+    charity_name = "Save the Children Nederland (test)"
+    charity_rsin = "123456782"
+    mandate_reference = factory.LazyAttribute(lambda a: a.recurring.mandate_reference)
+    donor_name = factory.LazyAttribute(lambda a: a.recurring.donor_name)
+    donor_email = factory.LazyAttribute(lambda a: a.recurring.donor_email)
+    donor_address = "Dorpsstraat 1, 1234 AB Ergens"

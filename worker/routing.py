@@ -12,6 +12,8 @@ QUEUES = ("webhooks", "mail", "exports", "default")
 ROUTES: list[dict[str, dict[str, Any]]] = [
     {"*.tasks.export_*": {"queue": "exports"}},
     {"donations.tasks.notice_send": {"queue": "default"}},
+    # Annual statements are a batch of donor email, like a mailing.
+    {"donations.tasks.statement_*": {"queue": "mail"}},
     {"donations.tasks.*": {"queue": "webhooks"}},
     {"mailing.tasks.*": {"queue": "mail"}},
 ]

@@ -104,6 +104,12 @@ UNFOLD = {
                     _item(_("Ledger"), "account_balance", "donations.transaction"),
                     _item(_("Payout lines"), "receipt_long", "donations.payoutline"),
                     _item(_("Stripe events"), "webhook", "donations.stripeevent"),
+                    _item(_("Annual statements"), "description", "donations.statementrun"),
+                    _item(
+                        _("Periodic gift agreements"),
+                        "handshake",
+                        "donations.periodicgiftagreement",
+                    ),
                 ],
             },
             {

@@ -24,9 +24,11 @@ from campaign.models import Consent, ConsentText, Supporter, SupporterAudit
 from campaign.services import Evidence, SignupSource
 from campaign.tokens import confirmation_token
 from tests.factories import (
+    AnnualStatementFactory,
     ConsentFactory,
     ConsentTextFactory,
     DonationFactory,
+    PeriodicGiftAgreementFactory,
     RecurringDonationFactory,
     SupporterAuditFactory,
     SupporterFactory,
@@ -173,6 +175,8 @@ def test_export_lists_every_field_of_every_covered_model(consent_texts: dict[str
     DeliveryFactory(supporter=supporter)
     EnrollmentFactory(supporter=supporter)
     GiftAttributionFactory(supporter=supporter)
+    AnnualStatementFactory(supporter=supporter, donor_email=EMAIL.lower())
+    PeriodicGiftAgreementFactory(recurring=monthly)
 
     exported = {p.name: p.export(supporter) for p in personal_data.providers()}
     document = export(EMAIL.upper())
