@@ -43,7 +43,7 @@ class SequenceStepInline(TabularInline):
 @admin.register(Sequence)
 class SequenceAdmin(SequenceWorkspace, ModelAdmin):
     list_display = ["name", "trigger", "topic", "ends_on_gift", "is_active", "step_count"]
-    actions_detail = ["results"]
+    actions_detail = ["results", "enrol_segment"]
     list_filter = ["trigger", "topic", "is_active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -52,6 +52,12 @@ class SequenceAdmin(SequenceWorkspace, ModelAdmin):
     @admin.display(description=_("steps"))
     def step_count(self, obj: Sequence) -> int:
         return obj.steps.count()
+
+    @action(description=_("Enrol a segment"), permissions=["change"])
+    def enrol_segment(self, request: HttpRequest, object_id: int) -> HttpResponseRedirect:
+        return HttpResponseRedirect(
+            reverse("admin:mailing_sequence_enrol", kwargs={"pk": object_id})
+        )
 
     @action(description=_("Results and step previews"), permissions=["view"])
     def results(self, request: HttpRequest, object_id: int) -> HttpResponseRedirect:

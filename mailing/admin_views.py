@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 
 from backoffice.charts import Bar, columns, euros, horizontal_bars
 from mailing import previews, results, selectors, services
-from mailing.forms import PreviewForm, ScheduleForm, TestSendForm
+from mailing.forms import EnrolSegmentForm, PreviewForm, ScheduleForm, TestSendForm
 from mailing.models import LANGUAGES, Mailing, Message, Sequence, SequenceStep
 
 # The preview frame shows the email's own HTML (inline styles, no script): it may be framed by
@@ -182,8 +182,7 @@ class WorkspaceMixin:
         else:
             messages.success(
                 request,
-                _("Test sent to %(address)s (not counted as a send).")
-                % {"address": address},
+                _("Test sent to %(address)s (not counted as a send).") % {"address": address},
             )
         return HttpResponseRedirect(back)
 
@@ -299,6 +298,7 @@ class SequenceWorkspace(WorkspaceMixin):
                 name="mailing_sequence_step_test_send",
             ),
             path("<int:pk>/results/", view(self.results_view), name="mailing_sequence_results"),
+            path("<int:pk>/enrol/", view(self.enrol_view), name="mailing_sequence_enrol"),
         ]
         return own + super().get_urls()
 
@@ -334,3 +334,36 @@ class SequenceWorkspace(WorkspaceMixin):
             "steps": steps,
         }
         return TemplateResponse(request, "mailing/admin/sequence_results.html", context)
+
+    def enrol_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Start the sequence for a segment: choose it, see how many it holds, confirm."""
+        self._require(request, change=True)
+        sequence = get_object_or_404(Sequence, pk=pk)
+        form = EnrolSegmentForm(request.POST or request.GET or None)
+        count = None
+        if form.is_bound and form.is_valid():
+            segment = form.cleaned_data["segment"]
+            if request.method == "POST":
+                try:
+                    enrolled = services.sequence_enrol_segment(
+                        sequence_id=pk, segment=segment.parsed
+                    )
+                except ValueError as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    messages.success(
+                        request,
+                        _("%(count)d supporters enrolled in %(sequence)s.")
+                        % {"count": enrolled, "sequence": sequence},
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:mailing_sequence_results", kwargs={"pk": pk})
+                    )
+            count = selectors.recipients(segment=segment.parsed, topic=sequence.topic).count()
+        context = {
+            **self.each_context_for(request, _("Enrol a segment: %(name)s") % {"name": sequence}),
+            "sequence": sequence,
+            "form": form,
+            "count": count,
+        }
+        return TemplateResponse(request, "mailing/admin/enrol.html", context)

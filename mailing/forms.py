@@ -172,3 +172,18 @@ class ScheduleForm(forms.Form):
                 self.add_error("at", _("That moment has passed: choose a time in the future."))
             cleaned["send_at"] = send_at
         return cleaned
+
+
+class EnrolSegmentForm(forms.Form):
+    segment = forms.ModelChoiceField(label=_("Segment"), queryset=Segment.objects.order_by("name"))
+
+    def clean_segment(self) -> Segment:
+        segment: Segment = self.cleaned_data["segment"]
+        try:
+            SegmentFilter.from_json(segment.filter)
+        except ValueError as exc:
+            raise forms.ValidationError(
+                _("The segment “%(name)s” is not valid: %(reason)s."),
+                params={"name": segment.name, "reason": exc},
+            ) from exc
+        return segment

@@ -480,3 +480,25 @@ def supporters_stopped_in_sequence(*, sequence_id: int, supporter_ids: Iterable[
         ).values_list("supporter_id", flat=True)
     )
     return stopped - still_in
+
+
+def sequence_enrol_segment(*, sequence_id: int, segment: SegmentFilter) -> int:
+    """Staff start a sequence for everyone in a segment who may receive its topic now, in one
+    INSERT ... SELECT; those already walking through it are left where they are. Returns how
+    many were enrolled. Consent and exits are checked again when each step is sent."""
+    sequence = Sequence.objects.get(pk=sequence_id)
+    first = sequence.steps.order_by("position").first()
+    if first is None:
+        raise ValueError("this sequence has no steps yet")
+    now = timezone.now()
+    members = recipients(segment=segment, topic=sequence.topic).values("pk")
+    sql, params = members.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Enrollment._meta.db_table} "  # noqa: S608 - table name is ours
+            "(sequence_id, supporter_id, next_position, due_at, enrolled_at, exit_reason) "
+            f"SELECT %s, member.pk, %s, %s, %s, '' FROM ({sql}) AS member "
+            "ON CONFLICT (sequence_id, supporter_id) WHERE exited_at IS NULL DO NOTHING",
+            [sequence.pk, first.position, now + first.delay, now, *params],
+        )
+        return cursor.rowcount

@@ -290,3 +290,31 @@ def test_story_with_unsafe_html_is_refused_and_nothing_saved(marketing: Any) -> 
     assert "HTML and script links are not allowed here" in response.content.decode()
     story.refresh_from_db()
     assert story.body_nl == "Eerlijk verhaal"
+
+
+def test_staff_enrol_a_segment_once_and_the_tick_sends_step_one(marketing: Any) -> None:
+    step = SequenceStepFactory(delay=timedelta(0), sequence__trigger="manual")
+    sequence = step.sequence
+    text = ConsentFactory(topic="stories").text
+    for _ in range(2):
+        ConsentFactory(topic="stories", text=text)
+    ConsentFactory(topic="appeals")  # no consent for the sequence's topic: not enrolled
+    segment = SegmentFactory()
+    enrol = url(f"sequence/{sequence.pk}/enrol/")
+
+    page = marketing.get(enrol, {"segment": segment.pk}).content.decode()
+    assert "3 supporters would be enrolled." in page
+    assert marketing.post(enrol, {"segment": segment.pk}).status_code == 302
+    marketing.post(enrol, {"segment": segment.pk})  # again: nobody twice
+    assert sequence.enrollments.count() == 3
+    services.mailing_tick()
+    assert Delivery.objects.filter(message__step=step).count() == 3
+
+
+def test_enrolling_into_a_sequence_without_steps_says_so(marketing: Any) -> None:
+    from tests.mailing.factories import SequenceFactory
+
+    sequence = SequenceFactory()
+    segment = SegmentFactory()
+    response = marketing.post(url(f"sequence/{sequence.pk}/enrol/"), {"segment": segment.pk})
+    assert "this sequence has no steps yet" in response.content.decode()
