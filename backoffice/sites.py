@@ -2,7 +2,10 @@
 
 Every admin page needs a verified OTP device (OTPAdminSite.has_permission). A staff member
 without any device is sent to the enrolment page and reaches nothing else until they have
-confirmed a first TOTP code; they then see their recovery codes once.
+confirmed a first TOTP code or registered a passkey; they then see their recovery codes once.
+A passkey is a second factor only: the password comes first (login), the passkey next
+(login_passkey, through django-otp-webauthn's JSON views). The Security page lists a person's
+devices, adds passkeys, removes devices and makes new recovery codes.
 """
 
 from __future__ import annotations
@@ -12,26 +15,40 @@ from base64 import b32encode
 from collections.abc import Callable
 from functools import update_wrapper
 from typing import Any
+from urllib.parse import urlencode
 
 import qrcode
 import qrcode.image.svg
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
+from django_otp import DEVICE_ID_SESSION_KEY, user_has_device
 from django_otp import login as otp_login
-from django_otp import user_has_device
 from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.sites import UnfoldAdminSite
 
 from backoffice import ratelimits
-from backoffice.forms import EnrolForm, StaffLoginForm
+from backoffice.forms import (
+    EnrolForm,
+    SecondFactorCodeForm,
+    StaffLoginForm,
+    verify_second_factor,
+)
+from backoffice.passkeys import (
+    DeviceRemovalRefused,
+    has_passkey,
+    sign_in_device_remove,
+    sign_in_devices,
+)
 
 RECOVERY_CODES_SESSION_KEY = "backoffice_recovery_codes"
 RECOVERY_CODE_COUNT = 10
@@ -42,6 +59,14 @@ def needs_enrolment(user: Any) -> bool:
     """An active staff member who has no confirmed second-factor device yet."""
     return bool(
         user.is_authenticated and user.is_active and user.is_staff and not user_has_device(user)
+    )
+
+
+def awaits_passkey(request: HttpRequest) -> bool:
+    """Logged in with the password, not verified yet, and a passkey to verify with."""
+    user = request.user
+    return bool(
+        user.is_authenticated and DEVICE_ID_SESSION_KEY not in request.session and has_passkey(user)
     )
 
 
@@ -95,6 +120,13 @@ class StaffAdminSite(OTPAdminSite, UnfoldAdminSite):
                 self.admin_view(self.recovery_codes),
                 name="recovery_codes",
             ),
+            path(
+                "login/passkey/",
+                never_cache(csrf_protect(self.login_passkey)),
+                name="login_passkey",
+            ),
+            path("enrol/passkey/", self.admin_view(self.enrol_passkey), name="enrol_passkey"),
+            path("security/", self.admin_view(self.security), name="security"),
         ]
         return enrolment + super().get_urls()
 
@@ -124,9 +156,24 @@ class StaffAdminSite(OTPAdminSite, UnfoldAdminSite):
         }
         return super().index(request, context)
 
+    def safe_next(self, request: HttpRequest, url: str | None) -> str:
+        if url and url_has_allowed_host_and_scheme(
+            url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return url
+        return reverse("admin:index", current_app=self.name)
+
+    def passkey_step(self, request: HttpRequest, next_url: str | None) -> HttpResponse:
+        step = reverse("admin:login_passkey", current_app=self.name)
+        return HttpResponseRedirect(
+            f"{step}?{urlencode({'next': self.safe_next(request, next_url)})}"
+        )
+
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         if request.method == "GET" and needs_enrolment(request.user):
             return HttpResponseRedirect(reverse("admin:enrol", current_app=self.name))
+        if request.method == "GET" and awaits_passkey(request):
+            return self.passkey_step(request, request.GET.get("next"))
         if request.method != "POST":
             return super().login(request, extra_context)
         username = str(request.POST.get("username", ""))
@@ -137,7 +184,46 @@ class StaffAdminSite(OTPAdminSite, UnfoldAdminSite):
         # A successful login redirects; anything else re-shows the form with an error.
         if response.status_code != 302:
             ratelimits.login_failed(request, username)
+        elif awaits_passkey(request):
+            # The password was right and the person chose their passkey (StaffLoginForm).
+            return self.passkey_step(request, request.POST.get("next"))
         return response
+
+    def login_passkey(self, request: HttpRequest) -> HttpResponse:
+        """The second step after the password: the passkey, or a code if it is not at hand."""
+        user = request.user
+        next_url = self.safe_next(request, request.GET.get("next") or request.POST.get("next"))
+        login_url = reverse("admin:login", current_app=self.name)
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            return redirect_to_login(next_url, login_url)
+        if self.has_permission(request):  # verified already
+            return HttpResponseRedirect(next_url)
+        if not has_passkey(user):
+            return redirect_to_login(next_url, login_url)
+        form = SecondFactorCodeForm(request.POST or None)
+        if request.method == "POST":
+            username = user.get_username()
+            if ratelimits.login_blocked(request, username):
+                context = {**self.each_context(request), "title": _("Too many attempts")}
+                return TemplateResponse(
+                    request, "backoffice/login_blocked.html", context, status=429
+                )
+            if form.is_valid():
+                # As at login: the throttle's count is committed even when the code is wrong.
+                with transaction.atomic():
+                    device, error = verify_second_factor(user, form.cleaned_data["otp_token"])
+                if device is not None:
+                    otp_login(request, device)
+                    return HttpResponseRedirect(next_url)
+                form.add_error("otp_token", error)
+            ratelimits.login_failed(request, username)
+        context = {
+            **self.each_context(request),
+            "title": _("Confirm with your passkey"),
+            "form": form,
+            "next": next_url,
+        }
+        return TemplateResponse(request, "backoffice/login_passkey.html", context)
 
     def enrol(self, request: HttpRequest) -> HttpResponse:
         user = request.user
@@ -183,8 +269,59 @@ class StaffAdminSite(OTPAdminSite, UnfoldAdminSite):
             "otpauth_uri": device.config_url,
             "qr_code": qr_data_uri(device.config_url),
             "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
+            "passkey_done_url": reverse("admin:enrol_passkey", current_app=self.name),
         }
         return TemplateResponse(request, "backoffice/enrol.html", context)
+
+    def enrol_passkey(self, request: HttpRequest) -> HttpResponse:
+        """After the enrolment page registered a first passkey (which verified the session):
+        the recovery codes, as after confirming an authenticator app."""
+        index = HttpResponseRedirect(reverse("admin:index", current_app=self.name))
+        if request.method != "POST" or not has_passkey(request.user):
+            return index
+        with transaction.atomic():
+            # The enrolment page's half-set-up authenticator app is not wanted any more.
+            TOTPDevice.objects.filter(user=request.user, confirmed=False).delete()
+            if StaticDevice.objects.filter(user=request.user).exists():
+                return index  # they have had their codes already
+            codes = issue_recovery_codes(request.user)
+        request.session[RECOVERY_CODES_SESSION_KEY] = codes
+        return HttpResponseRedirect(reverse("admin:recovery_codes", current_app=self.name))
+
+    def security(self, request: HttpRequest) -> HttpResponse:
+        """A person's own sign-in devices: list them, add a passkey, remove one, new codes."""
+        user = request.user
+        current_device_id = request.session.get(DEVICE_ID_SESSION_KEY)
+        here = HttpResponseRedirect(reverse("admin:security", current_app=self.name))
+        if request.method == "POST":
+            action = request.POST.get("action")
+            if action == "remove":
+                try:
+                    sign_in_device_remove(
+                        user=user,
+                        persistent_id=str(request.POST.get("device", "")),
+                        current_device_id=current_device_id,
+                    )
+                except DeviceRemovalRefused as refused:
+                    messages.error(request, str(refused))
+                else:
+                    messages.success(request, _("The device is removed."))
+            elif action == "recovery_codes":
+                with transaction.atomic():
+                    codes = issue_recovery_codes(user)
+                request.session[RECOVERY_CODES_SESSION_KEY] = codes
+                return HttpResponseRedirect(reverse("admin:recovery_codes", current_app=self.name))
+            elif action == "passkey_added" and has_passkey(user):
+                messages.success(request, _("Your new passkey is ready."))
+            return here
+        context = {
+            **self.each_context(request),
+            "title": _("Security"),
+            "devices": sign_in_devices(user, current_device_id=current_device_id),
+            "recovery_codes_left": StaticToken.objects.filter(device__user=user).count(),
+            "passkey_done_url": reverse("admin:security", current_app=self.name),
+        }
+        return TemplateResponse(request, "backoffice/security.html", context)
 
     def recovery_codes(self, request: HttpRequest) -> HttpResponse:
         codes = request.session.pop(RECOVERY_CODES_SESSION_KEY, None)

@@ -187,6 +187,13 @@ class WorkspaceMixin:
         return HttpResponseRedirect(back)
 
 
+_CONTROLS = {
+    "pause": services.mailing_pause,
+    "resume": services.mailing_resume,
+    "cancel": services.mailing_cancel,
+}
+
+
 class MailingWorkspace(WorkspaceMixin):
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
@@ -204,6 +211,11 @@ class MailingWorkspace(WorkspaceMixin):
             ),
             path("<int:pk>/schedule/", view(self.schedule_view), name="mailing_mailing_schedule"),
             path("<int:pk>/results/", view(self.results_view), name="mailing_mailing_results"),
+            path(
+                "<int:pk>/control/",
+                view(require_POST(self.control_view)),
+                name="mailing_mailing_control",
+            ),
             path(
                 "<int:pk>/progress.json",
                 view(self.progress_view),
@@ -268,10 +280,35 @@ class MailingWorkspace(WorkspaceMixin):
             "mailing": mailing,
             "progress": progress,
             "progress_url": reverse("admin:mailing_mailing_progress", kwargs={"pk": pk}),
+            "control_url": reverse("admin:mailing_mailing_control", kwargs={"pk": pk}),
+            "can_control": self.has_change_permission(request),
             "skip_reasons": selectors.mailing_skip_reasons(pk),
             **results_context(Message.objects.filter(mailing=mailing)),
         }
         return TemplateResponse(request, "mailing/admin/results.html", context)
+
+    def control_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Pause, resume or cancel from the results page (POST: these change what is sent)."""
+        self._require(request, change=True)
+        mailing = get_object_or_404(Mailing, pk=pk)
+        change = _CONTROLS.get(str(request.POST.get("do", "")))
+        if change is None:
+            messages.error(request, _("Unknown action."))
+        else:
+            before = mailing.state
+            after = change(mailing_id=pk).state
+            if after == before:
+                messages.warning(
+                    request,
+                    _("Nothing changed: the mailing is %(state)s.")
+                    % {"state": mailing.get_state_display()},
+                )
+            else:
+                messages.success(
+                    request,
+                    _("The mailing is now %(state)s.") % {"state": Mailing.State(after).label},
+                )
+        return HttpResponseRedirect(reverse("admin:mailing_mailing_results", kwargs={"pk": pk}))
 
     def progress_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         self._require(request, change=False)

@@ -1,5 +1,7 @@
 """The staff back office (issue #6): second factor, theme, navigation, sessions, login limits."""
 
+from urllib.parse import urlsplit
+
 from django.urls import reverse_lazy
 from django.utils.csp import CSP
 from django.utils.functional import Promise
@@ -8,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from backoffice.navigation import can
 from config.env import env_int, env_str
 
+from .base import SITE_URL
 from .security import SECURE_CSP
 
 StrOrPromise = str | Promise
@@ -22,6 +25,22 @@ BACKOFFICE_RATE_LOGIN_USER = env_str("BACKOFFICE_RATE_LOGIN_USER", "5/15m")
 
 # The name authenticator apps show next to the code.
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Save the Survivors")
+
+# Passkeys (django-otp-webauthn) as a second factor after the password, never instead of it.
+# A passkey is bound to a domain, the relying party ID: the host of SITE_URL. Browsers offer
+# WebAuthn only on https:// or on http://localhost (never on an IP address), so a plain-http
+# development site uses localhost: open the back office at http://localhost:8000 for passkeys.
+# Changing the domain later orphans every passkey registered so far.
+# https://django-otp-webauthn.readthedocs.io/en/latest/reference/settings.html
+_site = urlsplit(SITE_URL)
+if _site.scheme == "https" and _site.hostname:
+    OTP_WEBAUTHN_RP_ID = _site.hostname
+    OTP_WEBAUTHN_ALLOWED_ORIGINS = [SITE_URL]
+else:
+    OTP_WEBAUTHN_RP_ID = "localhost"
+    OTP_WEBAUTHN_ALLOWED_ORIGINS = [f"http://localhost{f':{_site.port}' if _site.port else ''}"]
+OTP_WEBAUTHN_RP_NAME = OTP_TOTP_ISSUER
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 
 # The staff pages' CSP (backoffice.middleware): the public policy plus what unfold's Alpine.js
 # needs. style-src has no nonce here, because a nonce would make browsers ignore unsafe-inline.
@@ -51,6 +70,13 @@ UNFOLD = {
     "SITE_URL": "/",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": True,
+    # The account menu: one's own sign-in devices (passkeys, apps, recovery codes), password.
+    "ACCOUNT": {
+        "navigation": [
+            {"title": _("Security"), "link": reverse_lazy("admin:security")},
+            {"title": _("Change password"), "link": reverse_lazy("admin:password_change")},
+        ],
+    },
     "COLORS": {
         # Save the Children red as the primary colour.
         "primary": {

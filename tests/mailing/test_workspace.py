@@ -255,7 +255,14 @@ def test_finance_gets_403_on_every_workspace_page() -> None:
         f"sequence/{step.sequence.pk}/results/",
     ):
         assert finance.get(url(tail)).status_code == 403, tail
-    assert finance.post(url(f"mailing/{mailing.pk}/test-send/")).status_code == 403
+    for tail in (
+        f"mailing/{mailing.pk}/test-send/",
+        f"mailing/{mailing.pk}/control/",
+        f"sequence/{step.sequence.pk}/enrol/",
+    ):
+        assert finance.post(url(tail), {"do": "cancel"}).status_code == 403, tail
+    mailing.refresh_from_db()
+    assert mailing.state == Mailing.State.DRAFT
 
 
 def test_story_preview_shows_the_public_page_in_both_languages_before_publishing(
@@ -318,3 +325,25 @@ def test_enrolling_into_a_sequence_without_steps_says_so(marketing: Any) -> None
     segment = SegmentFactory()
     response = marketing.post(url(f"sequence/{sequence.pk}/enrol/"), {"segment": segment.pk})
     assert "this sequence has no steps yet" in response.content.decode()
+
+
+def test_pause_resume_and_cancel_from_the_results_page(marketing: Any) -> None:
+    ConsentFactory(topic="stories")
+    mailing = MailingFactory(segment=SegmentFactory())
+    services.mailing_schedule(mailing_id=mailing.pk, send_at=timezone.now())
+    services.mailing_tick()
+    control = url(f"mailing/{mailing.pk}/control/")
+    page = marketing.get(url(f"mailing/{mailing.pk}/results/")).content.decode()
+    assert 'value="pause"' in page
+
+    marketing.post(control, {"do": "pause"})
+    mailing.refresh_from_db()
+    assert mailing.state == Mailing.State.PAUSED
+    marketing.post(control, {"do": "resume"})
+    mailing.refresh_from_db()
+    assert mailing.state == Mailing.State.SENDING
+    marketing.post(control, {"do": "cancel"})
+    mailing.refresh_from_db()
+    assert mailing.state == Mailing.State.CANCELLED
+    assert set(Delivery.objects.values_list("reason", flat=True)) == {"cancelled"}
+    assert marketing.get(control).status_code == 405  # never by a link
