@@ -1,4 +1,4 @@
-"""Staff login (password + second factor) and the first-device enrolment form."""
+"""Staff login (password + a code, or password then a passkey) and the enrolment form."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.forms import AuthenticationForm
 from unfold.widgets import BASE_INPUT_CLASSES
+
+from backoffice.passkeys import has_passkey
 
 _CODE_ATTRS = {
     "autocomplete": "one-time-code",
@@ -57,6 +59,9 @@ class StaffLoginForm(AuthenticationForm):
 
     A staff member without any device yet logs in with the password only; the site then lets
     them reach nothing but the enrolment page (StaffAdminSite.admin_view) until they have one.
+    Someone with a passkey who asks for it ("Use a passkey", or no code typed) is logged in
+    with the password only too, unverified: the site sends them to the passkey step next
+    (StaffAdminSite.login_passkey), and no staff page opens until the passkey has answered.
     """
 
     otp_token = forms.CharField(
@@ -71,6 +76,15 @@ class StaffLoginForm(AuthenticationForm):
         user = self.get_user()
         if user is None or not user_has_device(user):
             return cleaned
+        code = normalise_code(cleaned.get("otp_token") or "")
+        asked_for_passkey = bool(self.data.get("use_passkey"))
+        if (asked_for_passkey or not code) and has_passkey(user):
+            return cleaned
+        if asked_for_passkey:
+            raise forms.ValidationError(
+                _("This account has no passkey yet: enter the code from your authenticator app."),
+                code="no_passkey",
+            )
         # Verify in a transaction of its own and raise outside it: a failed attempt's throttle
         # increment must be committed, not rolled back with the error.
         with transaction.atomic():
@@ -80,6 +94,16 @@ class StaffLoginForm(AuthenticationForm):
         # django_otp's user_logged_in receiver stores this device in the session (verified).
         user.otp_device = device
         return cleaned
+
+
+class SecondFactorCodeForm(forms.Form):
+    """The passkey step's way out: a code from the app or a recovery code instead."""
+
+    otp_token = forms.CharField(
+        label=_("Code from your authenticator app (or a recovery code)"),
+        max_length=32,
+        widget=forms.TextInput(attrs=_CODE_ATTRS),
+    )
 
 
 class EnrolForm(forms.Form):

@@ -12,6 +12,9 @@ from donations.webhook import stripe_webhook
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
+    # django-otp-webauthn's JSON endpoints for the passkey ceremonies (backoffice/sites.py);
+    # before the admin, whose catch-all would otherwise answer under the same prefix.
+    path(f"{settings.ADMIN_PATH}passkeys/", include("django_otp_webauthn.urls")),
     path(settings.ADMIN_PATH, admin.site.urls),
     path("api/", api.urls),
     # The RFC 8058 one-click unsubscribe URL in every email's List-Unsubscribe header: outside

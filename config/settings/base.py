@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # Passkeys (WebAuthn) as a second factor after the password: settings in backoffice.py.
+    "django_otp_webauthn",
     # The audit log (backoffice/audit.py lists what it records). Before backoffice, whose admin
     # replaces auditlog's own page with the themed one.
     "auditlog",
