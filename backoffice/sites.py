@@ -128,7 +128,12 @@ class StaffAdminSite(OTPAdminSite, UnfoldAdminSite):
             path("enrol/passkey/", self.admin_view(self.enrol_passkey), name="enrol_passkey"),
             path("security/", self.admin_view(self.security), name="security"),
         ]
-        return enrolment + super().get_urls()
+        # Finance pages of our own (exports, payouts), before the admin's catch-all URL.
+        # Imported here: they use models, not yet loaded when the admin site is created.
+        from backoffice.export_views import FinanceExportViews
+
+        finance = FinanceExportViews(self).urls()
+        return enrolment + finance + super().get_urls()
 
     def get_sidebar_list(self, request: HttpRequest) -> list[dict[str, Any]]:
         # Drop a heading whose pages this person may not open: Marketing sees no "Finance".

@@ -45,6 +45,13 @@ def configure(app: Celery) -> None:
             "task": "campaign.tasks.supporters_unconfirmed_prune",
             "schedule": crontab(hour=3, minute=15),
         },
+        # Deletes finance export files past their expiry (EXPORT_FILE_HOURS): they hold donors'
+        # names and emails, so they are not kept once fetched (AVG data minimisation). Hourly:
+        # the download view already refuses an expired file, this frees the disk.
+        "export-files-expire": {
+            "task": "backoffice.tasks.export_files_expire",
+            "schedule": 3600.0,
+        },
         # Deletes published outbox rows after a week: they are only kept to debug incidents.
         "outbox-prune": {
             "task": "worker.tasks.outbox_prune",

@@ -1,5 +1,6 @@
 """The staff back office (issue #6): second factor, theme, navigation, sessions, login limits."""
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.urls import reverse_lazy
@@ -10,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from backoffice.navigation import can
 from config.env import env_int, env_str
 
-from .base import SITE_URL
+from .base import BASE_DIR, SITE_URL
 from .security import SECURE_CSP
 
 StrOrPromise = str | Promise
@@ -22,6 +23,17 @@ SESSION_SAVE_EVERY_REQUEST = True
 # Failed staff log-ins (django-ratelimit syntax), per client address and per username.
 BACKOFFICE_RATE_LOGIN_IP = env_str("BACKOFFICE_RATE_LOGIN_IP", "20/15m")
 BACKOFFICE_RATE_LOGIN_USER = env_str("BACKOFFICE_RATE_LOGIN_USER", "5/15m")
+
+# Finance exports made in the background (backoffice/exports.py). The files hold donors' names
+# and emails: they live outside MEDIA_ROOT, are never served as static or media files, and
+# only the download view (Finance role) reads them. Deleted this many hours after they are
+# ready (AVG data minimisation); the job row stays as the record of who exported what.
+EXPORT_FILES_ROOT = Path(
+    env_str("EXPORT_FILES_ROOT", str(BASE_DIR / "var" / "private" / "exports"))
+)
+EXPORT_FILE_HOURS = env_int("EXPORT_FILE_HOURS", 24, minimum=1)
+# Progress is written to the job row once per this many rows: a few writes per export.
+EXPORT_PROGRESS_ROWS = env_int("EXPORT_PROGRESS_ROWS", 5000, minimum=1)
 
 # The name authenticator apps show next to the code.
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Save the Survivors")
@@ -136,6 +148,19 @@ UNFOLD = {
                         "handshake",
                         "donations.periodicgiftagreement",
                     ),
+                    # Pages of their own (backoffice/export_views.py), not model lists.
+                    {
+                        "title": _("Payouts"),
+                        "icon": "account_balance_wallet",
+                        "link": reverse_lazy("admin:finance_payouts"),
+                        "permission": can("backoffice.view_exportjob"),
+                    },
+                    {
+                        "title": _("Exports"),
+                        "icon": "download",
+                        "link": reverse_lazy("admin:finance_exports"),
+                        "permission": can("backoffice.view_exportjob"),
+                    },
                 ],
             },
             {

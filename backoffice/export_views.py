@@ -1,0 +1,205 @@
+"""Finance pages of the back office: background exports, their progress and downloads, and
+payout reconciliation with an export per payout (issue #7).
+
+Every view runs inside StaffAdminSite.admin_view (logged in, second factor verified; anyone
+else is sent to the login page) and checks backoffice.view_exportjob itself, so a role without
+it gets 403 at the URL whatever the menu shows. The Finance and Admin roles hold it.
+Any Finance user may open and download any export: closing the books is the team's work,
+and each job shows who asked for it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin import AdminSite
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from backoffice import exports
+from backoffice.export_forms import PayoutExportForm, PayoutPeriodForm, PeriodExportForm
+from backoffice.models import ExportJob, ExportState
+from donations.exports import PayoutExporter, TransactionsExporter
+from donations.selectors import PayoutReconciliation, payouts_reconciliation
+
+# One permission (Finance, Admin): seeing, asking for and fetching exports are one job.
+EXPORTS = "backoffice.view_exportjob"
+RECENT_JOBS = 25
+PAYOUT_DAYS = 90
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def _require(request: HttpRequest) -> None:
+    if not request.user.has_perm(EXPORTS):
+        raise PermissionDenied(_("Finance exports are for the Finance role."))
+
+
+def _euros(cents: int) -> Decimal:
+    return Decimal(cents) / 100
+
+
+def _download_name(job: ExportJob) -> str:
+    if job.exporter == PayoutExporter.identifier:
+        return f"uitbetaling-{job.params.get('payout', job.pk)}.{job.format}"
+    return f"transacties-{job.params.get('since')}-tot-{job.params.get('until')}.{job.format}"
+
+
+class FinanceExportViews:
+    def __init__(self, site: AdminSite) -> None:
+        self.site = site
+
+    def urls(self) -> list[URLPattern]:
+        wrap = self.site.admin_view
+        return [
+            path("finance/exports/", wrap(self.exports), name="finance_exports"),
+            path("finance/exports/<int:pk>/", wrap(self.job), name="finance_export_job"),
+            path(
+                "finance/exports/<int:pk>/progress/",
+                wrap(self.progress),
+                name="finance_export_progress",
+            ),
+            path(
+                "finance/exports/<int:pk>/download/",
+                wrap(self.download),
+                name="finance_export_download",
+            ),
+            path("finance/payouts/", wrap(self.payouts), name="finance_payouts"),
+        ]
+
+    def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+        return {**self.site.each_context(request), "title": title, **extra}
+
+    def _job_url(self, job: ExportJob) -> str:
+        return reverse("admin:finance_export_job", args=[job.pk], current_app=self.site.name)
+
+    def exports(self, request: HttpRequest) -> HttpResponse:
+        _require(request)
+        form = PeriodExportForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            job = exports.export_request(
+                user=request.user,
+                exporter=TransactionsExporter.identifier,
+                params=form.params(),
+                fmt=form.cleaned_data["format"],
+                dialect=form.cleaned_data["dialect"],
+            )
+            return HttpResponseRedirect(self._job_url(job))
+        jobs = ExportJob.objects.select_related("requested_by")[:RECENT_JOBS]
+        context = self._context(request, _("Exports"), form=form, jobs=jobs)
+        status = 400 if form.errors else 200
+        return TemplateResponse(request, "backoffice/exports/index.html", context, status=status)
+
+    def job(self, request: HttpRequest, pk: int) -> HttpResponse:
+        _require(request)
+        job = get_object_or_404(ExportJob.objects.select_related("requested_by"), pk=pk)
+        context = self._context(
+            request,
+            _("Export #%(id)s") % {"id": job.pk},
+            job=job,
+            expired=exports.export_is_expired(job),
+            finished=exports.export_progress(job).finished,
+            progress_url=reverse(
+                "admin:finance_export_progress", args=[job.pk], current_app=self.site.name
+            ),
+            download_url=reverse(
+                "admin:finance_export_download", args=[job.pk], current_app=self.site.name
+            ),
+            file_hours=settings.EXPORT_FILE_HOURS,
+        )
+        return TemplateResponse(request, "backoffice/exports/job.html", context)
+
+    def progress(self, request: HttpRequest, pk: int) -> JsonResponse:
+        _require(request)
+        job = get_object_or_404(ExportJob, pk=pk)
+        return JsonResponse(exports.export_progress(job).as_json())
+
+    def download(self, request: HttpRequest, pk: int) -> HttpResponseBase:
+        _require(request)
+        job = get_object_or_404(ExportJob, pk=pk)
+        if exports.export_is_expired(job):
+            # The periodic expiry may not have run yet: the file goes now.
+            exports.export_file_delete(job)
+            return self._gone(request, job)
+        if job.state != ExportState.DONE or not job.file.name:
+            raise Http404(_("This export has no file (yet)."))
+        response = FileResponse(
+            job.file.open("rb"),
+            as_attachment=True,
+            filename=_download_name(job),
+            content_type=CONTENT_TYPES[job.format],
+        )
+        response["Cache-Control"] = "no-store, private"
+        return response
+
+    def _gone(self, request: HttpRequest, job: ExportJob) -> HttpResponse:
+        context = self._context(
+            request,
+            _("This download has expired"),
+            job=job,
+            file_hours=settings.EXPORT_FILE_HOURS,
+            exports_url=reverse("admin:finance_exports", current_app=self.site.name),
+        )
+        return TemplateResponse(request, "backoffice/exports/gone.html", context, status=410)
+
+    def payouts(self, request: HttpRequest) -> HttpResponse:
+        _require(request)
+        if request.method == "POST":
+            export_form = PayoutExportForm(request.POST)
+            if export_form.is_valid():
+                job = exports.export_request(
+                    user=request.user,
+                    exporter=PayoutExporter.identifier,
+                    params=export_form.params(),
+                    fmt=export_form.cleaned_data["format"],
+                    dialect=export_form.cleaned_data["dialect"],
+                )
+                return HttpResponseRedirect(self._job_url(job))
+            for errors in export_form.errors.values():
+                for error in errors:
+                    messages.error(request, str(error))
+        today = timezone.localdate()
+        period = PayoutPeriodForm(
+            request.GET or {"since": today - timedelta(days=PAYOUT_DAYS), "until": today}
+        )
+        results: list[PayoutReconciliation] = []
+        if period.is_valid():
+            results = payouts_reconciliation(
+                since=period.cleaned_data["since"], until=period.cleaned_data["until"]
+            )
+        rows = [
+            {
+                "result": result,
+                "amount": _euros(result.amount),
+                "settled": _euros(result.settled),
+                "difference": _euros(result.difference),
+            }
+            for result in results
+        ]
+        context = self._context(
+            request,
+            _("Payouts"),
+            period=period,
+            rows=rows,
+            flagged=sum(result.flagged for result in results),
+        )
+        return TemplateResponse(request, "backoffice/exports/payouts.html", context)
