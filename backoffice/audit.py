@@ -10,18 +10,13 @@ and staff. One mechanism, django-auditlog, registered here in one list so it can
   itself needs no erasure step.
 - `campaign.SupporterAudit` stays what it is: a supporter's consent history, written by the
   services and exported with their personal data. This log is the staff-facing record.
-- A model added later that holds money, mail, consent or staff data gets a line below.
-
-Not audited, on purpose:
-- mailing.Delivery, Message, Enrollment, GiftAttribution: the send ledger and the automation's
-  per-supporter state. Millions of rows written by the worker; each row is its own record (when
-  sent, why skipped), and what staff changed (the mailing, the sequence) is audited here.
-- donations.StripeEvent, DonorNotice, SyncCursor: the webhook inbox and notice ledger hold raw
-  Stripe payloads and addresses, and are written only by the system; the money they lead to
-  (Donation, Transaction, RecurringDonation) is audited.
-- Rows written with bulk_create or queryset.update() (Django sends no signal): the new consents
-  of a sign-up (their own rows and SupporterAudit are the evidence), payout lines, and the
-  pseudonymisation of gifts on erasure (SupporterAudit records the erasure).
+- A model added later to campaign, donations or mailing gets a line below, or a line in
+  NOT_AUDITED saying why not (tests/backoffice/test_audit.py fails until it has one).
+- Rows written with bulk_create or queryset.update() send no signal and so write no entry:
+  the consents of a sign-up (their own rows and SupporterAudit are the evidence), payout lines,
+  the pseudonymisation of gifts on erasure (SupporterAudit records the erasure), and a
+  periodic-gift agreement marked signed or cancelled (donations/agreements.py changes its
+  state with a conditional update).
 """
 
 from __future__ import annotations
@@ -84,6 +79,24 @@ def audit(
     )
 
 
+# Models of the audited apps that are deliberately not in the log, and why.
+NOT_AUDITED: dict[str, str] = {
+    "campaign.SupporterAudit": "it is itself the consent history, append-only",
+    "donations.StripeEvent": "the webhook inbox: raw Stripe payloads with personal data, "
+    "written only by the system; the money it leads to is audited",
+    "donations.SyncCursor": "the reconcile's bookmark in Stripe's event list",
+    "donations.DonorNotice": "the ledger of transactional emails to donors, system-written",
+    "donations.AnnualStatement": "one row per donor and year, bulk-written by a statement run "
+    "(which is audited) and marked sent by the worker: a send ledger",
+    "mailing.Delivery": "the send ledger: a row per message and supporter, millions, written by "
+    "the worker; each row is its own record of what happened",
+    "mailing.Message": "the frozen content a mailing or step sent, made by the system when "
+    "sending starts; the mailing and step that staff edit are audited",
+    "mailing.Enrollment": "a supporter's place in a sequence, moved on by the worker",
+    "mailing.GiftAttribution": "derived from gifts (audited) and the send ledger",
+}
+
+
 def register_audited_models() -> None:
     """Called once from BackofficeConfig.ready(): the whole list of what is audited."""
     # Money. The ledger is append-only, so its entries are the inserts.
@@ -95,6 +108,18 @@ def register_audited_models() -> None:
     audit("donations.RecurringDonation", hidden=_DONOR_PERSONAL)
     audit("donations.Transaction")
     audit("donations.PayoutLine")
+    # A run's progress counters move with every batch: who started which year's run is what
+    # matters.
+    audit("donations.StatementRun", only=("year", "state", "created_by", "finished_at"))
+    audit(
+        "donations.PeriodicGiftAgreement",
+        hidden=(
+            *_DONOR_PERSONAL,
+            "donor_address",
+            "donor_birth_date",
+            "donor_birth_place",
+        ),
+    )
 
     # Mail: what staff build and send, and the addresses mail must never go to.
     audit("mailing.Sequence")

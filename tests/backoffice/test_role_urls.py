@@ -249,6 +249,51 @@ def test_finance_gets_403_on_every_mailing_url(
     assert (mailing.name, mailing.state) == ("Kerst", "draft")
 
 
+def test_marketing_sees_a_supporters_marketing_data_but_not_their_gifts(
+    make_staff: Callable[..., Any],
+) -> None:
+    supporter = factories.SupporterFactory(first_name="Noor")
+    gift = factories.DonationFactory(
+        supporter=supporter, amount=12345, stripe_payment_intent="pi_marketing_must_not_see"
+    )
+    client = verified_client(make_staff(MARKETING))
+
+    pages = [
+        client.get(admin_url("campaign/supporter/")).content.decode(),
+        client.get(admin_url(f"campaign/supporter/{supporter.pk}/change/")).content.decode(),
+    ]
+
+    assert "Noor" in pages[1]
+    for page in pages:
+        for trace in (str(gift.uuid), "123.45", "123,45", "pi_marketing_must_not_see"):
+            assert trace not in page
+
+
+def test_finance_reads_supporters_and_changes_nothing(make_staff: Callable[..., Any]) -> None:
+    supporter = factories.SupporterFactory(status="active")
+    factories.ConsentFactory(supporter=supporter)
+    client = verified_client(make_staff(FINANCE))
+
+    changelist = client.get(admin_url("campaign/supporter/"))
+    change_page = client.get(admin_url(f"campaign/supporter/{supporter.pk}/change/"))
+    client.post(
+        admin_url("campaign/supporter/"),
+        {"action": "unsubscribe_selected", "_selected_action": [supporter.pk]},
+    )
+    posted = client.post(
+        admin_url(f"campaign/supporter/{supporter.pk}/change/"), {"first_name": "Anders"}
+    )
+
+    assert changelist.status_code == change_page.status_code == 200
+    assert b"unsubscribe_selected" not in changelist.content
+    assert b'name="_save"' not in change_page.content
+    assert posted.status_code == 403
+    supporter.refresh_from_db()
+    assert supporter.status == "active"
+    assert supporter.consents.filter(withdrawn_at__isnull=True).exists()
+    assert not SupporterAudit.objects.filter(action=SupporterAudit.Action.UNSUBSCRIBED).exists()
+
+
 # --- sessions ---------------------------------------------------------------------------------
 
 
