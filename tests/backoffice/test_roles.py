@@ -51,15 +51,26 @@ def test_the_three_roles_exist_with_least_privilege() -> None:
     )
     assert {"export_supporter_data", "erase_supporter"}.isdisjoint(marketing_codenames)
     assert not finance.filter(content_type__app_label="mailing").exists()
-    assert not finance.exclude(codename__startswith="view_").exists()
+    # Money records are read-only for Finance; it only does its jobs on the job records:
+    # annual statement runs and periodic-gift agreements (issue #7).
+    job_models = ["statementrun", "periodicgiftagreement"]
+    assert not (
+        finance.exclude(codename__startswith="view_")
+        .exclude(content_type__app_label="donations", content_type__model__in=job_models)
+        .exists()
+    )
+    assert not finance.filter(codename__startswith="delete_").exists()
     assert admin_role.count() == Permission.objects.count()
 
 
 def test_every_finance_page_is_covered() -> None:
     assert registered("donations") == [
+        "annualstatement",
         "donation",
         "payoutline",
+        "periodicgiftagreement",
         "recurringdonation",
+        "statementrun",
         "stripeevent",
         "transaction",
     ]
@@ -70,7 +81,10 @@ def test_marketing_gets_403_on_every_finance_url(
 ) -> None:
     client = verified_client(make_staff(MARKETING))
     urls = urls_of("donations", finance_rows)
-    assert len(urls) == 5 * 5
+    # Five pages of each model with a row; the list and add pages of the others.
+    assert len(urls) == 5 * len(finance_rows) + 2 * (
+        len(registered("donations")) - len(finance_rows)
+    )
 
     answers = {url: client.get(url).status_code for url in urls}
 
