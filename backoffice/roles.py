@@ -58,6 +58,11 @@ FINANCE_PERMISSIONS: list[str] = [
     *_perms("donations", "donornotice", "view"),
     *_perms("campaign", "supporter", "view"),
     *_perms("campaign", "consent", "view"),
+    # Annual statements: start a run (add), follow it and download PDFs (view); agreements are
+    # recorded, printed and marked signed by finance (donations/*_admin.py).
+    *_perms("donations", "statementrun", "add", "change", "view"),
+    *_perms("donations", "annualstatement", "view"),
+    *_perms("donations", "periodicgiftagreement", "add", "change", "view"),
     # Background exports: ask for one, follow it, fetch its file (backoffice/export_views.py).
     # A read of the ledger, so a view permission like the rest of this role.
     *_perms("backoffice", "exportjob", "view"),
