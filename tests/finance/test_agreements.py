@@ -4,7 +4,10 @@ uniquely, print what the Belastingdienst asks, and warn when a year's gifts fall
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 
 from backoffice.roles import FINANCE, MARKETING
+from config.settings.donations import rsin_is_valid
 from donations import agreements, checkout
 from donations.checkout import GiftRequest
 from donations.inbox import inbox_drain
@@ -206,3 +210,22 @@ def test_marketing_gets_403_on_the_agreement_pages(monthly: RecurringDonation) -
     assert {u: client.get(admin_url(u)).status_code for u in urls} == dict.fromkeys(urls, 403)
     assert client.post(admin_url(urls[1]), {"recurring": monthly.pk}).status_code == 403
     assert PeriodicGiftAgreement.objects.count() == 1
+
+
+def test_the_rsin_setting_must_pass_the_eleven_test() -> None:
+    assert rsin_is_valid("123456782")
+    assert rsin_is_valid(settings.CHARITY_RSIN)
+    assert not rsin_is_valid("123456789")
+    assert not rsin_is_valid("12345678")
+    assert not rsin_is_valid("12345678a")
+
+    started = subprocess.run(
+        [sys.executable, "-c", "import config.settings"],
+        env={**os.environ, "CHARITY_RSIN": "123456789"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert started.returncode != 0
+    assert "CHARITY_RSIN must be 9 digits passing the eleven-test" in started.stderr
