@@ -157,6 +157,18 @@ def test_another_persons_passkey_or_a_forged_answer_verifies_nothing(
 
 
 @pytest.mark.django_db
+def test_nobody_logs_in_with_a_passkey_alone() -> None:
+    # Passwordless login is off: without the password first, the ceremony does not even start.
+    client = Client()
+
+    begun = client.post(webauthn_url("authentication/begin/"))
+    registering = client.post(webauthn_url("registration/begin/"))
+
+    assert (begun.status_code, begun.json()["code"]) == (403, "passwordless_login_disabled")
+    assert (registering.status_code, registering.json()["code"]) == (403, "not_authenticated")
+
+
+@pytest.mark.django_db
 def test_a_half_logged_in_session_cannot_register_a_passkey_of_its_own(
     make_staff: Callable[..., Any],
 ) -> None:
