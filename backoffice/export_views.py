@@ -94,7 +94,13 @@ class FinanceExportViews:
 
     def exports(self, request: HttpRequest) -> HttpResponse:
         _require(request)
-        form = PeriodExportForm(request.POST or None)
+        # Offered: last month, the period Finance closes at the start of each month.
+        this_month = timezone.localdate().replace(day=1)
+        last_month = (this_month - timedelta(days=1)).replace(day=1)
+        form = PeriodExportForm(
+            request.POST or None,
+            initial={"since": last_month, "until": this_month - timedelta(days=1)},
+        )
         if request.method == "POST" and form.is_valid():
             job = exports.export_request(
                 user=request.user,
