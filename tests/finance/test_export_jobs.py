@@ -24,6 +24,7 @@ from django.utils import timezone
 from backoffice.exports import export_files_expire, export_request, export_run
 from backoffice.models import ExportJob, ExportState
 from backoffice.roles import ADMIN, FINANCE, MARKETING
+from backoffice.tasks import export_run_task
 from donations.exports import LEDGER_COLUMNS
 from donations.models import PayoutLine, Transaction
 from tests.factories import UserFactory
@@ -426,18 +427,23 @@ def test_marketing_gets_403_on_every_finance_page(staff: Callable[..., Any]) -> 
 
 @pytest.mark.django_db
 def test_a_failed_run_stops_the_bar_and_says_why(staff: Callable[..., Any]) -> None:
-    from backoffice.exports import export_failed
-
+    # A job whose parameters cannot make an export (written around the service's checks).
     user, finance = staff(FINANCE)
     job = ExportJob.objects.create(
         requested_by=user, exporter="transactions", params={}, format="csv"
     )
-    with pytest.raises(ValueError, match="a period needs a first and a last day"):
-        export_run(job.pk)
-    export_failed(job.pk, "ExportRequestError: a period needs a first and a last day")
 
+    # The task as a worker runs it (eagerly here): it raises, and its on_failure records why.
+    result = export_run_task.apply(args=[job.pk])
+
+    assert result.failed()
+    job.refresh_from_db()
+    assert job.state == ExportState.FAILED
+    assert job.error == "ExportRequestError: a period needs a first and a last day (YYYY-MM-DD)"
     progress = finance.get(export_url(job, "progress/")).json()
     assert (progress["state"], progress["finished"]) == ("failed", True)
     page = finance.get(export_url(job)).content.decode()
     assert "a period needs a first and a last day" in page
     assert finance.get(export_url(job, "download/")).status_code == 404
+    # A failed job is not run again by a late duplicate message.
+    assert export_run(job.pk) is None
