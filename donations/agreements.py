@@ -135,20 +135,26 @@ def agreement_create(
 def agreement_sign(
     *, agreement: PeriodicGiftAgreement, signed_at: datetime | None = None
 ) -> PeriodicGiftAgreement:
-    """The signed paper came back: only an agreement awaiting signature can be signed."""
-    updated = PeriodicGiftAgreement.objects.filter(
-        pk=agreement.pk, state=AgreementState.DRAFT
-    ).update(state=AgreementState.SIGNED, signed_at=signed_at or timezone.now())
-    if not updated:
-        raise AgreementError(_("Only an agreement awaiting signature can be signed."))
-    agreement.refresh_from_db()
-    return agreement
+    """The signed paper came back: only an agreement awaiting signature can be signed.
+
+    A locked read and a save (not a queryset update) so the audit log records the change."""
+    with transaction.atomic():
+        locked = PeriodicGiftAgreement.objects.select_for_update().get(pk=agreement.pk)
+        if locked.state != AgreementState.DRAFT:
+            raise AgreementError(_("Only an agreement awaiting signature can be signed."))
+        locked.state = AgreementState.SIGNED
+        locked.signed_at = signed_at or timezone.now()
+        locked.save(update_fields=["state", "signed_at"])
+    return locked
 
 
 def agreement_cancel(*, agreement: PeriodicGiftAgreement) -> PeriodicGiftAgreement:
-    PeriodicGiftAgreement.objects.filter(pk=agreement.pk).update(state=AgreementState.CANCELLED)
-    agreement.refresh_from_db()
-    return agreement
+    with transaction.atomic():
+        locked = PeriodicGiftAgreement.objects.select_for_update().get(pk=agreement.pk)
+        if locked.state != AgreementState.CANCELLED:
+            locked.state = AgreementState.CANCELLED
+            locked.save(update_fields=["state"])
+    return locked
 
 
 # --- the shortfall check -------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from auditlog.models import LogEntry
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
@@ -195,6 +196,12 @@ def test_finance_records_an_agreement_in_the_back_office_and_a_short_term_is_ref
     agreement.refresh_from_db()
     assert agreement.state == "signed"
     assert agreement.signed_at is not None
+    # The audit log has the signature, by the finance user who recorded it.
+    signed = LogEntry.objects.get_for_object(agreement).filter(action=LogEntry.Action.UPDATE)
+    (entry,) = signed
+    assert entry.changes_dict["state"][1] == "signed"
+    assert entry.actor is not None
+    assert list(entry.actor.groups.values_list("name", flat=True)) == [FINANCE]
 
 
 def test_marketing_gets_403_on_the_agreement_pages(monthly: RecurringDonation) -> None:
