@@ -22,6 +22,7 @@ from donations.ledger import (
     donation_advance,
     from_timestamp,
     ledger_record,
+    status_forward,
     status_from_ledger,
 )
 from donations.models import (
@@ -57,9 +58,18 @@ def _donation_by_uuid(value: str | None) -> Donation | None:
     return Donation.objects.select_for_update().filter(uuid=value).first()
 
 
-def _fail(donation: Donation) -> None:
+def _save(donation: Donation, fields: set[str]) -> None:
+    """One UPDATE for everything an event changed (each save is also an audit entry, which
+    first reads the row back: three round trips a save)."""
+    if fields:
+        donation.save(update_fields=[*sorted(fields), "updated_at"])
+
+
+def _fail(donation: Donation, changed: set[str] | None = None) -> None:
     """Mark the gift failed; repeated failures from one address feed the card-testing block."""
-    if donation_advance(donation, DonationStatus.FAILED):
+    failed = status_forward(donation, DonationStatus.FAILED)
+    _save(donation, (changed or set()) | ({"status"} if failed else set()))
+    if failed:
         decline_recorded(donation)
 
 
@@ -71,10 +81,13 @@ def _method_of(charge: Any) -> str:
 # --- payments -------------------------------------------------------------------------------
 
 
-def _record_payment_intent(intent_ref: str | Payload, donation: Donation | None) -> None:
+def _record_payment_intent(
+    intent_ref: str | Payload, donation: Donation | None, changed: set[str] | None = None
+) -> None:
     """Bring the donation and the ledger up to date with the payment intent as Stripe has it.
 
-    `intent_ref` is an id, or the intent freshly read with its charge's balance expanded.
+    `intent_ref` is an id, or the intent freshly read with its charge's balance expanded;
+    `changed` names fields the caller set on the donation, saved here with the rest.
     """
     if isinstance(intent_ref, str):
         intent = stripe_api.payment_intent_retrieve(intent_ref)
@@ -82,27 +95,30 @@ def _record_payment_intent(intent_ref: str | Payload, donation: Donation | None)
         intent = intent_ref
     if donation is None:
         donation = _donation_by_uuid((intent.get("metadata") or {}).get("donation_uuid"))
+    changed = set(changed or ())
     if donation is not None and not donation.stripe_payment_intent:
         donation.stripe_payment_intent = intent["id"]
-        donation.save(update_fields=["stripe_payment_intent", "updated_at"])
+        changed.add("stripe_payment_intent")
     status = intent["status"]
-    if status == "processing":
-        if donation is not None:
-            donation_advance(donation, DonationStatus.PROCESSING)
-        return
     if status in {"requires_payment_method", "canceled"}:
         if donation is not None:
-            _fail(donation)
+            _fail(donation, changed)
         return
-    if status != "succeeded":
+    if status == "succeeded":
+        charge = intent.get("latest_charge")
+        if not charge or isinstance(charge, str):
+            charge = stripe_api.charge_retrieve(_id(charge))
+        _record_gift(charge, donation, changed)
         return
-    charge = intent.get("latest_charge")
-    if not charge or isinstance(charge, str):
-        charge = stripe_api.charge_retrieve(_id(charge))
-    _record_gift(charge, donation)
+    if donation is not None:
+        if status == "processing" and status_forward(donation, DonationStatus.PROCESSING):
+            changed.add("status")
+        _save(donation, changed)
 
 
-def _record_gift(charge: Any, donation: Donation | None) -> None:
+def _record_gift(charge: Any, donation: Donation | None, changed: set[str]) -> None:
+    """The gift's ledger row, then the donation's method and status in one save; `changed`
+    names fields the caller already set on the donation."""
     balance = charge.get("balance_transaction")
     if isinstance(balance, str):
         balance = stripe_api.charge_retrieve(charge["id"])["balance_transaction"]
@@ -126,28 +142,33 @@ def _record_gift(charge: Any, donation: Donation | None) -> None:
     method = _method_of(charge)
     if donation.method != method and method != Method.UNKNOWN:
         donation.method = method
-        donation.save(update_fields=["method", "updated_at"])
-    donation_advance(donation, status_from_ledger(donation))
+        changed.add("method")
+    if status_forward(donation, status_from_ledger(donation)):
+        changed.add("status")
+    if written:
+        changed |= _supporter_match(donation)
+    _save(donation, changed)
     if written:
         _mandate_link(donation, charge)
-        _supporter_match(donation)
         notice_queue(kind=NoticeKind.THANKS, key=str(donation.uuid), donation=donation)
         gift_recorded(donation)
 
 
-def _supporter_match(donation: Donation) -> None:
-    """Link a gift to the supporter with the donor's email, if there is exactly that one.
+def _supporter_match(donation: Donation) -> set[str]:
+    """Link a gift to the supporter with the donor's email, if there is exactly that one;
+    returns the field it set (unsaved).
 
     Matching only, never merging: a donation already linked keeps its supporter, and an
     address we do not know creates no marketing profile (that needs the news opt-in, which
     goes through double opt-in on the donate page).
     """
     if donation.supporter_id is not None or not donation.donor_email:
-        return
+        return set()
     supporter = supporter_by_email(donation.donor_email)
-    if supporter is not None:
-        donation.supporter = supporter
-        donation.save(update_fields=["supporter", "updated_at"])
+    if supporter is None:
+        return set()
+    donation.supporter = supporter
+    return {"supporter"}
 
 
 def checkout_session(payload: Payload) -> None:
@@ -159,29 +180,36 @@ def checkout_session(payload: Payload) -> None:
     donation = _donation_by_uuid(
         session.get("client_reference_id") or (session.get("metadata") or {}).get("donation_uuid")
     )
-    if donation is not None:
-        details = session.get("customer_details") or {}
-        changed = ["stripe_checkout_session", "updated_at"]
-        donation.stripe_checkout_session = session["id"]
-        if not donation.donor_email and details.get("email"):
-            donation.donor_email = details["email"]
-            changed.append("donor_email")
-        if not donation.donor_name and details.get("name"):
-            donation.donor_name = details["name"]
-            changed.append("donor_name")
-        donation.save(update_fields=changed)
-    if already_paid:
-        return
-    if session.get("mode") == "subscription":
-        _link_subscription(_id(session.get("subscription")), _id(session.get("customer")))
-        if payload["type"] == "checkout.session.async_payment_failed" and donation is not None:
-            _fail(donation)
-        return
+    changed = _session_details(donation, session) if donation is not None else set()
     intent = session.get("payment_intent")
-    if intent:
-        _record_payment_intent(intent, donation)
-    elif donation is not None and payload["type"].endswith("failed"):
-        _fail(donation)
+    subscription = session.get("mode") == "subscription"
+    if intent and not (already_paid or subscription):
+        # The donor details go into the same save as the payment's method and status.
+        _record_payment_intent(intent, donation, changed)
+        return
+    if donation is not None:
+        if payload["type"].endswith("failed") and not already_paid:
+            _fail(donation, changed)
+        else:
+            _save(donation, changed)
+    if subscription and not already_paid:
+        _link_subscription(_id(session.get("subscription")), _id(session.get("customer")))
+
+
+def _session_details(donation: Donation, session: Payload) -> set[str]:
+    """Copy the session id and the donor details Checkout collected; returns what it set."""
+    details = session.get("customer_details") or {}
+    changed: set[str] = set()
+    if donation.stripe_checkout_session != session["id"]:
+        donation.stripe_checkout_session = session["id"]
+        changed.add("stripe_checkout_session")
+    if not donation.donor_email and details.get("email"):
+        donation.donor_email = details["email"]
+        changed.add("donor_email")
+    if not donation.donor_name and details.get("name"):
+        donation.donor_name = details["name"]
+        changed.add("donor_name")
+    return changed
 
 
 def _already_paid(session: Payload) -> bool:

@@ -10,6 +10,7 @@ event depends on Redis.
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from donations.handlers import HANDLERS
@@ -31,6 +33,9 @@ WAKE_KEY = "donations:inbox:wake"
 MAX_ATTEMPTS = 12
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_MAX_SECONDS = 3600
+# Events a drain claims and commits together: larger batches save commits, but every event in
+# one waits for the whole batch, and the batch holds its donations' row locks until it commits.
+BATCH_SIZE = 20
 
 # Types without a handler are stored already marked ignored: kept for the record, never
 # queued (about half of what Stripe sends for a gift: charge.succeeded, *.created, ...).
@@ -84,37 +89,60 @@ def inbox_wake() -> None:
         log.warning("donations.inbox_wake_failed", error=str(exc))
 
 
-def _due_ids(limit: int) -> list[int]:
-    now = timezone.now()
+def _claim(limit: int) -> list[StripeEvent]:
+    """Lock up to `limit` due events, oldest first, skipping any another drain holds."""
     return list(
-        StripeEvent.objects.filter(status__in=[EventStatus.RECEIVED, EventStatus.FAILED])
-        .exclude(next_attempt_at__gt=now)
-        .filter(attempts__lt=MAX_ATTEMPTS)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:limit]
+        StripeEvent.objects.select_for_update(skip_locked=True)
+        .filter(status__in=[EventStatus.RECEIVED, EventStatus.FAILED], attempts__lt=MAX_ATTEMPTS)
+        .exclude(next_attempt_at__gt=timezone.now())
+        .order_by("received_at")[:limit]
     )
 
 
-def inbox_drain(*, batch_size: int = 100, max_seconds: float = 50) -> int:
+def inbox_drain(*, batch_size: int = BATCH_SIZE, max_seconds: float = 50) -> int:
     """Process waiting events until none is due (or time is up). Returns how many it applied.
 
-    Several drains may run at once: each event is taken with FOR UPDATE SKIP LOCKED, so they
-    share the work and never apply one event twice.
+    Several drains may run at once: each claims its own batch with FOR UPDATE SKIP LOCKED, so
+    they share the work and never apply one event twice.
     """
-    started = timezone.now()
+    started = time.monotonic()
     applied = 0
-    while (timezone.now() - started).total_seconds() < max_seconds:
-        batch = _due_ids(batch_size)
-        if not batch:
+    while time.monotonic() - started < max_seconds:
+        done = _drain_batch(batch_size)
+        if done is None:
             # Let the next webhook wake us, then look once more: an event stored before the
             # delete is seen by this check; one stored after it starts a new drain.
             cache.delete(WAKE_KEY)
-            batch = _due_ids(batch_size)
-            if not batch:
+            done = _drain_batch(batch_size)
+            if done is None:
                 break
-        for event_row_id in batch:
-            if stripe_event_process(event_row_id=event_row_id) == EventStatus.PROCESSED:
-                applied += 1
+        applied += done
+    return applied
+
+
+def _drain_batch(limit: int) -> int | None:
+    """Apply one batch in one transaction, each event's handler in a savepoint of its own: a
+    failing event keeps its error and backoff, the others of the batch still commit. One claim,
+    one status update and one commit for the whole batch instead of three round trips and a
+    disk flush per event. None when nothing was due."""
+    with transaction.atomic():
+        events = _claim(limit)
+        if not events:
+            return None
+        applied = sum(_apply(event) for event in events)
+        # Stamped once the batch is done, so the lag it shows includes waiting for the batch.
+        # The usual outcome is one UPDATE for the batch; failures are saved one by one.
+        StripeEvent.objects.filter(
+            pk__in=[event.pk for event in events if event.status == EventStatus.PROCESSED]
+        ).update(
+            status=EventStatus.PROCESSED,
+            processed_at=timezone.now(),
+            attempts=F("attempts") + 1,
+            last_error="",
+        )
+        for event in events:
+            if event.status != EventStatus.PROCESSED:
+                event.save(update_fields=_OUTCOME_FIELDS)
     return applied
 
 
@@ -128,35 +156,41 @@ def stripe_event_process(*, event_row_id: int) -> str:
             return "locked"
         if event.status in {EventStatus.PROCESSED, EventStatus.IGNORED}:
             return str(event.status)
-        event.attempts += 1
-        handler = HANDLERS.get(event.type)
-        if handler is None:
-            event.status, event.processed_at = EventStatus.IGNORED, timezone.now()
-            event.save(update_fields=["status", "processed_at", "attempts"])
-            return str(event.status)
-        try:
-            with transaction.atomic():
-                handler(event.payload)
-        except Exception as exc:  # noqa: BLE001 - any failure is kept on the row and retried
-            delay = min(BACKOFF_BASE_SECONDS * 2 ** (event.attempts - 1), BACKOFF_MAX_SECONDS)
-            event.status = EventStatus.FAILED
-            event.last_error = f"{type(exc).__name__}: {exc}"[:4000]
-            event.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-            event.save(update_fields=["status", "last_error", "attempts", "next_attempt_at"])
-            log.warning(
-                "donations.event_failed",
-                stripe_event=event.stripe_id,
-                type=event.type,
-                attempts=event.attempts,
-                retry_in=delay,
-                error=event.last_error,
-            )
-            return str(event.status)
-        event.status, event.processed_at, event.last_error = (
-            EventStatus.PROCESSED,
-            timezone.now(),
-            "",
-        )
-        event.save(update_fields=["status", "processed_at", "last_error", "attempts"])
-    log.info("donations.event_processed", stripe_event=event.stripe_id, type=event.type)
+        _apply(event)
+        if event.status == EventStatus.PROCESSED:
+            event.processed_at = timezone.now()
+        event.save(update_fields=_OUTCOME_FIELDS)
     return str(event.status)
+
+
+_OUTCOME_FIELDS = ["status", "processed_at", "attempts", "last_error", "next_attempt_at"]
+
+
+def _apply(event: StripeEvent) -> bool:
+    """Run the event's handler in a savepoint and note the outcome on the (unsaved) row; True
+    when the handler applied it. A failure rolls back only this event's writes."""
+    event.attempts += 1
+    handler = HANDLERS.get(event.type)
+    if handler is None:
+        event.status, event.processed_at = EventStatus.IGNORED, timezone.now()
+        return False
+    try:
+        with transaction.atomic():
+            handler(event.payload)
+    except Exception as exc:  # noqa: BLE001 - any failure is kept on the row and retried
+        delay = min(BACKOFF_BASE_SECONDS * 2 ** (event.attempts - 1), BACKOFF_MAX_SECONDS)
+        event.status = EventStatus.FAILED
+        event.last_error = f"{type(exc).__name__}: {exc}"[:4000]
+        event.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        log.warning(
+            "donations.event_failed",
+            stripe_event=event.stripe_id,
+            type=event.type,
+            attempts=event.attempts,
+            retry_in=delay,
+            error=event.last_error,
+        )
+        return False
+    event.status, event.last_error = EventStatus.PROCESSED, ""
+    log.info("donations.event_processed", stripe_event=event.stripe_id, type=event.type)
+    return True

@@ -82,11 +82,19 @@ def status_from_ledger(donation: Donation) -> DonationStatus | None:
     return None
 
 
-def donation_advance(donation: Donation, status: DonationStatus | None) -> bool:
-    """Move the status forward only: a late 'processing' never undoes 'paid'."""
+def status_forward(donation: Donation, status: DonationStatus | None) -> bool:
+    """Set a later status on the instance, unsaved (the caller saves it with its other
+    changes, one UPDATE); False when `status` would not move it forward."""
     if status is None or STATUS_RANK[status] <= STATUS_RANK[DonationStatus(donation.status)]:
         return False
     donation.status = status
+    return True
+
+
+def donation_advance(donation: Donation, status: DonationStatus | None) -> bool:
+    """Move the status forward only: a late 'processing' never undoes 'paid'."""
+    if not status_forward(donation, status):
+        return False
     donation.save(update_fields=["status", "updated_at"])
     return True
 

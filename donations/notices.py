@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import structlog
 from django.conf import settings
 from django.core import mail
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
@@ -15,6 +16,16 @@ from donations.models import Donation, DonorNotice, NoticeKind, RecurringDonatio
 from worker.outbox import enqueue
 
 log = structlog.get_logger(__name__)
+
+
+# One statement whatever happened before: a notice that exists already is left as it is.
+# (A plain INSERT would need a savepoint around it to survive the unique violation.)
+_INSERT = """
+INSERT INTO donations_donornotice (kind, key, donation_id, recurring_id, context, created_at)
+VALUES (%s, %s, %s, %s, %s::jsonb, %s)
+ON CONFLICT (key) DO NOTHING
+RETURNING id
+"""
 
 
 def notice_queue(
@@ -26,18 +37,22 @@ def notice_queue(
     context: dict[str, Any] | None = None,
 ) -> bool:
     """Record the notice and request its sending after commit, unless it exists already."""
-    try:
-        with transaction.atomic():
-            notice = DonorNotice.objects.create(
-                kind=kind,
-                key=f"{kind}:{key}",
-                donation=donation,
-                recurring=recurring,
-                context=context or {},
-            )
-    except IntegrityError:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT,
+            [
+                str(kind),
+                f"{kind}:{key}",
+                donation.pk if donation is not None else None,
+                recurring.pk if recurring is not None else None,
+                json.dumps(context or {}),
+                timezone.now(),
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
         return False
-    enqueue("donations.tasks.notice_send", notice.pk)
+    enqueue("donations.tasks.notice_send", row[0])
     return True
 
 
