@@ -42,8 +42,9 @@ def test_dashboard_shows_the_charts_and_euros_only_to_finance(make_staff: Any) -
     DonationFactory(amount=4200)
     marketing = verified_client(make_staff(MARKETING)).get(f"/{settings.ADMIN_PATH}")
     page = marketing.content.decode()
-    assert "<title>Confirmed sign-ups per day</title>" in page
-    assert "<title>Gifts per day</title>" in page
-    assert "Euros given per day" not in page
+    assert "<title>Bevestigde aanmeldingen per dag</title>" in page
+    assert "<title>Giften per dag</title>" in page
+    assert 'data-chart="euros"' not in page
     finance = verified_client(make_staff(FINANCE)).get(f"/{settings.ADMIN_PATH}")
+    assert 'data-chart="euros"' in finance.content.decode()
     assert "€ 42,00" in finance.content.decode()

@@ -76,7 +76,7 @@ def test_preview_shows_the_real_email_in_both_languages_for_a_chosen_supporter(
 def test_preview_for_an_unknown_supporter_says_so(marketing: Any) -> None:
     mailing = MailingFactory()
     page = marketing.get(url(f"mailing/{mailing.pk}/preview/"), {"supporter": "niemand@x.nl"})
-    assert "No supporter with that email address or number." in page.content.decode()
+    assert "Geen supporter met dat e-mailadres of nummer." in page.content.decode()
 
 
 def test_test_send_arrives_marked_as_test_and_is_not_a_send(
@@ -104,7 +104,7 @@ def test_test_send_reports_a_refusing_server_and_sends_nothing(
     response = marketing.post(
         url(f"mailing/{mailing.pk}/test-send/"), {"language": "nl"}, follow=True
     )
-    assert "The mail server did not take the test" in response.content.decode()
+    assert "De mailserver nam de test niet aan" in response.content.decode()
 
 
 def test_schedule_refuses_past_times_missing_and_broken_segments_and_saves_nothing(
@@ -115,18 +115,18 @@ def test_schedule_refuses_past_times_missing_and_broken_segments_and_saves_nothi
     tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
 
     response = marketing.post(schedule, {"day": tomorrow, "at": "09:00"})
-    assert "Choose a segment for this mailing first." in response.content.decode()
+    assert "Kies eerst een segment voor deze mailing." in response.content.decode()
 
     mailing.segment = SegmentFactory()
     mailing.save()
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
     response = marketing.post(schedule, {"day": yesterday, "at": "09:00"})
-    assert "That moment has passed" in response.content.decode()
+    assert "Dat moment is voorbij" in response.content.decode()
 
     # A segment whose stored filter no longer parses (edited outside the builder).
     Segment.objects.filter(pk=mailing.segment.pk).update(filter={"languages": ["fr"]})
     response = marketing.post(schedule, {"day": tomorrow, "at": "09:00"})
-    assert "is not valid" in response.content.decode()
+    assert "is niet geldig" in response.content.decode()
 
     mailing.refresh_from_db()
     assert mailing.state == Mailing.State.DRAFT
@@ -139,7 +139,7 @@ def test_schedule_in_amsterdam_time_shows_the_recipient_count(marketing: Any) ->
         ConsentFactory(topic="stories", text=text)
     mailing = MailingFactory(segment=SegmentFactory(filter={}))
     page = marketing.get(url(f"mailing/{mailing.pk}/schedule/")).content.decode()
-    assert "4 supporters may receive it now" in page
+    assert "4 supporters mogen hem nu ontvangen" in page
 
     response = marketing.post(
         url(f"mailing/{mailing.pk}/schedule/"), {"day": "2031-07-01", "at": "09:30"}
@@ -173,7 +173,7 @@ def test_unsafe_html_in_content_is_refused_and_nothing_saved(marketing: Any) -> 
     response = marketing.post(url(f"mailing/{mailing.pk}/change/"), data)
     assert response.status_code == 200
     page = response.content.decode()
-    assert "HTML and script links are not allowed here" in page
+    assert "HTML en scriptlinks zijn hier niet toegestaan" in page
     mailing.refresh_from_db()
     assert mailing.body_nl == "Gewone tekst"
     assert mailing.subject_nl != "Onderwerp"
@@ -185,7 +185,7 @@ def test_segment_builder_refuses_an_inverted_period_and_counts_members(marketing
         {"name": "Omgekeerd", "signed_up_from": "2026-05-01", "signed_up_until": "2026-01-01"},
     )
     assert response.status_code == 200
-    assert "This segment cannot be used" in response.content.decode()
+    assert "Dit segment is niet bruikbaar" in response.content.decode()
     assert not Segment.objects.filter(name="Omgekeerd").exists()
 
     response = marketing.post(
@@ -229,7 +229,7 @@ def test_results_count_what_was_sent_and_the_gifts_it_brought(
     assert 'data-stage="gave">1<' in page
     assert "€ 35,00" in page
     assert "<svg" in page
-    assert "<title>From sent to gift</title>" in page
+    assert "<title>Van verzonden tot gift</title>" in page
 
 
 def test_step_preview_and_sequence_results(marketing: Any) -> None:
@@ -273,7 +273,7 @@ def test_story_preview_shows_the_public_page_in_both_languages_before_publishing
     )
     page = marketing.get(f"/{settings.ADMIN_PATH}campaign/story/{story.pk}/preview/")
     assert page.status_code == 200
-    assert "Not published yet" in page.content.decode()
+    assert "Nog niet gepubliceerd" in page.content.decode()
     for language, title in (("nl", "Yusufs oversteek"), ("en", "Yusuf&#x27;s crossing")):
         frame = marketing.get(
             f"/{settings.ADMIN_PATH}campaign/story/{story.pk}/preview/{language}/frame/"
@@ -294,7 +294,7 @@ def test_story_with_unsafe_html_is_refused_and_nothing_saved(marketing: Any) -> 
     data["campaign"] = story.campaign_id
     response = marketing.post(f"/{settings.ADMIN_PATH}campaign/story/{story.pk}/change/", data)
     assert response.status_code == 200
-    assert "HTML and script links are not allowed here" in response.content.decode()
+    assert "HTML en scriptlinks zijn hier niet toegestaan" in response.content.decode()
     story.refresh_from_db()
     assert story.body_nl == "Eerlijk verhaal"
 
@@ -310,7 +310,7 @@ def test_staff_enrol_a_segment_once_and_the_tick_sends_step_one(marketing: Any) 
     enrol = url(f"sequence/{sequence.pk}/enrol/")
 
     page = marketing.get(enrol, {"segment": segment.pk}).content.decode()
-    assert "3 supporters would be enrolled." in page
+    assert "3 supporters zouden worden ingeschreven." in page
     assert marketing.post(enrol, {"segment": segment.pk}).status_code == 302
     marketing.post(enrol, {"segment": segment.pk})  # again: nobody twice
     assert sequence.enrollments.count() == 3
