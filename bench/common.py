@@ -52,6 +52,31 @@ def scratch_database(name: str, env: dict[str, str]) -> Iterator[str]:
 
 
 @contextmanager
+def leased_redis_database(env: dict[str, str]) -> Iterator[str]:
+    """A Redis database (1-15) of this run's own, leased like the test harness does
+    (tests/harness/plugin.py), so a bench's workers never consume another run's queues and a
+    flush never empties them. Yields its URL; flushed and released afterwards."""
+    import redis
+
+    parts = urlsplit(env["REDIS_URL"])
+    leases = redis.Redis.from_url(urlunsplit(parts._replace(path="/0")))
+    owner = f"bench-{os.getpid()}"
+    for db in range(1, 16):
+        if leases.set(f"sts-test-lease:{db}", owner, nx=True, ex=4 * 3600):
+            break
+    else:
+        raise SystemExit("all 15 Redis databases are leased: too many test or bench runs")
+    url = urlunsplit(parts._replace(path=f"/{db}"))
+    redis.Redis.from_url(url).flushdb()
+    try:
+        yield url
+    finally:
+        redis.Redis.from_url(url).flushdb()
+        if leases.get(f"sts-test-lease:{db}") == owner.encode():
+            leases.delete(f"sts-test-lease:{db}")
+
+
+@contextmanager
 def gunicorn(env: dict[str, str], *, workers: int = 4) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(

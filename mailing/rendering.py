@@ -17,6 +17,7 @@ import hashlib
 import html
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -56,11 +57,24 @@ class Personal:
 
 
 @dataclass(frozen=True)
+class Parts:
+    """One language of a message version, rendered, with placeholders where personal parts go
+    (see fill_placeholders). An ESP that merges per recipient itself takes these."""
+
+    language: str
+    subjects: dict[str, str]  # variant ("A"/"B") -> subject
+    html: str
+    text: str
+    fallback_name: str
+
+
+@dataclass(frozen=True)
 class Compiled:
     headers: bytes  # static headers, CRLF-terminated, without Subject
     subjects: dict[str, bytes]  # variant ("A"/"B") -> folded Subject header line
     body: tuple[tuple[int, Any], ...]  # (kind, bytes | field name)
     fallback_name: str
+    parts: Parts | None = None
 
 
 def _qp(text: str) -> bytes:
@@ -96,8 +110,14 @@ def _pieces(rendered: str, value_kind: int) -> list[tuple[int, Any]]:
     return pieces
 
 
-def compile_content(content: dict[str, Any], language: str, *, boundary_seed: str) -> Compiled:
-    """Compile one language of a message snapshot (see services.message_snapshot)."""
+def fill_placeholders(rendered: str, value: Callable[[str], str]) -> str:
+    """Replace each personal-part placeholder with value(field name)."""
+    return _PLACEHOLDER_RE.sub(lambda match: value(match[1]), rendered)
+
+
+def render_parts(content: dict[str, Any], language: str) -> Parts:
+    """Render one language of a message snapshot (see services.message_snapshot): MJML to HTML
+    with inlined CSS, and the text part, placeholders in both."""
     localized = content["languages"].get(language) or content["languages"]["nl"]
     with translation.override(language):
         context = {
@@ -122,11 +142,23 @@ def compile_content(content: dict[str, Any], language: str, *, boundary_seed: st
         fallback_name = gettext("friend")
         mjml = render_to_string("mailing/email.mjml", context)
         text = render_to_string("mailing/email.txt", context)
-    page = css_inline.inline(mrml.to_html(mjml).content)
-    boundary = "=_sts_" + hashlib.sha256(boundary_seed.encode()).hexdigest()[:24]
-    subjects = {"A": _header("Subject", localized["subject"])}
+    subjects = {"A": localized["subject"]}
     if localized.get("subject_b"):
-        subjects["B"] = _header("Subject", localized["subject_b"])
+        subjects["B"] = localized["subject_b"]
+    return Parts(
+        language=language,
+        subjects=subjects,
+        html=css_inline.inline(mrml.to_html(mjml).content),
+        text=text.strip() + "\n",
+        fallback_name=fallback_name,
+    )
+
+
+def compile_content(content: dict[str, Any], language: str, *, boundary_seed: str) -> Compiled:
+    """Compile one language of a message snapshot: render once, QP-encode the static pieces."""
+    parts = render_parts(content, language)
+    boundary = "=_sts_" + hashlib.sha256(boundary_seed.encode()).hexdigest()[:24]
+    subjects = {variant: _header("Subject", value) for variant, value in parts.subjects.items()}
     headers = b"".join(
         [
             _header("From", settings.DEFAULT_FROM_EMAIL),
@@ -142,9 +174,9 @@ def compile_content(content: dict[str, Any], language: str, *, boundary_seed: st
     part_head += "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
     body: list[tuple[int, Any]] = [
         (_STATIC, part_head.format(b=boundary, t="plain").encode()),
-        *_pieces(text.strip() + "\n", _TEXT_VALUE),
+        *_pieces(parts.text, _TEXT_VALUE),
         (_STATIC, _CRLF + part_head.format(b=boundary, t="html").encode()),
-        *_pieces(page, _HTML_VALUE),
+        *_pieces(parts.html, _HTML_VALUE),
         (_STATIC, f"\r\n--{boundary}--\r\n".encode()),
     ]
     # Merge neighbouring static pieces: fewer joins per recipient.
@@ -155,7 +187,11 @@ def compile_content(content: dict[str, Any], language: str, *, boundary_seed: st
         else:
             merged.append((kind, value))
     return Compiled(
-        headers=headers, subjects=subjects, body=tuple(merged), fallback_name=fallback_name
+        headers=headers,
+        subjects=subjects,
+        body=tuple(merged),
+        fallback_name=parts.fallback_name,
+        parts=parts,
     )
 
 

@@ -2,41 +2,45 @@
 
 A row is marked sent right after the server accepted it, one UPDATE each, so a worker killed
 mid-batch repeats at most the one message in flight (and that one carries the same Message-ID).
+The UPDATE is not waited for: it travels to PostgreSQL while the next message goes out, and its
+result is read before the next mark (see _SentMarks), so marking costs no round trip.
 """
 
 from __future__ import annotations
 
 import re
-import smtplib
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parseaddr
+from functools import lru_cache
+from urllib.parse import quote
 
 import structlog
 from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone, translation
+from psycopg import pq
 
-from campaign.emails import preferences_url, unsubscribe_mailto, unsubscribe_url
+from campaign.emails import supporter_link_token
 from campaign.models import Supporter
 from campaign.selectors import supporters_may_receive
 from mailing import services
-from mailing.dkim_signing import dkim_enabled, dkim_sign
 from mailing.models import Delivery, Enrollment, Mailing, Message, Suppression
-from mailing.ratelimit import limiter_default
-from mailing.rendering import Personal, compiled_for, message_bytes, message_id_for
+from mailing.ratelimit import SendRateLimiter, limiter_default
+from mailing.rendering import Compiled, Personal, compiled_for, message_id_for
 from mailing.selectors import email_hash, suppressed_hashes
-from mailing.transport import Transport, transport_default
+from mailing.transport import Letter, Reply, Transport, transport_default
 
 log = structlog.get_logger(__name__)
 
 # Enhanced status 5.1.x: the address does not exist (RFC 3463) -> a hard bounce.
 # How often a running batch renews the claim on its unsent rows (well under the sweeper's timeout).
 _HEARTBEAT_SECONDS = 2.0
-_HARD_BOUNCE = re.compile(rb"\b5\.1\.\d{1,3}\b")
+_HARD_BOUNCE = re.compile(r"\b5\.1\.\d{1,3}\b")
 
 _CLAIM_SQL = """
 UPDATE {delivery} SET state = 'sending', claimed_at = %(now)s, attempts = attempts + 1
@@ -106,24 +110,8 @@ def _skip(rows: list[Row], reason: str, outcome: SendOutcome) -> None:
         outcome.skipped[reason] = outcome.skipped.get(reason, 0) + len(rows)
 
 
-def _donate_url(language: str, delivery_id: int) -> str:
-    with translation.override(language):
-        path = reverse("donations:donate")
-    return f"{settings.SITE_URL}{path}?source={services.source_token(delivery_id)}"
-
-
 def _retry_delay(attempts: int) -> int:
     return int(settings.MAILING_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
-
-
-def _mark_sent(row: Row, message_id: str, variant: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Delivery._meta.db_table} SET state = 'sent', sent_at = clock_timestamp(), "  # noqa: S608
-            "claimed_at = NULL, smtp_message_id = %s, variant = %s "
-            "WHERE id = %s AND state = 'sending'",
-            [message_id, variant, row.id],
-        )
 
 
 def _mark_temporary(row: Row, error: str, outcome: SendOutcome) -> None:
@@ -146,9 +134,9 @@ def _mark_temporary(row: Row, error: str, outcome: SendOutcome) -> None:
     outcome.retried += 1
 
 
-def _mark_permanent(row: Row, address: str, code: int, text: bytes, outcome: SendOutcome) -> None:
-    hard = bool(_HARD_BOUNCE.search(text))
-    error = f"{code} {text.decode(errors='replace')}"
+def _mark_permanent(row: Row, address: str, reply: Reply, outcome: SendOutcome) -> None:
+    hard = bool(_HARD_BOUNCE.search(reply.text))
+    error = f"{reply.code} {reply.text}"
     Delivery.objects.filter(pk=row.id).update(
         state=Delivery.State.FAILED,
         reason=Delivery.Reason.HARD_BOUNCE if hard else Delivery.Reason.REJECTED,
@@ -163,16 +151,6 @@ def _mark_permanent(row: Row, address: str, code: int, text: bytes, outcome: Sen
             supporter_id=row.supporter_id, reason=Enrollment.ExitReason.BOUNCED
         )
     outcome.failed += 1
-
-
-def _smtp_reply(exc: smtplib.SMTPException, address: str) -> tuple[int, bytes] | None:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        code, text = exc.recipients.get(address, (451, b"refused"))
-        return int(code), bytes(text)
-    if isinstance(exc, smtplib.SMTPResponseException):
-        error = exc.smtp_error
-        return exc.smtp_code, error if isinstance(error, bytes) else str(error).encode()
-    return None
 
 
 def _checked(rows: list[Row], messages: dict[int, Message], outcome: SendOutcome) -> list[Row]:
@@ -203,6 +181,118 @@ def _checked(rows: list[Row], messages: dict[int, Message], outcome: SendOutcome
     return sendable
 
 
+_MARK_SENT_SQL = (
+    f"UPDATE {Delivery._meta.db_table} SET state = 'sent', sent_at = clock_timestamp(), "  # noqa: S608
+    "claimed_at = NULL, smtp_message_id = $1, variant = $2 WHERE id = $3 AND state = 'sending'"
+).encode()
+
+
+class _SentMarks:
+    """Marks rows sent without waiting for the answer.
+
+    Each UPDATE is sent on the Django connection's libpq handle (one statement, its own
+    transaction in autocommit) and its result read just before the next statement of any kind:
+    by then it has long arrived. A worker killed right after sending a mark loses nothing: the
+    statement is already in PostgreSQL's socket buffer and is executed and committed.
+    Nothing else may use the connection until wait() has returned.
+    """
+
+    _STATEMENT = b"survivors_mark_sent"
+    _prepared_on: tuple[int, int] | None = None  # (connection object, backend pid)
+
+    def __init__(self) -> None:
+        self.outstanding = False
+
+    def send(self, row_id: int, message_id: str, variant: str) -> None:
+        self.wait()
+        connection.ensure_connection()
+        pgconn = connection.connection.pgconn
+        session = (id(pgconn), pgconn.backend_pid)
+        if _SentMarks._prepared_on != session:
+            # Prepared once per database session: PostgreSQL then skips parsing and planning
+            # for every mark, which is most of its cost per row.
+            result = pgconn.prepare(self._STATEMENT, _MARK_SENT_SQL)
+            if result.status != pq.ExecStatus.COMMAND_OK:
+                raise RuntimeError((result.error_message or b"").decode(errors="replace"))
+            _SentMarks._prepared_on = session
+        pgconn.send_query_prepared(
+            self._STATEMENT, [message_id.encode(), variant.encode(), str(row_id).encode()]
+        )
+        self.outstanding = True
+
+    def wait(self) -> None:
+        if not self.outstanding:
+            return
+        self.outstanding = False
+        pgconn = connection.connection.pgconn
+        error = None
+        while (result := pgconn.get_result()) is not None:
+            if result.status != pq.ExecStatus.COMMAND_OK:
+                error = (result.error_message or b"").decode(errors="replace")
+        if error:
+            raise RuntimeError(f"marking a row sent failed: {error}")
+
+
+@lru_cache(maxsize=8)
+def _paths(language: str) -> tuple[str, str, str]:
+    """Donate, preferences and unsubscribe paths, reversed once per language with a slot for
+    the supporter's token (reverse() per recipient costs more than building the message)."""
+    slot = "TOKENSLOT"
+    with translation.override(language):
+        donate = reverse("donations:donate")
+        preferences = reverse("campaign:preferences", kwargs={"token": slot})
+    unsubscribe = reverse("supporter_unsubscribe", kwargs={"token": slot})
+    return donate, preferences, unsubscribe
+
+
+def personal_links(supporter: Supporter, *, language: str, delivery_id: int) -> Personal:
+    """The same links campaign.emails builds (tests compare them), with one token per
+    recipient instead of one per link."""
+    donate, preferences, unsubscribe = _paths(language)
+    token = supporter_link_token(supporter)
+    site = settings.SITE_URL
+    return Personal(
+        address=supporter.email or "",
+        name=supporter.first_name,
+        donate_url=f"{site}{donate}?source={services.source_token(delivery_id)}",
+        preferences_url=site + preferences.replace("TOKENSLOT", token),
+        unsubscribe_url=site + unsubscribe.replace("TOKENSLOT", token),
+        unsubscribe_mailto=f"mailto:{settings.SUPPORTERS_UNSUBSCRIBE_MAILTO}"
+        f"?subject={quote(f'unsubscribe {token}')}",
+        message_id=message_id_for(delivery_id),
+    )
+
+
+def _letters(
+    rows: list[Row],
+    supporters: dict[int, Supporter],
+    compiled: dict[tuple[int, str], Compiled],
+    limiter: SendRateLimiter,
+    heartbeat: Callable[[], None],
+) -> Iterator[Letter]:
+    """Built one at a time, as the transport asks: memory stays flat whatever the batch."""
+    beat = time.monotonic()
+    for row in rows:
+        if time.monotonic() - beat > _HEARTBEAT_SECONDS:
+            heartbeat()
+            beat = time.monotonic()
+        supporter = supporters[row.supporter_id]
+        language = _language(supporter)
+        version = compiled[(row.message_id, language)]
+        limiter.wait()
+        yield Letter(
+            key=row.id,
+            recipient=supporter.email or "",
+            compiled=version,
+            personal=personal_links(supporter, language=language, delivery_id=row.id),
+            variant="B" if "B" in version.subjects and row.supporter_id % 2 else "A",
+        )
+
+
+def _language(supporter: Supporter) -> str:
+    return supporter.language if supporter.language in ("nl", "en") else "nl"
+
+
 def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = None) -> SendOutcome:
     """Send the rows of a batch that are still queued; rows another worker holds are left."""
     outcome = SendOutcome()
@@ -229,12 +319,25 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
     rows = [r for r in rows if r.supporter_id in hashes and hashes[r.supporter_id] not in blocked]
     if not rows:
         return outcome
+    # Compiled before sending starts: a cache miss reads the database, which the marks hold.
+    compiled = {
+        (r.message_id, lang): compiled_for(r.message_id, lang)
+        for r in rows
+        for lang in [_language(supporters[r.supporter_id])]
+    }
 
     sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
     transport = transport or transport_default()
-    signing = dkim_enabled()
     limiter = limiter_default()
-    pending = list(rows)
+    pending = {row.id: row for row in rows}  # claimed, no reply yet
+    marks = _SentMarks()
+
+    def heartbeat() -> None:
+        # Still alive: the sweeper only takes rows whose claim stopped being renewed, so a
+        # slow batch is never sent twice.
+        marks.wait()
+        _renew_claim(list(pending.values()))
+
     # Marks are many small commits: do not wait for each WAL flush. A database crash could
     # forget the last few hundred milliseconds of marks (a repeat, same Message-ID); a worker
     # crash cannot, the server already has them. Reset before the connection serves other work.
@@ -242,67 +345,32 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
         cursor.execute("SET synchronous_commit TO OFF")
     try:
         transport.open()
-        heartbeat = time.monotonic()
-        while pending:
-            if time.monotonic() - heartbeat > _HEARTBEAT_SECONDS:
-                # Still alive: the sweeper only takes rows whose claim stopped being renewed,
-                # so a slow batch is never sent twice.
-                _renew_claim(pending)
-                heartbeat = time.monotonic()
-            row = pending[0]
-            supporter = supporters[row.supporter_id]
-            address = supporter.email or ""
-            language = supporter.language if supporter.language in ("nl", "en") else "nl"
-            compiled = compiled_for(row.message_id, language)
-            variant = "B" if "B" in compiled.subjects and row.supporter_id % 2 else "A"
-            message_id = message_id_for(row.id)
-            data = message_bytes(
-                compiled,
-                Personal(
-                    address=address,
-                    name=supporter.first_name,
-                    donate_url=_donate_url(language, row.id),
-                    preferences_url=preferences_url(supporter),
-                    unsubscribe_url=unsubscribe_url(supporter),
-                    unsubscribe_mailto=unsubscribe_mailto(supporter),
-                    message_id=message_id,
-                ),
-                variant=variant,
-            )
-            if signing:
-                data = dkim_sign(data)
-            limiter.wait()
-            try:
-                transport.send(sender, address, data)
-            except smtplib.SMTPException as exc:
-                reply = _smtp_reply(exc, address)
-                if reply is None:
-                    # The connection broke (SMTPException is an OSError too, hence the order):
-                    # this row and the rest go back for a later attempt.
-                    log.warning("mailing.smtp_lost", error=str(exc), left=len(pending))
-                    outcome.released += _release(pending, delay_seconds=_retry_delay(1))
-                    pending = []
-                    break
-                if 400 <= reply[0] < 500:
-                    if reply[0] in _SLOW_DOWN:
-                        limiter.push_back()
-                    _mark_temporary(row, f"{reply[0]} {reply[1].decode(errors='replace')}", outcome)
-                else:
-                    _mark_permanent(row, address, reply[0], reply[1], outcome)
-            except OSError as exc:
-                log.warning("mailing.smtp_lost", error=str(exc), left=len(pending))
-                outcome.released += _release(pending, delay_seconds=_retry_delay(1))
-                pending = []
-                break
-            else:
-                _mark_sent(row, message_id, variant)
+        letters = _letters(rows, supporters, compiled, limiter, heartbeat)
+        for letter, reply in transport.deliver(sender, letters):
+            row = pending.pop(letter.key)
+            if reply.accepted:
+                marks.send(row.id, letter.personal.message_id, letter.variant)
                 outcome.sent += 1
-            pending.pop(0)
+                continue
+            marks.wait()
+            if 400 <= reply.code < 500:
+                if reply.code in _SLOW_DOWN:
+                    limiter.push_back()
+                _mark_temporary(row, f"{reply.code} {reply.text}", outcome)
+            else:
+                _mark_permanent(row, letter.recipient, reply, outcome)
+    except OSError as exc:  # TransportLost, refused connection, timeouts (smtplib's too)
+        # The server went away: the rows without a reply go back for a later attempt.
+        marks.wait()
+        log.warning("mailing.transport_lost", error=str(exc), left=len(pending))
+        outcome.released += _release(list(pending.values()), delay_seconds=_retry_delay(1))
     except Exception:
         # Anything unexpected: rows not yet tried go back; the sent ones stay sent.
-        _release(pending)
+        marks.wait()
+        _release(list(pending.values()))
         raise
     finally:
+        marks.wait()
         transport.close()
         with connection.cursor() as cursor:
             cursor.execute("SET synchronous_commit TO DEFAULT")

@@ -1,6 +1,6 @@
 """The mailing engine (issue #5): fan-out tick, batch sending, retries, headers."""
 
-from config.env import env_int, env_str
+from config.env import EnvError, env_int, env_str
 
 from .email import DEFAULT_FROM_EMAIL
 
@@ -41,3 +41,19 @@ MAILING_DKIM_DOMAIN = env_str("MAILING_DKIM_DOMAIN", MAILING_DOMAIN)
 # what the SMTP relay or ESP contract allows; a 421/451/452 reply halves it for a minute.
 MAILING_RATE_PER_SECOND = env_int("MAILING_RATE_PER_SECOND", 0, minimum=0)
 MAILING_RATE_BURST = env_int("MAILING_RATE_BURST", 50, minimum=1)
+# How marketing email leaves: "smtp" (EMAIL_URL, pipelined, DKIM-signed here) or "anymail": an
+# ESP's HTTP API through django-anymail, in batches of MAILING_ESP_BATCH_SIZE recipients per
+# call where the ESP merges per-recipient parts itself (Mailgun recipient-variables, up to 1,000
+# per call: https://documentation.mailgun.com/docs/mailgun/user-manual/sending-messages/#batch-sending).
+# A worker killed mid-call may repeat that one call's batch, so keep batches modest.
+MAILING_TRANSPORT = env_str("MAILING_TRANSPORT", "smtp")
+if MAILING_TRANSPORT not in ("smtp", "anymail"):
+    raise EnvError("MAILING_TRANSPORT", f"must be smtp or anymail, got {MAILING_TRANSPORT!r}")
+MAILING_ESP_BACKEND = env_str("MAILING_ESP_BACKEND", "anymail.backends.mailgun.EmailBackend")
+MAILING_ESP_BATCH_SIZE = env_int("MAILING_ESP_BATCH_SIZE", 100, minimum=1)
+# Passed to the anymail backend (anymail reads api_key, sender_domain, api_url from them).
+MAILING_ESP_OPTIONS = {
+    "api_key": env_str("MAILGUN_API_KEY", ""),
+    "sender_domain": env_str("MAILGUN_SENDER_DOMAIN", MAILING_DOMAIN),
+    "api_url": env_str("MAILGUN_API_URL", "https://api.eu.mailgun.net/v3"),
+}
