@@ -8,6 +8,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django_otp_webauthn.models import WebAuthnCredential
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
@@ -42,3 +43,23 @@ class RoleAdmin(BaseGroupAdmin, ModelAdmin):
         if obj is not None and obj.name in ROLES:
             return ["name", "permissions"]
         return []
+
+
+@admin.register(WebAuthnCredential)
+class PasskeyAdmin(ModelAdmin):
+    """An Admin removes a lost passkey for someone (the person does it themselves on the
+    Security page otherwise). Nothing is added or edited here: a passkey is made by its
+    owner's browser."""
+
+    list_display = ["user", "name", "created_at", "last_used_at"]
+    list_filter = ["created_at"]
+    search_fields = ["user__username", "user__email"]
+    list_select_related = ["user"]
+    fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

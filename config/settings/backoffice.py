@@ -170,6 +170,7 @@ UNFOLD = {
                     _item(_("Roles"), "admin_panel_settings", "auth.group"),
                     _item(_("Authenticator apps"), "phonelink_lock", "otp_totp.totpdevice"),
                     _item(_("Recovery codes"), "key", "otp_static.staticdevice"),
+                    _item(_("Passkeys"), "fingerprint", "django_otp_webauthn.webauthncredential"),
                     # Every change to money, mail, consent and staff (backoffice/audit.py).
                     _item(_("Audit log"), "manage_search", "auditlog.logentry"),
                 ],

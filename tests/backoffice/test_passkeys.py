@@ -23,7 +23,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 from playwright.sync_api import CDPSession, Page, expect
 
-from backoffice.roles import MARKETING
+from backoffice.roles import ADMIN, MARKETING
 from tests.backoffice.conftest import PASSWORD, admin_url, code_for, verified_client
 from tests.backoffice.test_browser import csp_violations
 
@@ -441,3 +441,21 @@ def test_without_the_registered_passkey_the_password_alone_gets_nowhere(
     expect(page).to_have_url(f"{passkey_site}{passkey_step(admin_url('campaign/story/'))}")
     assert WebAuthnCredential.objects.get(user=user).last_used_at is None
     assert violations == []
+
+
+@pytest.mark.django_db
+def test_an_admin_removes_someones_lost_passkey_and_others_cannot(
+    make_staff: Callable[..., Any],
+) -> None:
+    owner = make_staff(MARKETING)
+    lost = WebAuthnCredential.objects.create(
+        user=owner, name="Passkey", confirmed=True, credential_id=b"lost", public_key=b"key"
+    )
+    page = admin_url(f"django_otp_webauthn/webauthncredential/{lost.pk}/delete/")
+    marketing = verified_client(make_staff(MARKETING))
+    assert marketing.post(page, {"post": "yes"}).status_code == 403
+    admin = verified_client(make_staff(ADMIN))
+    listing = admin.get(admin_url("django_otp_webauthn/webauthncredential/"))
+    assert owner.username in listing.content.decode()
+    assert admin.post(page, {"post": "yes"}).status_code == 302
+    assert not WebAuthnCredential.objects.filter(pk=lost.pk).exists()
