@@ -8,6 +8,7 @@ from campaign.supporter_views import unsubscribe_one_click
 from config.api import api
 from config.health import healthz
 from donations.webhook import stripe_webhook
+from mailing.tracking import click_redirect
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -20,6 +21,8 @@ urlpatterns = [
     # The RFC 8058 one-click unsubscribe URL in every email's List-Unsubscribe header: outside
     # the language prefixes, so it never changes with the page language.
     path("u/<str:token>/", unsubscribe_one_click, name="supporter_unsubscribe"),
+    # Tracked links in marketing email: record a person's click, redirect (mailing/tracking.py).
+    path("r/<str:token>/<int:index>/", click_redirect, name="mailing_click"),
     # The ESP's webhooks through django-anymail: bounces and complaints (mailing/esp_events.py)
     # and inbound mail to the mailto: unsubscribe address (campaign/inbound_mail.py).
     path("anymail/", include("anymail.urls")),

@@ -55,6 +55,8 @@ def _merge_values(letter: Letter) -> dict[str, str]:
         "donate_url": p.donate_url,
         "preferences_url": p.preferences_url,
         "unsubscribe_url": p.unsubscribe_url,
+        "click_base": p.click_base,
+        "donate_query": p.donate_query,
     }
     return values | {f"{key}_html": escape(value) for key, value in values.items()}
 

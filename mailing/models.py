@@ -323,6 +323,25 @@ class GiftAttribution(models.Model):
         return f"gift {self.donation_id}"
 
 
+class Click(models.Model):
+    """A person followed a tracked link in an email (mailing/tracking.py): once per delivery and
+    link. HEAD requests and link scanners are redirected too but never recorded here."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="clicks")
+    # The link's place in its message version's link table (rendering.Parts.links).
+    link = models.PositiveSmallIntegerField()
+    url = models.CharField(max_length=2000)
+    clicked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "link"], name="click_once_per_link"),
+        ]
+
+    def __str__(self) -> str:
+        return f"click on link {self.link} of delivery #{self.delivery_id}"
+
+
 LANGUAGES: tuple[str, ...] = tuple(Language.values)
 
 

@@ -34,7 +34,18 @@ from campaign.markdown import render_markdown
 # Letters only, so neither MJML, the CSS inliner nor HTML escaping changes them.
 _PLACEHOLDER = "XqphX{}XqphX"
 _PLACEHOLDER_RE = re.compile(r"XqphX([a-z_]+)XqphX")
-PERSONAL_FIELDS = ("name", "donate_url", "preferences_url", "unsubscribe_url")
+PERSONAL_FIELDS = (
+    "name",
+    "donate_url",
+    "preferences_url",
+    "unsubscribe_url",
+    "click_base",
+    "donate_query",
+)
+_HREF = re.compile(r'href="([^"]*)"')
+# Links that stay direct when clicks are tracked: following them is not a click to count, and
+# a link scanner that follows them must change nothing (see mailing/tracking.py).
+_UNTRACKED = tuple(_PLACEHOLDER.format(f) for f in ("preferences_url", "unsubscribe_url"))
 _SOFT_BREAK = b"=\r\n"
 _CRLF = b"\r\n"
 _SMTP = email.policy.SMTP
@@ -54,6 +65,11 @@ class Personal:
     unsubscribe_url: str
     unsubscribe_mailto: str
     message_id: str
+    # Tracked links: "<site>/r/<signed token>"; each link adds "/<n>/" (mailing/tracking.py).
+    click_base: str = ""
+    # "source=<signed token>": the tracked donate link carries it too (the redirect rebuilds
+    # the target from the ledger row; this keeps the attribution visible in the email itself).
+    donate_query: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,8 @@ class Parts:
     html: str
     text: str
     fallback_name: str
+    # With click tracking, the links' targets in order: href n became <click_base>/n/.
+    links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,7 +133,26 @@ def fill_placeholders(rendered: str, value: Callable[[str], str]) -> str:
     return _PLACEHOLDER_RE.sub(lambda match: value(match[1]), rendered)
 
 
-def render_parts(content: dict[str, Any], language: str) -> Parts:
+def _track_links(page: str) -> tuple[str, tuple[str, ...]]:
+    """Send each web link through the click redirect; returns the page and the links' targets."""
+    links: list[str] = []
+
+    def swap(match: re.Match[str]) -> str:
+        target = html.unescape(match[1])
+        if any(slot in target for slot in _UNTRACKED):
+            return match[0]
+        if not target.startswith(("https://", "http://", _PLACEHOLDER.format("donate_url"))):
+            return match[0]  # mailto:, anchors
+        links.append(target)
+        tracked = f"{_PLACEHOLDER.format('click_base')}/{len(links) - 1}/"
+        if target.startswith(_PLACEHOLDER.format("donate_url")):
+            tracked += "?" + _PLACEHOLDER.format("donate_query")
+        return f'href="{tracked}"'
+
+    return _HREF.sub(swap, page), tuple(links)
+
+
+def render_parts(content: dict[str, Any], language: str, *, track_clicks: bool = False) -> Parts:
     """Render one language of a message snapshot (see services.message_snapshot): MJML to HTML
     with inlined CSS, and the text part, placeholders in both."""
     localized = content["languages"].get(language) or content["languages"]["nl"]
@@ -145,18 +182,25 @@ def render_parts(content: dict[str, Any], language: str) -> Parts:
     subjects = {"A": localized["subject"]}
     if localized.get("subject_b"):
         subjects["B"] = localized["subject_b"]
+    page = css_inline.inline(mrml.to_html(mjml).content)
+    links: tuple[str, ...] = ()
+    if track_clicks:
+        page, links = _track_links(page)
     return Parts(
         language=language,
         subjects=subjects,
-        html=css_inline.inline(mrml.to_html(mjml).content),
+        html=page,
         text=text.strip() + "\n",
         fallback_name=fallback_name,
+        links=links,
     )
 
 
-def compile_content(content: dict[str, Any], language: str, *, boundary_seed: str) -> Compiled:
+def compile_content(
+    content: dict[str, Any], language: str, *, boundary_seed: str, track_clicks: bool = False
+) -> Compiled:
     """Compile one language of a message snapshot: render once, QP-encode the static pieces."""
-    parts = render_parts(content, language)
+    parts = render_parts(content, language, track_clicks=track_clicks)
     boundary = "=_sts_" + hashlib.sha256(boundary_seed.encode()).hexdigest()[:24]
     subjects = {variant: _header("Subject", value) for variant, value in parts.subjects.items()}
     headers = b"".join(
@@ -195,13 +239,33 @@ def compile_content(content: dict[str, Any], language: str, *, boundary_seed: st
     )
 
 
-@lru_cache(maxsize=256)
+def placeholder(field: str) -> str:
+    """How a personal part appears in rendered content (Parts.html, Parts.text, Parts.links)."""
+    return _PLACEHOLDER.format(field)
+
+
+def links_for(message_id: int, language: str) -> tuple[str, ...]:
+    """The tracked links' targets of a message version, whatever the tracking setting is now."""
+    parts = _compiled(message_id, language, True).parts
+    return parts.links if parts is not None else ()
+
+
 def compiled_for(message_id: int, language: str) -> Compiled:
     """Per worker process, once per message version and language: versions never change."""
+    return _compiled(message_id, language, settings.MAILING_CLICK_TRACKING)
+
+
+@lru_cache(maxsize=256)
+def _compiled(message_id: int, language: str, track_clicks: bool) -> Compiled:
     from mailing.models import Message
 
     message = Message.objects.get(pk=message_id)
-    return compile_content(message.content, language, boundary_seed=f"{message_id}:{language}")
+    return compile_content(
+        message.content,
+        language,
+        boundary_seed=f"{message_id}:{language}",
+        track_clicks=track_clicks,
+    )
 
 
 _date_cache: tuple[int, bytes] = (0, b"")
@@ -223,12 +287,16 @@ def message_bytes(compiled: Compiled, personal: Personal, *, variant: str = "A")
         "donate_url": html.escape(personal.donate_url),
         "preferences_url": html.escape(personal.preferences_url),
         "unsubscribe_url": html.escape(personal.unsubscribe_url),
+        "click_base": html.escape(personal.click_base),
+        "donate_query": html.escape(personal.donate_query),
     }
     values_text = {
         "name": name,
         "donate_url": personal.donate_url,
         "preferences_url": personal.preferences_url,
         "unsubscribe_url": personal.unsubscribe_url,
+        "click_base": personal.click_base,
+        "donate_query": personal.donate_query,
     }
     out = [
         compiled.headers,

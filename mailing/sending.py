@@ -33,6 +33,7 @@ from mailing.models import Delivery, Enrollment, Mailing, Message, Suppression
 from mailing.ratelimit import SendRateLimiter, limiter_default
 from mailing.rendering import Compiled, Personal, compiled_for, message_id_for
 from mailing.selectors import email_hash, suppressed_hashes
+from mailing.tracking import click_base
 from mailing.transport import Letter, Reply, Transport, transport_default
 
 log = structlog.get_logger(__name__)
@@ -251,15 +252,18 @@ def personal_links(supporter: Supporter, *, language: str, delivery_id: int) -> 
     donate, preferences, unsubscribe = _paths(language)
     token = supporter_link_token(supporter)
     site = settings.SITE_URL
+    source = f"source={services.source_token(delivery_id)}"
     return Personal(
         address=supporter.email or "",
         name=supporter.first_name,
-        donate_url=f"{site}{donate}?source={services.source_token(delivery_id)}",
+        donate_url=f"{site}{donate}?{source}",
+        donate_query=source,
         preferences_url=site + preferences.replace("TOKENSLOT", token),
         unsubscribe_url=site + unsubscribe.replace("TOKENSLOT", token),
         unsubscribe_mailto=f"mailto:{settings.SUPPORTERS_UNSUBSCRIBE_MAILTO}"
         f"?subject={quote(f'unsubscribe {token}')}",
         message_id=message_id_for(delivery_id),
+        click_base=click_base(delivery_id, language) if settings.MAILING_CLICK_TRACKING else "",
     )
 
 

@@ -1,6 +1,6 @@
 """The mailing engine (issue #5): fan-out tick, batch sending, retries, headers."""
 
-from config.env import EnvError, env_int, env_str
+from config.env import EnvError, env_bool, env_int, env_str
 
 from .email import DEFAULT_FROM_EMAIL
 
@@ -57,3 +57,7 @@ MAILING_ESP_OPTIONS = {
     "sender_domain": env_str("MAILGUN_SENDER_DOMAIN", MAILING_DOMAIN),
     "api_url": env_str("MAILGUN_API_URL", "https://api.eu.mailgun.net/v3"),
 }
+# Links in marketing email (not the unsubscribe or preference links) go through a signed
+# redirect, /r/<token>/<n>/, that records a person's first click per link (mailing/tracking.py).
+# Off: links point straight at their target. There is no open pixel (privacy).
+MAILING_CLICK_TRACKING = env_bool("MAILING_CLICK_TRACKING", True)
