@@ -171,6 +171,7 @@ def _wait_until_ready() -> None:
 
 def _ours(mailing: Any, worker: subprocess.Popen[bytes]) -> tuple[float, str, str]:
     """Schedule the mailing, tick like beat does, wait until it is finished."""
+    from django.db.models import Max
     from django.utils import timezone
 
     from mailing.models import Delivery, Mailing
@@ -181,7 +182,8 @@ def _ours(mailing: Any, worker: subprocess.Popen[bytes]) -> tuple[float, str, st
     tree = psutil.Process(worker.pid)
     start_cpu = _cpu_seconds([tree, *tree.children(recursive=True)])  # start-up excluded
     at_10k = ""
-    mailing_schedule(mailing_id=mailing.pk, send_at=timezone.now())
+    scheduled_at = timezone.now()
+    mailing_schedule(mailing_id=mailing.pk, send_at=scheduled_at)
     started = time.perf_counter()
     last_tick = last_pss = 0.0
     while True:
@@ -201,11 +203,18 @@ def _ours(mailing: Any, worker: subprocess.Popen[bytes]) -> tuple[float, str, st
             raise SystemExit("mailing not finished after an hour")
         time.sleep(0.5)
     memory.sample()
-    elapsed = time.perf_counter() - started
-    sent = Delivery.objects.filter(message__mailing=mailing, state="sent").count()
+    finished_after = time.perf_counter() - started
+    rows = Delivery.objects.filter(message__mailing=mailing)
+    sent = rows.filter(state="sent").count()
     if sent != RECIPIENTS:
         raise SystemExit(f"only {sent} of {RECIPIENTS} sent")
+    # Like the reference, until the last message is accepted: from the moment the mailing fell
+    # due (fan-out included) to the last sent_at. "Finished" comes with the next tick (every
+    # MAILING_TICK_SECONDS; each second here), a bookkeeping step after the sending is done.
+    last = rows.aggregate(last=Max("sent_at"))["last"]
+    elapsed = (last - scheduled_at).total_seconds()
     print(f"CPU per message: {_cpu_line(worker, sent, start_cpu)}")
+    print(f"last message sent after {elapsed:.1f} s, mailing finished after {finished_after:.1f} s")
     return RECIPIENTS / elapsed, at_10k, memory.line()
 
 

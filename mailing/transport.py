@@ -107,24 +107,33 @@ class SmtpTransport:
             yield from self._deliver_lockstep(connection, sender, letters, signing)
             return
         mail_from = f"MAIL FROM:<{sender}>\r\n".encode()
+        built = self._built(letters, signing)
         accepted: tuple[Letter, bytes] | None = None  # envelope accepted, content not yet sent
         try:
-            for letter in letters:
-                if not letter.recipient.isascii():
+            current = next(built, None)
+            while current is not None:
+                letter, data = current
+                if data is None:
                     # Would need SMTPUTF8; refused here rather than garbled on the wire.
                     yield letter, Reply(553, "5.6.7 non-ASCII address not supported")
+                    current = next(built, None)
                     continue
-                data = letter.data()
-                if signing:
-                    data = dkim_sign(data)
                 envelope = mail_from + b"RCPT TO:<%s>\r\nDATA\r\n" % letter.recipient.encode()
                 if accepted is not None:
                     # The previous message's content leads the group (RFC 2920 section 3.1).
                     connection.send(_content(accepted[1]) + envelope)
-                    yield accepted[0], self._reply(connection)
-                    accepted = None
                 else:
                     connection.send(envelope)
+                # Build the next message while the server reads this group.
+                try:
+                    current = next(built, None)
+                except Exception:
+                    if accepted is not None:  # its reply first: it is marked, not repeated
+                        yield accepted[0], self._reply(connection)
+                    raise
+                if accepted is not None:
+                    yield accepted[0], self._reply(connection)
+                    accepted = None
                 refusal = self._envelope(connection, letter)
                 if refusal is None:
                     accepted = (letter, data)
@@ -136,6 +145,15 @@ class SmtpTransport:
         except smtplib.SMTPServerDisconnected as exc:
             self.connection = None
             raise TransportLost(str(exc)) from exc
+
+    @staticmethod
+    def _built(letters: Iterable[Letter], signing: bool) -> Iterator[tuple[Letter, bytes | None]]:
+        for letter in letters:
+            if not letter.recipient.isascii():
+                yield letter, None
+                continue
+            data = letter.data()
+            yield letter, dkim_sign(data) if signing else data
 
     def _envelope(self, connection: smtplib.SMTP, letter: Letter) -> Reply | None:
         """Read the MAIL, RCPT and DATA replies; None when the content may follow."""
