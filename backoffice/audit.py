@@ -13,10 +13,9 @@ and staff. One mechanism, django-auditlog, registered here in one list so it can
 - A model added later to campaign, donations or mailing gets a line below, or a line in
   NOT_AUDITED saying why not (tests/backoffice/test_audit.py fails until it has one).
 - Rows written with bulk_create or queryset.update() send no signal and so write no entry:
-  the consents of a sign-up (their own rows and SupporterAudit are the evidence), payout lines,
-  the pseudonymisation of gifts on erasure (SupporterAudit records the erasure), and a
-  periodic-gift agreement marked signed or cancelled (donations/agreements.py changes its
-  state with a conditional update).
+  the consents of a sign-up (their own rows and SupporterAudit are the evidence), payout lines
+  and the pseudonymisation of gifts on erasure (SupporterAudit records the erasure). Services
+  whose changes staff make save the row instead (e.g. signing a periodic-gift agreement).
 """
 
 from __future__ import annotations
@@ -94,6 +93,8 @@ NOT_AUDITED: dict[str, str] = {
     "sending starts; the mailing and step that staff edit are audited",
     "mailing.Enrollment": "a supporter's place in a sequence, moved on by the worker",
     "mailing.GiftAttribution": "derived from gifts (audited) and the send ledger",
+    "mailing.Click": "a reader following a link, recorded by the public redirect: an event of "
+    "the send ledger, not a change anyone makes",
 }
 
 

@@ -60,6 +60,7 @@ def _funnel_chart(funnel: results.Funnel) -> Any:
         [
             Bar(_("sent"), funnel.sent),
             Bar(_("delivered"), funnel.delivered),
+            Bar(_("clicked"), funnel.clicked),
             Bar(_("gave"), funnel.gave),
         ],
     )

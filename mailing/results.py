@@ -1,10 +1,12 @@
 """Results of a mailing or a sequence step: what happened after the send, as counts per stage.
 
 The send ledger says what went out; what came after is read from where it is recorded:
-bounces and complaints in the suppression table (keyed by address hash, dated), unsubscribes in
-the consent rows, gifts in GiftAttribution (the signed source token of the email's donate link)
-with their amounts from the donations ledger's Donation rows. "Delivered" is accepted by the
-receiving server and not bounced since; a later bounce report moves a row out of it.
+bounces and complaints in the suppression table (keyed by address hash, dated), unsubscribes
+in the consent rows, clicks in the tracked-link redirect's Click rows (people who followed at
+least one link; link scanners are never recorded), gifts in GiftAttribution (the signed source
+token of the email's donate link) with their amounts from the donations ledger's Donation rows.
+"Delivered" is accepted by the receiving server and not bounced since; a later bounce report
+moves a row out of it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from django.db.models.functions import TruncDate
 
 from campaign.models import Consent
 from donations.models import Donation, DonationStatus
-from mailing.models import Delivery, GiftAttribution, Message, Suppression
+from mailing.models import Click, Delivery, GiftAttribution, Message, Suppression
 from mailing.selectors import EmailHash
 
 AMSTERDAM = zoneinfo.ZoneInfo("Europe/Amsterdam")
@@ -36,14 +38,12 @@ GIVEN = (
 class Funnel:
     sent: int
     delivered: int
+    clicked: int
     bounced: int
     complained: int
     unsubscribed: int
     gave: int
     euros_cents: int
-
-    def stages(self) -> list[tuple[str, int]]:
-        return [("sent", self.sent), ("delivered", self.delivered), ("gave", self.gave)]
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,14 @@ def funnel(messages: QuerySet[Message]) -> Funnel:
         bounced=Count("pk", filter=Q(_suppressed_after_send(Suppression.Reason.HARD_BOUNCE))),
         complained=Count("pk", filter=Q(_suppressed_after_send(Suppression.Reason.COMPLAINT))),
         unsubscribed=Count("pk", filter=Q(_unsubscribed_after_send())),
+        # People, not clicks: a delivery counts once however many links were followed.
+        clicked=Count("pk", filter=Q(Exists(Click.objects.filter(delivery_id=OuterRef("pk"))))),
     )
     gifts = _gifts(ids).aggregate(n=Count("pk"), cents=Sum("amount"))
     return Funnel(
         sent=counts["sent"],
         delivered=counts["sent"] - counts["bounced"],
+        clicked=counts["clicked"],
         bounced=counts["bounced"],
         complained=counts["complained"],
         unsubscribed=counts["unsubscribed"],

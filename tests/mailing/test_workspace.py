@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.test import Client
 from django.utils import timezone
 
 from backoffice.roles import FINANCE, MARKETING
@@ -220,12 +222,24 @@ def test_results_count_what_was_sent_and_the_gifts_it_brought(
         first_gift=True,
         frequency="one_off",
     )
+    # One reader follows two links of their email in a browser; a link scanner follows one too.
+    html = smtp_server.messages[0].message.get_body(preferencelist=("html",)).get_content()
+    tracked = sorted(set(re.findall(r'href="https?://[^/"]+(/r/[^"]+)"', html)))
+    assert len(tracked) >= 2
+    browser = {"HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64)", "HTTP_ACCEPT": "text/html"}
+    for link in tracked[:2]:
+        assert Client().get(link, **browser).status_code == 302
+    scanner = smtp_server.messages[1].message.get_body(preferencelist=("html",)).get_content()
+    scanned = re.findall(r'href="https?://[^/"]+(/r/[^"]+)"', scanner)[0]
+    Client().head(scanned, HTTP_USER_AGENT="Mozilla/5.0 (compatible; SafeLinks)")
+
     progress = marketing.get(url(f"mailing/{mailing.pk}/progress.json")).json()
     assert progress["done"] == progress["total"] == 3
     assert progress["counts"]["sent"] == 3
 
     page = marketing.get(url(f"mailing/{mailing.pk}/results/")).content.decode()
     assert 'data-stage="sent">3<' in page
+    assert 'data-stage="clicked">1<' in page
     assert 'data-stage="gave">1<' in page
     assert "€ 35,00" in page
     assert "<svg" in page
