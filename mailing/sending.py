@@ -20,20 +20,21 @@ from urllib.parse import quote
 
 import structlog
 from django.conf import settings
+from django.core import signing
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone, translation
 from psycopg import pq
 
-from campaign.emails import supporter_link_token
 from campaign.models import Supporter
 from campaign.selectors import supporters_may_receive
+from campaign.tokens import PREFERENCES_SALT
 from mailing import services
 from mailing.models import Delivery, Enrollment, Mailing, Message, Suppression
 from mailing.ratelimit import SendRateLimiter, limiter_default
 from mailing.rendering import Compiled, Personal, compiled_for, message_id_for
 from mailing.selectors import email_hash, suppressed_hashes
-from mailing.tracking import click_base
+from mailing.tracking import CLICK_SALT
 from mailing.transport import Letter, Reply, Transport, transport_default
 
 log = structlog.get_logger(__name__)
@@ -246,25 +247,42 @@ def _paths(language: str) -> tuple[str, str, str]:
     return donate, preferences, unsubscribe
 
 
+class _Links:
+    """Each recipient's links, the same campaign.emails, services.source_token and
+    tracking.click_base build (tests compare them). The signers and settings are read once
+    per batch: per recipient they cost more than building the links themselves."""
+
+    def __init__(self) -> None:
+        self.site = settings.SITE_URL
+        self.mailto = settings.SUPPORTERS_UNSUBSCRIBE_MAILTO
+        self.tracking = settings.MAILING_CLICK_TRACKING
+        self.supporter_signer = signing.Signer(salt=PREFERENCES_SALT)
+        self.source_signer = signing.Signer(salt=services.SOURCE_SALT)
+        self.click_signer = signing.Signer(salt=CLICK_SALT)
+
+    def personal(self, supporter: Supporter, *, language: str, delivery_id: int) -> Personal:
+        donate, preferences, unsubscribe = _paths(language)
+        # campaign.tokens.supporter_token: one token for the preference and unsubscribe links.
+        token = self.supporter_signer.sign(f"{supporter.pk}.{supporter.link_secret}")
+        source = f"source={self.source_signer.sign(str(delivery_id))}"
+        click = ""
+        if self.tracking:
+            click = f"{self.site}/r/{self.click_signer.sign(f'{delivery_id}.{language}')}"
+        return Personal(
+            address=supporter.email or "",
+            name=supporter.first_name,
+            donate_url=f"{self.site}{donate}?{source}",
+            donate_query=source,
+            preferences_url=self.site + preferences.replace("TOKENSLOT", token),
+            unsubscribe_url=self.site + unsubscribe.replace("TOKENSLOT", token),
+            unsubscribe_mailto=f"mailto:{self.mailto}?subject={quote(f'unsubscribe {token}')}",
+            message_id=message_id_for(delivery_id),
+            click_base=click,
+        )
+
+
 def personal_links(supporter: Supporter, *, language: str, delivery_id: int) -> Personal:
-    """The same links campaign.emails builds (tests compare them), with one token per
-    recipient instead of one per link."""
-    donate, preferences, unsubscribe = _paths(language)
-    token = supporter_link_token(supporter)
-    site = settings.SITE_URL
-    source = f"source={services.source_token(delivery_id)}"
-    return Personal(
-        address=supporter.email or "",
-        name=supporter.first_name,
-        donate_url=f"{site}{donate}?{source}",
-        donate_query=source,
-        preferences_url=site + preferences.replace("TOKENSLOT", token),
-        unsubscribe_url=site + unsubscribe.replace("TOKENSLOT", token),
-        unsubscribe_mailto=f"mailto:{settings.SUPPORTERS_UNSUBSCRIBE_MAILTO}"
-        f"?subject={quote(f'unsubscribe {token}')}",
-        message_id=message_id_for(delivery_id),
-        click_base=click_base(delivery_id, language) if settings.MAILING_CLICK_TRACKING else "",
-    )
+    return _Links().personal(supporter, language=language, delivery_id=delivery_id)
 
 
 def _letters(
@@ -276,6 +294,7 @@ def _letters(
 ) -> Iterator[Letter]:
     """Built one at a time, as the transport asks: memory stays flat whatever the batch."""
     beat = time.monotonic()
+    links = _Links()
     for row in rows:
         if time.monotonic() - beat > _HEARTBEAT_SECONDS:
             heartbeat()
@@ -288,7 +307,7 @@ def _letters(
             key=row.id,
             recipient=supporter.email or "",
             compiled=version,
-            personal=personal_links(supporter, language=language, delivery_id=row.id),
+            personal=links.personal(supporter, language=language, delivery_id=row.id),
             variant="B" if "B" in version.subjects and row.supporter_id % 2 else "A",
         )
 

@@ -19,6 +19,7 @@ from mailing import services
 from mailing.models import Delivery, Mailing, Suppression
 from mailing.selectors import email_hash
 from mailing.sending import deliveries_send, personal_links
+from mailing.tracking import click_base
 from tests.factories import ConsentFactory, SupporterFactory
 from tests.mailing.esp_server import API_KEY, EspServer
 from tests.mailing.factories import MailingFactory
@@ -179,6 +180,7 @@ def test_links_match_the_ones_campaign_builds() -> None:
     assert links.unsubscribe_mailto == unsubscribe_mailto(person)
     assert links.preferences_url == preferences_url(person)
     assert links.donate_url.endswith(f"?source={services.source_token(7)}")
+    assert links.click_base == click_base(7, "en")
 
 
 def test_an_unknown_transport_stops_start_up_with_one_clear_line() -> None:
@@ -193,3 +195,18 @@ def test_an_unknown_transport_stops_start_up_with_one_clear_line() -> None:
     )
     assert result.returncode != 0
     assert "MAILING_TRANSPORT must be smtp or anymail" in result.stderr
+
+
+def test_a_staff_test_send_goes_through_the_esp_too(esp: EspServer) -> None:
+    from mailing.previews import send_test
+
+    mailing = MailingFactory()
+    message_id = send_test(mailing, to_address="redactie@savethechildren.example", language="nl")
+
+    (copy,) = esp.copies()
+    assert copy.to == "redactie@savethechildren.example"
+    assert copy.subject.startswith("[TEST] ")
+    assert copy.headers["Message-Id"] == message_id
+    assert "Samira" in copy.text or mailing.story.title_nl in copy.text
+    assert "<html" in copy.html
+    assert not Delivery.objects.exists()  # a test send is not a send
