@@ -9,6 +9,7 @@ result is read before the next mark (see _SentMarks), so marking costs no round 
 from __future__ import annotations
 
 import re
+import select
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -221,6 +222,12 @@ class _SentMarks:
             self._STATEMENT, [message_id.encode(), variant.encode(), str(row_id).encode()]
         )
         self.outstanding = True
+        # psycopg runs libpq non-blocking: make sure the statement has left this process before
+        # the next message goes out (a full socket buffer would otherwise hold it back).
+        while (pending := pgconn.flush()) == 1:
+            select.select([], [pgconn.socket], [], 5)
+        if pending < 0:
+            raise RuntimeError((pgconn.error_message or b"").decode(errors="replace"))
 
     def wait(self) -> None:
         if not self.outstanding:
