@@ -49,6 +49,15 @@ def _check(**env: str) -> subprocess.CompletedProcess[str]:
             {"APP_ENV": "production", "SECRET_KEY": "x" * 50, "SITE_URL": "https://example.org"},
             "ANYMAIL_WEBHOOK_SECRET",
         ),
+        (
+            {
+                "APP_ENV": "production",
+                "SECRET_KEY": "x" * 50,
+                "SITE_URL": "https://example.org",
+                "ANYMAIL_WEBHOOK_SECRET": "esp:" + "s" * 32,
+            },
+            "CHARITY_NAME",
+        ),
     ],
 )
 def test_bad_environment_stops_start_up_with_one_line(env: dict[str, str], named: str) -> None:
@@ -67,6 +76,9 @@ def test_production_with_proper_settings_starts() -> None:
         SITE_URL="https://example.org",
         DEBUG="0",
         ANYMAIL_WEBHOOK_SECRET="esp:" + "s" * 32,
+        CHARITY_NAME="Stichting Save the Children Nederland",
+        CHARITY_RSIN="123456782",
+        CHARITY_ADDRESS="Postbus 1, 2500 AA Den Haag",
     )
 
     assert result.returncode == 0, result.stderr
