@@ -105,3 +105,19 @@ class PayoutPeriodForm(forms.Form):
         if since and until and until < since:
             self.add_error("until", _("The period ends before it starts."))
         return data
+
+
+class MonthForm(forms.Form):
+    """Which month the summary shows (GET): YYYY-MM, as a month picker sends it."""
+
+    month = forms.CharField(
+        label=_("Month"), widget=forms.TextInput(attrs={"type": "month"}), max_length=7
+    )
+
+    def clean_month(self) -> date:
+        value = self.cleaned_data["month"]
+        try:
+            year, month = (int(part) for part in value.split("-"))
+            return date(year, month, 1)
+        except ValueError:
+            raise forms.ValidationError(_("Enter a month as YYYY-MM.")) from None

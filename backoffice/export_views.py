@@ -34,10 +34,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice import exports
-from backoffice.export_forms import PayoutExportForm, PayoutPeriodForm, PeriodExportForm
+from backoffice.export_forms import (
+    MonthForm,
+    PayoutExportForm,
+    PayoutPeriodForm,
+    PeriodExportForm,
+)
 from backoffice.models import ExportJob, ExportState
 from donations.exports import PayoutExporter, TransactionsExporter
-from donations.selectors import PayoutReconciliation, payouts_reconciliation
+from donations.selectors import PayoutReconciliation, monthly_summary, payouts_reconciliation
 
 # One permission (Finance, Admin): seeing, asking for and fetching exports are one job.
 EXPORTS = "backoffice.view_exportjob"
@@ -55,7 +60,8 @@ def _require(request: HttpRequest) -> None:
 
 
 def _euros(cents: int) -> Decimal:
-    return Decimal(cents) / 100
+    """Exact, always with two decimals (300.00, not 300): these are amounts for the books."""
+    return Decimal(cents).scaleb(-2)
 
 
 def _download_name(job: ExportJob) -> str:
@@ -84,6 +90,7 @@ class FinanceExportViews:
                 name="finance_export_download",
             ),
             path("finance/payouts/", wrap(self.payouts), name="finance_payouts"),
+            path("finance/summary/", wrap(self.summary), name="finance_summary"),
         ]
 
     def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
@@ -209,3 +216,27 @@ class FinanceExportViews:
             flagged=sum(result.flagged for result in results),
         )
         return TemplateResponse(request, "backoffice/exports/payouts.html", context)
+
+    def summary(self, request: HttpRequest) -> HttpResponse:
+        """The monthly summary: gifts, refunds, disputes, fees, net and payouts per method and
+        campaign for one month; the same figures as that month's export, to the cent."""
+        _require(request)
+        last_month = (timezone.localdate().replace(day=1) - timedelta(days=1)).replace(day=1)
+        form = MonthForm(request.GET or {"month": last_month.strftime("%Y-%m")})
+        summary = None
+        if form.is_valid():
+            month = form.cleaned_data["month"]
+            summary = monthly_summary(month.year, month.month)
+        fields = ("gifts", "refunds", "disputes", "fees", "net", "payouts")
+        context = self._context(
+            request,
+            _("Monthly summary"),
+            form=form,
+            summary=summary,
+            lines=[
+                {"line": line, "sums": [_euros(getattr(line, f)) for f in fields]}
+                for line in (summary.lines if summary else [])
+            ],
+            totals=[_euros(summary.total(f)) for f in fields] if summary else [],
+        )
+        return TemplateResponse(request, "backoffice/exports/summary.html", context)

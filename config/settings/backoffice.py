@@ -150,6 +150,12 @@ UNFOLD = {
                     ),
                     # Pages of their own (backoffice/export_views.py), not model lists.
                     {
+                        "title": _("Monthly summary"),
+                        "icon": "summarize",
+                        "link": reverse_lazy("admin:finance_summary"),
+                        "permission": can("backoffice.view_exportjob"),
+                    },
+                    {
                         "title": _("Payouts"),
                         "icon": "account_balance_wallet",
                         "link": reverse_lazy("admin:finance_payouts"),

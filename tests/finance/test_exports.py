@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -14,10 +15,14 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 
+from backoffice.roles import FINANCE, MARKETING
 from donations.exports import AMSTERDAM, LEDGER_COLUMNS
 from donations.selectors import monthly_summary
+from tests.factories import UserFactory
 from tests.finance.conftest import (
     ERASED_EMAIL,
     ERASED_NAME,
@@ -27,6 +32,7 @@ from tests.finance.conftest import (
     csv_rows,
     export,
 )
+from tests.staff import verified_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 HEADERS = [column.header for column in LEDGER_COLUMNS]
@@ -264,3 +270,29 @@ def test_a_terminal_gets_a_progress_bar(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
     assert "100%" in terminal.getvalue()
     assert terminal.getvalue().endswith("0 rows exported\n")
+
+
+def test_the_back_office_summary_shows_the_export_totals_to_the_cent(
+    known_ledger: KnownLedger, tmp_path: Path
+) -> None:
+    rows = csv_rows(export(tmp_path / "s.csv", *_month(known_ledger)))
+    finance = UserFactory()
+    finance.groups.add(Group.objects.get(name=FINANCE))
+    month = known_ledger.today.strftime("%Y-%m")
+    page = verified_client(finance).get(f"/{settings.ADMIN_PATH}finance/summary/", {"month": month})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="summary-total"' in html, html[-3000:]
+    total_row = html.split('id="summary-total"')[1].split("</tr>")[0]
+    shown = re.findall(r">(-?\d+[.,]\d\d)<", total_row)  # Dutch pages: a decimal comma
+    assert len(shown) == 6, total_row
+    money = {"gift", "refund", "dispute", "dispute_won", "fee"}
+    gifts = sum(cents(r["gross"]) for r in rows if r["kind"] == "gift")
+    net = sum(cents(r["net"]) for r in rows if r["kind"] in money)
+    assert cents(shown[0]) == gifts
+    assert cents(shown[4]) == net
+
+    marketing = UserFactory()
+    marketing.groups.add(Group.objects.get(name=MARKETING))
+    summary_url = f"/{settings.ADMIN_PATH}finance/summary/"
+    assert verified_client(marketing).get(summary_url).status_code == 403
