@@ -13,14 +13,16 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import stripe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import base_env, gunicorn, scratch_database, wrk
+from bench.common import base_env, gunicorn, leased_redis_database, scratch_database, wrk
 
 SECRET = "whsec_bench_" + secrets.token_hex(8)
 EVENTS = 12_000  # per run: more than wrk sends in one run here
@@ -126,8 +128,13 @@ def lag_main(count: int = 10_000) -> None:
     import subprocess
 
     env = base_env()
-    with scratch_database("bench_webhook_lag", env) as db_url:
-        env.update(DATABASE_URL=db_url, DJANGO_SETTINGS_MODULE="config.settings")
+    with (
+        scratch_database("bench_webhook_lag", env) as db_url,
+        leased_redis_database(env) as redis_url,
+    ):
+        env.update(
+            DATABASE_URL=db_url, REDIS_URL=redis_url, DJANGO_SETTINGS_MODULE="config.settings"
+        )
         os.environ.update(
             DATABASE_URL=db_url,
             REDIS_URL=env["REDIS_URL"],
@@ -148,6 +155,7 @@ def lag_main(count: int = 10_000) -> None:
         from tests.harness.smtp import SmtpServer
 
         logging.getLogger("mail.log").setLevel(logging.WARNING)
+        logging.getLogger("stripe").setLevel(logging.WARNING)  # a line per preparing request
         fake = FakeStripe(webhook_secret=SECRET).start()
         smtp = SmtpServer().start()
         settings.STRIPE_API_BASE = fake.api_base
@@ -173,9 +181,6 @@ def lag_main(count: int = 10_000) -> None:
             STRIPE_WEBHOOK_SECRET=SECRET,
             EMAIL_URL=smtp.url,
         )
-        import redis
-
-        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
         workers = [
             subprocess.Popen(
                 [
@@ -201,6 +206,7 @@ def lag_main(count: int = 10_000) -> None:
             )
             for k in range(2)
         ]
+        print(f"workers: 2, concurrency {os.environ.get('BENCH_CONCURRENCY', '1')} each")
         try:
             time.sleep(6)  # both workers connected
             # One line each for the Lua reader; we sign these exact bytes ourselves.
@@ -249,12 +255,32 @@ def lag_main(count: int = 10_000) -> None:
             if (e.processed_at - e.received_at).total_seconds() > 5
         )
         print(f"applied later than 5 s, by (type, attempts): {dict(slow)}")
+        _print_timeline(handled, first)
         from django.db import connections
 
         connections.close_all()
     p50, p99 = lags[len(lags) // 2], lags[int(len(lags) * 0.99) - 1]
     print(f"applied {len(lags)} events; lag p50 {p50:.2f} s")
     print(f"RESULT webhook_lag p99_s={p99:.2f} target<5.0")
+
+
+def _print_timeline(handled: list[Any], first: datetime) -> None:
+    """Per 10 s of the run: events received, applied, and the longest lag among those applied,
+    to tell a drain that falls behind during the burst from one that starts late."""
+    received: Counter[int] = Counter()
+    applied: Counter[int] = Counter()
+    longest: dict[int, float] = {}
+    for event in handled:
+        received[int((event.received_at - first).total_seconds() // 10)] += 1
+        slot = int((event.processed_at - first).total_seconds() // 10)
+        applied[slot] += 1
+        lag = (event.processed_at - event.received_at).total_seconds()
+        longest[slot] = max(longest.get(slot, 0.0), lag)
+    for slot in range(max(applied) + 1):
+        print(
+            f"  {slot * 10:4d}-{slot * 10 + 10:<4d}s received {received[slot]:5d}  "
+            f"applied {applied[slot]:5d}  longest lag {longest.get(slot, 0.0):5.1f} s"
+        )
 
 
 if __name__ == "__main__":

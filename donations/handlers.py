@@ -174,12 +174,15 @@ def _supporter_match(donation: Donation) -> set[str]:
 def checkout_session(payload: Payload) -> None:
     """completed, async_payment_succeeded and async_payment_failed: the session decides."""
     session = payload["data"]["object"]
-    already_paid = _already_paid(session)
-    if not already_paid:
-        session = stripe_api.checkout_session_retrieve(session["id"])
+    # Our own reference, set when the session was created, never stale: the donation is locked
+    # before anything else, so a drain that must leave the event for later (donations.inbox)
+    # has not asked Stripe for nothing.
     donation = _donation_by_uuid(
         session.get("client_reference_id") or (session.get("metadata") or {}).get("donation_uuid")
     )
+    already_paid = _already_paid(session, donation)
+    if not already_paid:
+        session = stripe_api.checkout_session_retrieve(session["id"])
     changed = _session_details(donation, session) if donation is not None else set()
     intent = session.get("payment_intent")
     subscription = session.get("mode") == "subscription"
@@ -212,16 +215,18 @@ def _session_details(donation: Donation, session: Payload) -> set[str]:
     return changed
 
 
-def _already_paid(session: Payload) -> bool:
+def _already_paid(session: Payload, donation: Donation | None) -> bool:
     """A one-off session reporting paid whose gift the ledger holds has nothing stale left to
     re-read: paid is final, and the donor details in the payload never change."""
     intent = _id(session.get("payment_intent"))
     return (
-        session.get("mode") == "payment"
+        donation is not None
+        and session.get("mode") == "payment"
         and session.get("payment_status") == "paid"
         and bool(intent)
+        # Through the donation's index: the gift row carries its donation when we record it.
         and Transaction.objects.filter(
-            stripe_payment_intent=intent, kind=TransactionKind.GIFT
+            donation=donation, stripe_payment_intent=intent, kind=TransactionKind.GIFT
         ).exists()
     )
 
@@ -229,12 +234,14 @@ def _already_paid(session: Payload) -> bool:
 def payment_intent(payload: Payload) -> None:
     """Only our one-off gifts carry donation_uuid; invoice payments are handled per invoice."""
     intent = payload["data"]["object"]
-    if not (intent.get("metadata") or {}).get("donation_uuid"):
+    donation_uuid = (intent.get("metadata") or {}).get("donation_uuid")
+    if not donation_uuid:
         return
     charge = _id(intent.get("latest_charge"))
     if intent.get("status") == "succeeded" and _gift_recorded(charge):
         return  # succeeded is final and its gift is in the ledger: nothing to re-read
-    _record_payment_intent(intent["id"], None)
+    # Locked before Stripe is asked (see checkout_session); the metadata is our own.
+    _record_payment_intent(intent["id"], _donation_by_uuid(donation_uuid))
 
 
 def _gift_recorded(charge_id: str) -> bool:

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 import structlog
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from psycopg.errors import DeadlockDetected, LockNotAvailable
 
 from donations.handlers import HANDLERS
 from donations.ledger import from_timestamp
@@ -36,6 +39,11 @@ BACKOFF_MAX_SECONDS = 3600
 # Events a drain claims and commits together: larger batches save commits, but every event in
 # one waits for the whole batch, and the batch holds its donations' row locks until it commits.
 BATCH_SIZE = 20
+# How long a handler waits for a row another drain's batch has locked before it leaves the
+# event for a later batch (see _drain_batch), and how long a drain pauses when that is all
+# it has left.
+LOCK_WAIT_MS = 20
+BUSY_PAUSE_SECONDS = 0.05
 
 # Types without a handler are stored already marked ignored: kept for the record, never
 # queued (about half of what Stripe sends for a gift: charge.succeeded, *.created, ...).
@@ -106,44 +114,62 @@ def inbox_drain(*, batch_size: int = BATCH_SIZE, max_seconds: float = 50) -> int
     they share the work and never apply one event twice.
     """
     started = time.monotonic()
-    applied = 0
+    tally: Counter[Outcome] = Counter()
     while time.monotonic() - started < max_seconds:
-        done = _drain_batch(batch_size)
-        if done is None:
-            # Let the next webhook wake us, then look once more: an event stored before the
-            # delete is seen by this check; one stored after it starts a new drain.
+        outcomes = _drain_batch(batch_size)
+        tally.update(outcomes)
+        if len(outcomes) < batch_size:
+            # A short batch: nothing else was due. Let the next webhook wake us, then look
+            # once more: an event stored before the delete is seen by this look; one stored
+            # after it starts a new drain.
             cache.delete(WAKE_KEY)
-            done = _drain_batch(batch_size)
-            if done is None:
+            outcomes = _drain_batch(batch_size)
+            tally.update(outcomes)
+            if not outcomes:
                 break
-        applied += done
-    return applied
+        if set(outcomes) == {Outcome.BUSY}:
+            time.sleep(BUSY_PAUSE_SECONDS)  # only held-up events left: let the holder commit
+    if tally:
+        log.info(
+            "donations.inbox_drained",
+            seconds=round(time.monotonic() - started, 2),
+            **{str(outcome): count for outcome, count in tally.items()},
+        )
+    return tally[Outcome.APPLIED]
 
 
-def _drain_batch(limit: int) -> int | None:
+def _drain_batch(limit: int) -> list[Outcome]:
     """Apply one batch in one transaction, each event's handler in a savepoint of its own: a
     failing event keeps its error and backoff, the others of the batch still commit. One claim,
     one status update and one commit for the whole batch instead of three round trips and a
-    disk flush per event. None when nothing was due."""
+    disk flush per event. Empty when nothing was due.
+
+    A batch keeps the rows its handlers lock (donations, monthly gifts) until it commits, so
+    an event that needs a row another drain's batch holds does not wait for that whole batch
+    (two drains would take turns instead of working side by side, or deadlock): the lock
+    timeout gives it up at once, and it goes back to the queue untouched for the next batch.
+    """
     with transaction.atomic():
         events = _claim(limit)
         if not events:
-            return None
-        applied = sum(_apply(event) for event in events)
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'")
+        outcomes = [_apply(event) for event in events]
         # Stamped once the batch is done, so the lag it shows includes waiting for the batch.
-        # The usual outcome is one UPDATE for the batch; failures are saved one by one.
-        StripeEvent.objects.filter(
-            pk__in=[event.pk for event in events if event.status == EventStatus.PROCESSED]
-        ).update(
-            status=EventStatus.PROCESSED,
-            processed_at=timezone.now(),
-            attempts=F("attempts") + 1,
-            last_error="",
-        )
-        for event in events:
-            if event.status != EventStatus.PROCESSED:
+        # The usual outcome is one UPDATE for the batch; the others are saved one by one.
+        applied = [e.pk for e, outcome in zip(events, outcomes, strict=True) if outcome.applied]
+        if applied:
+            StripeEvent.objects.filter(pk__in=applied).update(
+                status=EventStatus.PROCESSED,
+                processed_at=timezone.now(),
+                attempts=F("attempts") + 1,
+                last_error="",
+            )
+        for event, outcome in zip(events, outcomes, strict=True):
+            if outcome in {Outcome.FAILED, Outcome.IGNORED}:
                 event.save(update_fields=_OUTCOME_FIELDS)
-    return applied
+    return outcomes
 
 
 def stripe_event_process(*, event_row_id: int) -> str:
@@ -156,41 +182,65 @@ def stripe_event_process(*, event_row_id: int) -> str:
             return "locked"
         if event.status in {EventStatus.PROCESSED, EventStatus.IGNORED}:
             return str(event.status)
-        _apply(event)
-        if event.status == EventStatus.PROCESSED:
+        outcome = _apply(event)
+        if outcome == Outcome.BUSY:
+            return str(outcome)
+        if outcome.applied:
             event.processed_at = timezone.now()
         event.save(update_fields=_OUTCOME_FIELDS)
     return str(event.status)
 
 
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    IGNORED = "ignored"  # no handler for its type
+    FAILED = "failed"  # kept with its error, retried after the backoff
+    BUSY = "busy"  # a row it needs is locked by another drain: left as it was, for later
+
+    @property
+    def applied(self) -> bool:
+        return self is Outcome.APPLIED
+
+
 _OUTCOME_FIELDS = ["status", "processed_at", "attempts", "last_error", "next_attempt_at"]
 
 
-def _apply(event: StripeEvent) -> bool:
-    """Run the event's handler in a savepoint and note the outcome on the (unsaved) row; True
-    when the handler applied it. A failure rolls back only this event's writes."""
-    event.attempts += 1
+def _apply(event: StripeEvent) -> Outcome:
+    """Run the event's handler in a savepoint and note the outcome on the (unsaved) row. A
+    failure rolls back only this event's writes."""
     handler = HANDLERS.get(event.type)
     if handler is None:
+        event.attempts += 1
         event.status, event.processed_at = EventStatus.IGNORED, timezone.now()
-        return False
+        return Outcome.IGNORED
     try:
         with transaction.atomic():
             handler(event.payload)
+    except OperationalError as exc:
+        if not isinstance(exc.__cause__, LockNotAvailable | DeadlockDetected):
+            return _failed(event, exc)
+        log.info("donations.event_busy", stripe_event=event.stripe_id, type=event.type)
+        return Outcome.BUSY
     except Exception as exc:  # noqa: BLE001 - any failure is kept on the row and retried
-        delay = min(BACKOFF_BASE_SECONDS * 2 ** (event.attempts - 1), BACKOFF_MAX_SECONDS)
-        event.status = EventStatus.FAILED
-        event.last_error = f"{type(exc).__name__}: {exc}"[:4000]
-        event.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-        log.warning(
-            "donations.event_failed",
-            stripe_event=event.stripe_id,
-            type=event.type,
-            attempts=event.attempts,
-            retry_in=delay,
-            error=event.last_error,
-        )
-        return False
+        return _failed(event, exc)
+    event.attempts += 1
     event.status, event.last_error = EventStatus.PROCESSED, ""
     log.info("donations.event_processed", stripe_event=event.stripe_id, type=event.type)
-    return True
+    return Outcome.APPLIED
+
+
+def _failed(event: StripeEvent, exc: Exception) -> Outcome:
+    event.attempts += 1
+    delay = min(BACKOFF_BASE_SECONDS * 2 ** (event.attempts - 1), BACKOFF_MAX_SECONDS)
+    event.status = EventStatus.FAILED
+    event.last_error = f"{type(exc).__name__}: {exc}"[:4000]
+    event.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+    log.warning(
+        "donations.event_failed",
+        stripe_event=event.stripe_id,
+        type=event.type,
+        attempts=event.attempts,
+        retry_in=delay,
+        error=event.last_error,
+    )
+    return Outcome.FAILED
