@@ -241,7 +241,11 @@ class Delivery(models.Model):
         GAVE_UP = "gave_up", _("too many temporary failures")
 
     id = models.BigAutoField(primary_key=True)
-    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="deliveries")
+    # No index of its own: the unique (message, supporter) index serves lookups by message, and
+    # a second index would be written on every fan-out insert and every claim and mark.
+    message = models.ForeignKey(
+        Message, on_delete=models.PROTECT, related_name="deliveries", db_index=False
+    )
     supporter = models.ForeignKey(Supporter, on_delete=models.CASCADE, related_name="+")
     state = models.CharField(
         max_length=10, choices=State.choices, default=State.QUEUED, db_default=State.QUEUED

@@ -16,7 +16,6 @@ the click table, so no fetch of any link can unsubscribe anyone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from django.conf import settings
 from django.core import signing
@@ -105,12 +104,3 @@ def click_redirect(request: HttpRequest, token: str, index: int) -> HttpResponse
     if looks_like_a_person(request):
         click_record(delivery_id=delivery_id, link=index, url=target)
     return HttpResponseRedirect(target)
-
-
-def clicks_count(message_ids: Iterable[int]) -> dict[str, int]:
-    """For results: clicks (each link once per email) and the emails clicked at all."""
-    clicks = Click.objects.filter(delivery__message_id__in=list(message_ids))
-    return {
-        "clicks": clicks.count(),
-        "clicked_emails": clicks.values("delivery_id").distinct().count(),
-    }

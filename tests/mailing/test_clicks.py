@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from campaign.models import Consent
 from mailing import services
-from mailing.models import Click, Delivery
+from mailing.models import Click, Delivery, Message
+from mailing.results import funnel
 from mailing.sending import deliveries_send
-from mailing.tracking import clicks_count
 from tests.factories import ConsentFactory, SupporterFactory
 from tests.mailing.factories import MailingFactory
 
@@ -79,7 +79,7 @@ def test_a_persons_click_is_counted_once_and_redirected(smtp_server: Any, client
     assert again.status_code == 302
 
     assert list(Click.objects.values_list("delivery_id", "url")) == [(row.pk, story_url)]
-    assert clicks_count([row.message_id]) == {"clicks": 1, "clicked_emails": 1}
+    assert funnel(Message.objects.filter(pk=row.message_id)).clicked == 1
 
 
 def test_the_donate_link_keeps_its_source_token(smtp_server: Any, client: Client) -> None:
