@@ -85,11 +85,13 @@ class DonorStatement:
 
 
 def check_year(year: int) -> None:
-    this_year = timezone.localdate().year
-    if not FIRST_YEAR <= year <= this_year:
+    """Only a year that has ended: statements are one per donor and year, so a run during the
+    year would state half of it and leave the rest of the year's gifts on no statement."""
+    last = timezone.localdate().year - 1
+    if not FIRST_YEAR <= year <= last:
         raise StatementError(
-            _("Choose a year from %(first)s to %(last)s; %(year)s has no gifts to state.")
-            % {"first": FIRST_YEAR, "last": this_year, "year": year}
+            _("Choose a year that has ended, from %(first)s to %(last)s (not %(year)s).")
+            % {"first": FIRST_YEAR, "last": last, "year": year}
         )
 
 

@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ANNE = "Anne.Jaaroverzicht@Voorbeeld.nl"
 BEN = "ben.statement@example.org"
-A_YEAR_AGO = 400 * 24 * 3600
 AMOUNT = re.compile(r"€\s?[\d.,]+")
 
 
@@ -61,11 +61,18 @@ def _charge(fake: FakeStripe, donation: Donation) -> str:
     return charge if isinstance(charge, str) else charge["id"]
 
 
+def _back_to(year: int) -> int:
+    """Seconds from now back to the middle of `year`, for the fake account's clock."""
+    return int((timezone.now() - datetime(year, 7, 1, 12, tzinfo=UTC)).total_seconds())
+
+
 @pytest.fixture
 def gifts(fake_stripe: FakeStripe, live_server: Any) -> Year:
-    fake_stripe.advance_time(-A_YEAR_AGO)
+    # Statements are made for a year that has ended: last year's gifts, and one the year before.
+    year = timezone.localdate().year - 1
+    fake_stripe.advance_time(-_back_to(year - 1))
     other_year = paid_gift(fake_stripe, live_server, amount=7777, email=ANNE, name="Anne")
-    fake_stripe.advance_time(A_YEAR_AGO)
+    fake_stripe.advance_time(_back_to(year - 1) - _back_to(year))
     first = paid_gift(fake_stripe, live_server, amount=2500, email=ANNE, name="Anne de Vries")
     second = paid_gift(fake_stripe, live_server, amount=1000, email=ANNE.lower(), name="Anne")
     partial = paid_gift(fake_stripe, live_server, amount=4000, email=ANNE, name="Anne de Vries")
@@ -77,8 +84,9 @@ def gifts(fake_stripe: FakeStripe, live_server: Any) -> Year:
     fake_stripe.refund(_charge(fake_stripe, refunded))
     fake_stripe.wait_for_deliveries()
     inbox_drain()
+    fake_stripe.advance_time(_back_to(year))
     return Year(
-        year=timezone.localdate().year,
+        year=year,
         anne=[first, second, partial],
         partial=partial,
         other_year=other_year,
@@ -231,12 +239,15 @@ def test_a_rerun_in_process_resumes_without_repeating(gifts: Year, smtp_server: 
 
 def test_bad_years_are_refused_with_a_clear_message() -> None:
     client = staff_client(FINANCE)
-    next_year = timezone.localdate().year + 1
+    this_year = timezone.localdate().year
 
-    answer = client.post(admin_url("donations/statementrun/add/"), {"year": next_year})
-
-    assert answer.status_code == 200
-    assert f"{next_year}" in answer.content.decode()
+    # Next year, and this year too: a year is stated once, after it has ended.
+    for year in (this_year + 1, this_year):
+        answer = client.post(admin_url("donations/statementrun/add/"), {"year": year})
+        assert answer.status_code == 200
+        assert f"Kies een jaar dat voorbij is, van 2000 tot en met {this_year - 1}" in (
+            answer.content.decode()
+        )
     assert not StatementRun.objects.exists()
     with pytest.raises(statements.StatementError):
         statements.statement_run_start(year=1999)
