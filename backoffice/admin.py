@@ -63,3 +63,9 @@ class PasskeyAdmin(ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # One's own passkeys go through the Security page, which refuses removing the device
+        # in use or the last one; here an Admin removes other people's.
+        own = isinstance(obj, WebAuthnCredential) and obj.user_id == request.user.pk
+        return super().has_delete_permission(request, obj) and not own

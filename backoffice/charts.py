@@ -92,9 +92,3 @@ def columns(
             )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped
-
-
-def euros(cents: int) -> str:
-    """€ 1.234,50: Dutch notation, the back office's first language."""
-    whole, rest = divmod(cents, 100)
-    return f"€ {_plain(whole)},{rest:02d}"

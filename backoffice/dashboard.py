@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -12,19 +11,14 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from backoffice.charts import Bar, columns, euros
+from backoffice.charts import Bar, columns
 from campaign.models import Supporter
-from donations.models import Donation, DonationStatus
+from donations.models import Donation
+from donations.templatetags.donations import euros
+from mailing.results import GIVEN
+from mailing.services import AMSTERDAM
 
-AMSTERDAM = zoneinfo.ZoneInfo("Europe/Amsterdam")
 DAYS = 30
-# Money that arrived (a later refund does not undo that the gift was made that day).
-_GIVEN = (
-    DonationStatus.PAID,
-    DonationStatus.PARTIALLY_REFUNDED,
-    DonationStatus.REFUNDED,
-    DonationStatus.DISPUTED,
-)
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,7 @@ def campaign_per_day(today: date | None = None) -> list[DayFigures]:
     )
     gifts = {
         row["day"]: row
-        for row in Donation.objects.filter(created_at__gte=since, status__in=_GIVEN)
+        for row in Donation.objects.filter(created_at__gte=since, status__in=GIVEN)
         .annotate(day=TruncDate("created_at", tzinfo=AMSTERDAM))
         .values("day")
         .annotate(n=Count("pk"), cents=Sum("amount"))

@@ -5,7 +5,7 @@ Each form validates everything before anything is written, so a refused form sav
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -136,9 +136,6 @@ class ScheduleForm(forms.Form):
         label=_("Time (Amsterdam)"), widget=forms.TimeInput(attrs={"type": "time", "step": 1})
     )
 
-    # Scheduling a few seconds ahead still has to reach the next tick; the past never sends.
-    MIN_LEAD = timedelta(seconds=0)
-
     def __init__(self, *args: Any, mailing: Mailing, now: datetime | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.mailing = mailing
@@ -168,7 +165,7 @@ class ScheduleForm(forms.Form):
         day, at = cleaned.get("day"), cleaned.get("at")
         if day is not None and at is not None:
             send_at = local_send_time(day, at)
-            if send_at <= self.now + self.MIN_LEAD:
+            if send_at <= self.now:
                 self.add_error("at", _("That moment has passed: choose a time in the future."))
             cleaned["send_at"] = send_at
         return cleaned

@@ -5,16 +5,14 @@ bounces and complaints in the suppression table (keyed by address hash, dated), 
 in the consent rows, clicks in the tracked-link redirect's Click rows (people who followed at
 least one link; link scanners are never recorded), gifts in GiftAttribution (the signed source
 token of the email's donate link) with their amounts from the donations ledger's Donation rows.
-"Delivered" is accepted by the receiving server and not bounced since; a later bounce report
-moves a row out of it.
+"Delivered" is accepted by the receiving server and not bounced within AFTER_SEND.
 """
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -23,8 +21,8 @@ from campaign.models import Consent
 from donations.models import Donation, DonationStatus
 from mailing.models import Click, Delivery, GiftAttribution, Message, Suppression
 from mailing.selectors import EmailHash
+from mailing.services import AMSTERDAM
 
-AMSTERDAM = zoneinfo.ZoneInfo("Europe/Amsterdam")
 # A gift counts once its money arrived; later refunds or disputes do not un-bring it.
 GIVEN = (
     DonationStatus.PAID,
@@ -53,12 +51,18 @@ class Day:
     euros_cents: int
 
 
+# A bounce, complaint or unsubscribe is credited to an email when it came within this long after
+# it was sent: without a bound, one unsubscribe in June would count against every earlier email.
+AFTER_SEND = timedelta(days=7)
+
+
 def _suppressed_after_send(reason: str) -> Exists:
     return Exists(
         Suppression.objects.filter(
             email_hash=EmailHash(OuterRef("supporter__email")),
             reason=reason,
             created_at__gte=OuterRef("sent_at"),
+            created_at__lt=OuterRef("sent_at") + AFTER_SEND,
         )
     )
 
@@ -69,6 +73,7 @@ def _unsubscribed_after_send() -> Exists:
             supporter_id=OuterRef("supporter_id"),
             topic=OuterRef("message__topic"),
             withdrawn_at__gte=OuterRef("sent_at"),
+            withdrawn_at__lt=OuterRef("sent_at") + AFTER_SEND,
         )
     )
 

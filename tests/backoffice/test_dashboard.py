@@ -47,4 +47,4 @@ def test_dashboard_shows_the_charts_and_euros_only_to_finance(make_staff: Any) -
     assert 'data-chart="euros"' not in page
     finance = verified_client(make_staff(FINANCE)).get(f"/{settings.ADMIN_PATH}")
     assert 'data-chart="euros"' in finance.content.decode()
-    assert "€ 42,00" in finance.content.decode()
+    assert "€\xa042,00" in finance.content.decode()

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from backoffice.roles import FINANCE, MARKETING
 from mailing import services
-from mailing.models import Delivery, Mailing, Segment
+from mailing.models import Delivery, Mailing, Segment, Suppression
 from mailing.sending import deliveries_send
 from tests.factories import (
     ConsentFactory,
@@ -241,7 +241,7 @@ def test_results_count_what_was_sent_and_the_gifts_it_brought(
     assert 'data-stage="sent">3<' in page
     assert 'data-stage="clicked">1<' in page
     assert 'data-stage="gave">1<' in page
-    assert "€ 35,00" in page
+    assert "€\xa035,00" in page
     assert "<svg" in page
     assert "<title>Van verzonden tot gift</title>" in page
 
@@ -361,3 +361,28 @@ def test_pause_resume_and_cancel_from_the_results_page(marketing: Any) -> None:
     assert mailing.state == Mailing.State.CANCELLED
     assert set(Delivery.objects.values_list("reason", flat=True)) == {"cancelled"}
     assert marketing.get(control).status_code == 405  # never by a link
+
+
+def test_a_bounce_or_unsubscribe_counts_only_against_the_email_just_before_it() -> None:
+    from mailing.models import Message
+    from mailing.results import funnel
+    from mailing.selectors import email_hash
+    from tests.mailing.factories import DeliveryFactory
+
+    now = timezone.now()
+    consent = ConsentFactory(topic="stories")
+    supporter = consent.supporter
+    old = DeliveryFactory(supporter=supporter, sent_at=now - timedelta(days=60))
+    recent = DeliveryFactory(supporter=supporter, sent_at=now - timedelta(days=1))
+    services.suppression_add(address=supporter.email, reason="hard_bounce")
+    consent.withdrawn_at = now
+    consent.save()
+
+    assert Suppression.objects.get().email_hash == email_hash(supporter.email)
+    for delivery, counted in ((old, 0), (recent, 1)):
+        result = funnel(Message.objects.filter(pk=delivery.message_id))
+        assert (result.bounced, result.unsubscribed, result.delivered) == (
+            counted,
+            counted,
+            1 - counted,
+        )
