@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from backoffice.models import ExportDialect, ExportFormat, ExportJob, ExportState, export_storage
 from donations.exports import (
@@ -116,9 +117,12 @@ class _ProgressWriter:
 
 
 def _file_name(job: ExportJob) -> str:
-    # Unguessable and unique even across databases sharing one folder (tests, staging).
+    # Unguessable, unique even across databases sharing one folder (tests, staging), and the
+    # same for every run of a job: a run delivered twice replaces the file, leaving no orphan
+    # with donor data that the expiry would never find.
     stamp = timezone.localtime(job.created_at).strftime("%Y%m%d-%H%M%S")
-    return f"{job.exporter}-{stamp}-{job.pk}-{uuid.uuid4().hex[:12]}.{job.format}"
+    key = salted_hmac("backoffice.export-file", f"{job.pk}:{job.created_at.isoformat()}")
+    return f"{job.exporter}-{stamp}-{job.pk}-{key.hexdigest()[:16]}.{job.format}"
 
 
 def export_run(job_id: int) -> ExportJob | None:
@@ -147,7 +151,8 @@ def export_run(job_id: int) -> ExportJob | None:
     # A partial file never carries the final name, so a crash leaves no half export to fetch.
     final = Path(storage.path(name))
     final.parent.mkdir(parents=True, exist_ok=True)
-    partial = final.with_suffix(final.suffix + ".part")
+    # Each run writes its own partial file; only a complete one takes the final name.
+    partial = final.with_suffix(f"{final.suffix}.{uuid.uuid4().hex[:8]}.part")
     progress = _ProgressWriter(job.pk, settings.EXPORT_PROGRESS_ROWS)
     renderer = Renderer(exporter, dialect=_dialect(job), progress=progress)
     try:

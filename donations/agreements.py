@@ -102,14 +102,17 @@ def agreement_create(
 ) -> PeriodicGiftAgreement:
     """Record a new agreement (awaiting signature) with its own transaction number, the
     charity's name and RSIN, the mandate reference and the donor's details as they are now."""
-    agreement_check(
-        recurring=recurring,
-        yearly_amount=yearly_amount,
-        start_year=start_year,
-        term_years=term_years,
-    )
     donor = donor or DonorDetails(name=recurring.donor_name, email=recurring.donor_email)
     with transaction.atomic():
+        # Locked, so two people recording an agreement for one gift at once cannot both pass
+        # the overlap check.
+        RecurringDonation.objects.select_for_update().filter(pk=recurring.pk).first()
+        agreement_check(
+            recurring=recurring,
+            yearly_amount=yearly_amount,
+            start_year=start_year,
+            term_years=term_years,
+        )
         agreement = PeriodicGiftAgreement.objects.create(
             recurring=recurring,
             transaction_number=_next_number(start_year),
