@@ -121,7 +121,9 @@ def _file_name(job: ExportJob) -> str:
     # same for every run of a job: a run delivered twice replaces the file, leaving no orphan
     # with donor data that the expiry would never find.
     stamp = timezone.localtime(job.created_at).strftime("%Y%m%d-%H%M%S")
-    key = salted_hmac("backoffice.export-file", f"{job.pk}:{job.created_at.isoformat()}")
+    key = salted_hmac(
+        "backoffice.export-file", f"{job.pk}:{job.created_at.isoformat()}", algorithm="sha256"
+    )
     return f"{job.exporter}-{stamp}-{job.pk}-{key.hexdigest()[:16]}.{job.format}"
 
 
