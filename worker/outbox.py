@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from worker.celery_app import app
@@ -46,9 +46,16 @@ def _attempt(row: OutboxTask) -> bool:
         )
         log.warning("outbox.publish_failed", outbox_id=row.pk, task=row.task_name, error=str(exc))
         return False
-    OutboxTask.objects.filter(pk=row.pk).update(
-        published_at=timezone.now(), attempts=row.attempts + 1
-    )
+    with transaction.atomic():
+        # The mark only keeps the relay from publishing the row again, so it need not wait for
+        # the disk: should PostgreSQL crash before it is flushed, the relay publishes the task
+        # once more, which every task already tolerates (the broker redelivers too). Saves a
+        # disk flush per task published after commit.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        OutboxTask.objects.filter(pk=row.pk).update(
+            published_at=timezone.now(), attempts=row.attempts + 1
+        )
     return True
 
 
