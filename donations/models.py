@@ -228,7 +228,16 @@ class Transaction(models.Model):
                 name="ledger_net_is_amount_minus_fee",
             ),
         ]
-        indexes = [models.Index(fields=["occurred_at"], name="ledger_occurred_idx")]
+        indexes = [
+            models.Index(fields=["occurred_at"], name="ledger_occurred_idx"),
+            # A donation's rows by payment intent (ledger.donation_transactions, on every
+            # webhook event): without it each event scans the whole ledger.
+            models.Index(
+                fields=["stripe_payment_intent"],
+                condition=~models.Q(stripe_payment_intent=""),
+                name="ledger_payment_intent_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount / 100:.2f} {self.currency.upper()}"
