@@ -11,15 +11,12 @@ transports alike. Compiled once per message version and language, like the SMTP 
 
 from __future__ import annotations
 
-import email
-import email.policy
 from collections.abc import Iterable, Iterator
-from email.message import EmailMessage
 from html import escape
 from typing import Any
 
 import structlog
-from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from anymail.message import AnymailMessage
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -83,31 +80,6 @@ class AnymailTransport:
         if self.backend is not None:
             self.backend.close()
             self.backend = None
-
-    def send(self, sender: str, recipient: str, data: bytes) -> None:
-        """One ready-built message (a staff test send): its parts re-sent through the API."""
-        self.open()
-        parsed = email.message_from_bytes(data, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        text = parsed.get_body(("plain",))
-        page = parsed.get_body(("html",))
-        message = AnymailMessage(
-            subject=str(parsed["Subject"]),
-            body=text.get_content() if text is not None else "",
-            from_email=str(parsed["From"]),
-            to=[recipient],
-            headers={
-                name: str(parsed[name])
-                for name in ("Reply-To", "Message-ID", "List-Id", "List-Unsubscribe")
-                if parsed[name]
-            },
-        )
-        if page is not None:
-            message.attach_alternative(page.get_content(), "text/html")
-        try:
-            self.backend.send_messages([message])
-        except AnymailError as exc:
-            raise TransportLost(f"the ESP refused the test send: {exc}") from exc
 
     def deliver(self, sender: str, letters: Iterable[Letter]) -> Iterator[tuple[Letter, Reply]]:
         """Up to batch_size letters at a time, one API call per (version, language, variant)

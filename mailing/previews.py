@@ -25,7 +25,7 @@ from campaign.models import Supporter
 from mailing.models import LANGUAGES, Mailing, SequenceStep
 from mailing.rendering import Personal, compile_content, message_bytes
 from mailing.services import message_snapshot
-from mailing.transport import transport_default
+from mailing.transport import Letter, deliver_one, transport_default
 
 TEST_SUBJECT_PREFIX = "[TEST] "
 
@@ -116,10 +116,10 @@ def send_test(
         language=language,
         message_id=message_id,
     )
+    letter = Letter(key=0, recipient=to_address, compiled=compiled, personal=personal, variant="A")
     transport = transport_default()
     try:
-        sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
-        transport.send(sender, to_address, message_bytes(compiled, personal))
+        deliver_one(transport, parseaddr(settings.DEFAULT_FROM_EMAIL)[1], letter)
     finally:
         transport.close()
     return message_id

@@ -55,7 +55,6 @@ class TransportLost(OSError):
 
 class Transport(Protocol):
     def open(self) -> None: ...
-    def send(self, sender: str, recipient: str, data: bytes) -> None: ...
     def deliver(self, sender: str, letters: Iterable[Letter]) -> Iterator[tuple[Letter, Reply]]: ...
     def close(self) -> None: ...
 
@@ -94,11 +93,6 @@ class SmtpTransport:
             self.open()
         assert self.connection is not None
         return self.connection
-
-    def send(self, sender: str, recipient: str, data: bytes) -> None:
-        """One message, lock-step (test sends). Raises SMTPRecipientsRefused / SMTPDataError /
-        SMTPSenderRefused with the reply code; smtplib resets the transaction itself."""
-        self._connected().sendmail(sender, [recipient], data)
 
     def deliver(self, sender: str, letters: Iterable[Letter]) -> Iterator[tuple[Letter, Reply]]:
         connection = self._connected()
@@ -218,16 +212,21 @@ class ConsoleTransport:
     def open(self) -> None:
         pass
 
-    def send(self, sender: str, recipient: str, data: bytes) -> None:
-        sys.stdout.write(data.decode(errors="replace") + "\n" + "-" * 79 + "\n")
-
     def deliver(self, sender: str, letters: Iterable[Letter]) -> Iterator[tuple[Letter, Reply]]:
         for letter in letters:
-            self.send(sender, letter.recipient, letter.data())
+            sys.stdout.write(letter.data().decode(errors="replace") + "\n" + "-" * 79 + "\n")
             yield letter, Reply(250, "printed")
 
     def close(self) -> None:
         pass
+
+
+def deliver_one(transport: Transport, sender: str, letter: Letter) -> None:
+    """One letter outside the send ledger (a staff test send), through the same path as a
+    batch: DKIM, pipelining or the ESP's merge. Raises SMTPResponseException when refused."""
+    for _letter, reply in transport.deliver(sender, [letter]):
+        if not reply.accepted:
+            raise smtplib.SMTPResponseException(reply.code, reply.text.encode())
 
 
 def transport_default() -> Transport:
