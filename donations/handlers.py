@@ -22,6 +22,7 @@ from donations.ledger import (
     donation_advance,
     from_timestamp,
     ledger_record,
+    payment_intent_lock,
     status_forward,
     status_from_ledger,
 )
@@ -89,6 +90,7 @@ def _record_payment_intent(
     `intent_ref` is an id, or the intent freshly read with its charge's balance expanded;
     `changed` names fields the caller set on the donation, saved here with the rest.
     """
+    payment_intent_lock(intent_ref if isinstance(intent_ref, str) else intent_ref["id"])
     if isinstance(intent_ref, str):
         intent = stripe_api.payment_intent_retrieve(intent_ref)
     else:
@@ -509,7 +511,11 @@ def _donation_for_charge(charge: Any) -> Donation | None:
     intent_id = _id(charge.get("payment_intent"))
     if not intent_id:
         return None
-    donation = Donation.objects.select_for_update().filter(stripe_payment_intent=intent_id).first()
+    by_intent = Donation.objects.select_for_update().filter(stripe_payment_intent=intent_id)
+    donation = by_intent.first()  # the row lock before the intent's, as the other handlers do
+    payment_intent_lock(intent_id)
+    if donation is None:
+        donation = by_intent.first()  # linked by a drain that committed while we waited
     if donation is not None:
         return donation
     intent = stripe_api.payment_intent_retrieve(intent_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 
 from donations.models import STATUS_RANK, Donation, DonationStatus, Transaction, TransactionKind
@@ -53,6 +53,25 @@ def ledger_record(*, movement: Movement, donation: Donation | None) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+# The first key of PostgreSQL's two-key advisory locks that stands for "a payment intent".
+_PAYMENT_INTENT_LOCKS = 4_041_001
+
+
+def payment_intent_lock(intent_id: str) -> None:
+    """Hold the payment intent until the transaction ends.
+
+    A monthly payment's refund can be applied while another worker is still creating the
+    donation it refunds: each would miss the other's uncommitted rows, leaving the refund
+    unlinked and the donation 'paid'. Every handler that links ledger rows to a donation by
+    payment intent takes this lock first, so the second one reads what the first committed.
+    Waiting for it obeys the drain's lock_timeout like any row lock.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_PAYMENT_INTENT_LOCKS, intent_id]
+        )
 
 
 def donation_transactions(donation: Donation) -> QuerySet[Transaction]:
