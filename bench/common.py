@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -132,3 +133,46 @@ def wrk(url: str, *, script: Path, seconds: int = 8, connections: int = 16) -> d
         "p99_ms": float(p99.group(1)) * scale,
         "errors": float(non2xx.group(1)) if non2xx else 0.0,
     }
+
+
+def _cpu(proc: Any) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def cpu_by_part() -> dict[str, float]:
+    """CPU seconds used so far by this benchmark's parts: itself (with its in-process servers),
+    each kind of child process (web, worker, ...) with its descendants, children that have
+    exited (wrk), and every PostgreSQL process on the machine. Read twice and subtract."""
+    import psutil
+
+    me = psutil.Process()
+    parts: dict[str, float] = {"bench process": _cpu(me)}
+    exited = me.cpu_times()
+    parts["exited children (wrk)"] = float(exited.children_user + exited.children_system)
+    for child in me.children():
+        try:
+            command = " ".join(child.cmdline())
+            name = next(
+                (n for n in ("gunicorn", "celery", "wrk") if n in command), "other children"
+            )
+            used = _cpu(child) + sum(_cpu(d) for d in child.children(recursive=True))
+        except psutil.NoSuchProcess:
+            continue
+        parts[name] = parts.get(name, 0.0) + used
+    parts["postgresql"] = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] in {"postgres", "postmaster"}:
+            try:
+                parts["postgresql"] += _cpu(proc)
+            except psutil.NoSuchProcess:
+                continue
+    return parts
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float], per: int, unit: str) -> None:
+    """Print each part's CPU between two readings, in total and per `unit`."""
+    print(f"CPU by part (ms per {unit}):")
+    for name in sorted(after, key=lambda n: -(after[n] - before.get(n, 0.0))):
+        used = after[name] - before.get(name, 0.0)
+        print(f"  {name:24s} {used:7.1f} s  {used * 1000 / per:6.2f}")

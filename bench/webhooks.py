@@ -22,7 +22,15 @@ import stripe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import base_env, gunicorn, leased_redis_database, scratch_database, wrk
+from bench.common import (
+    base_env,
+    cpu_by_part,
+    cpu_report,
+    gunicorn,
+    leased_redis_database,
+    scratch_database,
+    wrk,
+)
 
 SECRET = "whsec_bench_" + secrets.token_hex(8)
 EVENTS = 12_000  # per run: more than wrk sends in one run here
@@ -213,6 +221,7 @@ def lag_main(count: int = 10_000) -> None:
             payloads = [json.dumps(json.loads(fake.payload(event))) for event in events]
             with gunicorn(env, workers=2) as base, tempfile.TemporaryDirectory() as tmp:
                 script = _wrk_script(Path(tmp), "burst", payloads, once=True)
+                cpu_before = cpu_by_part()
                 burst = wrk(f"{base}/stripe/webhook/", script=script, seconds=120)
                 spread = StripeEvent.objects.aggregate(
                     first=Min("received_at"), last=Max("received_at")
@@ -230,6 +239,7 @@ def lag_main(count: int = 10_000) -> None:
                     and time.monotonic() < deadline
                 ):
                     time.sleep(0.5)
+                cpu_report(cpu_before, cpu_by_part(), per=len(payloads), unit="event received")
         finally:
             for worker in workers:
                 worker.terminate()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
+from urllib.parse import quote
 
 import stripe
 from django.conf import settings
@@ -28,6 +29,16 @@ StripeDict = dict[str, Any]
 
 def _plain(obj: stripe.StripeObject) -> StripeDict:
     return obj.to_dict()
+
+
+def _get(path: str, expand: list[str] | None = None) -> StripeDict:
+    """GET one object as the JSON Stripe sent, through the client (key, pinned version,
+    retries, errors raised as StripeError) but without building StripeObjects: for the re-reads
+    every webhook event makes, that was half the cost of the call."""
+    params: dict[str, Any] = {"expand": expand} if expand else {}
+    response = client().raw_request("get", path, **params)
+    data: StripeDict = response.data
+    return data
 
 
 @cache
@@ -61,46 +72,43 @@ def checkout_session_create(*, params: dict[str, Any], idempotency_key: str) -> 
     )
 
 
+def _path(collection: str, object_id: str) -> str:
+    # Ids come from Stripe payloads: quoted so one can never reach another path.
+    return f"/v1/{collection}/{quote(object_id, safe='')}"
+
+
 def checkout_session_retrieve(session_id: str) -> StripeDict:
-    return _plain(
-        client().v1.checkout.sessions.retrieve(
-            # The charge's balance comes along: one call gives the gift's amount and fee.
-            session_id,
-            {"expand": ["payment_intent.latest_charge.balance_transaction", "subscription"]},
-        )
+    # The charge's balance comes along: one call gives the gift's amount and fee.
+    return _get(
+        _path("checkout/sessions", session_id),
+        ["payment_intent.latest_charge.balance_transaction", "subscription"],
     )
 
 
 def payment_intent_retrieve(payment_intent_id: str) -> StripeDict:
-    return _plain(
-        client().v1.payment_intents.retrieve(
-            payment_intent_id,
-            {"expand": ["latest_charge.balance_transaction", "payment_method"]},
-        )
+    return _get(
+        _path("payment_intents", payment_intent_id),
+        ["latest_charge.balance_transaction", "payment_method"],
     )
 
 
 def charge_retrieve(charge_id: str) -> StripeDict:
-    return _plain(
-        client().v1.charges.retrieve(
-            charge_id, {"expand": ["balance_transaction", "refunds.data.balance_transaction"]}
-        )
+    return _get(
+        _path("charges", charge_id), ["balance_transaction", "refunds.data.balance_transaction"]
     )
 
 
 def dispute_retrieve(dispute_id: str) -> StripeDict:
     # A dispute's balance_transactions always come in full (they are not expandable).
-    return _plain(client().v1.disputes.retrieve(dispute_id))
+    return _get(_path("disputes", dispute_id))
 
 
 def invoice_retrieve(invoice_id: str) -> StripeDict:
-    return _plain(client().v1.invoices.retrieve(invoice_id, {"expand": ["payments"]}))
+    return _get(_path("invoices", invoice_id), ["payments"])
 
 
 def subscription_retrieve(subscription_id: str) -> StripeDict:
-    return _plain(
-        client().v1.subscriptions.retrieve(subscription_id, {"expand": ["default_payment_method"]})
-    )
+    return _get(_path("subscriptions", subscription_id), ["default_payment_method"])
 
 
 def subscription_update(
@@ -124,11 +132,11 @@ def subscription_cancel(subscription_id: str, *, idempotency_key: str) -> Stripe
 
 
 def mandate_retrieve(mandate_id: str) -> StripeDict:
-    return _plain(client().v1.mandates.retrieve(mandate_id))
+    return _get(_path("mandates", mandate_id))
 
 
 def payout_retrieve(payout_id: str) -> StripeDict:
-    return _plain(client().v1.payouts.retrieve(payout_id))
+    return _get(_path("payouts", payout_id))
 
 
 def balance_transactions_for_payout(payout_id: str) -> Iterator[StripeDict]:
