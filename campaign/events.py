@@ -28,7 +28,11 @@ supporter_unsubscribed = Signal()
 # See campaign/personal_data.py for the matching export side.
 supporter_erased = Signal()
 
-# Sent by donations after a gift's transaction commits. kwargs: donation_id, supporter_id (or
-# None), source_token (the signed token from the email link that brought the gift, or ""),
-# first_gift (bool), frequency. Mailing ends appeal sequences and credits the email.
+# Sent by donations INSIDE the transaction that records a gift, in a savepoint of its own: a
+# receiver's writes commit with the gift (none lost to a crash after commit, no extra commit
+# per gift), and a receiver that raises is logged and rolled back without holding up the
+# money. Anything outside the database belongs in transaction.on_commit. kwargs: donation_id,
+# supporter_id (or None), source_token (the signed token from the email link that brought the
+# gift, or ""), first_gift (bool), frequency. Mailing ends appeal sequences and credits the
+# email.
 donation_succeeded = Signal()

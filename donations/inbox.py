@@ -18,7 +18,6 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -27,7 +26,7 @@ from psycopg.errors import DeadlockDetected, LockNotAvailable
 from donations.handlers import HANDLERS
 from donations.ledger import from_timestamp
 from donations.models import EventStatus, StripeEvent
-from worker.celery_app import app
+from worker.wake import wake, wake_again
 
 log = structlog.get_logger(__name__)
 DRAIN_TASK = "donations.tasks.inbox_drain"
@@ -89,12 +88,12 @@ def stripe_event_receive(*, event: dict[str, Any], raw: bytes | None = None, via
 
 def inbox_wake() -> None:
     """Start drain tasks unless some were started within the wake period (one SET NX)."""
-    try:
-        if cache.add(WAKE_KEY, 1, timeout=settings.INBOX_WAKE_SECONDS):
-            for _ in range(settings.INBOX_DRAINERS):
-                app.send_task(DRAIN_TASK)
-    except Exception as exc:  # noqa: BLE001 - Redis down: the periodic drain takes over
-        log.warning("donations.inbox_wake_failed", error=str(exc))
+    wake(
+        DRAIN_TASK,
+        key=WAKE_KEY,
+        seconds=settings.INBOX_WAKE_SECONDS,
+        copies=settings.INBOX_DRAINERS,
+    )
 
 
 def _claim(limit: int) -> list[StripeEvent]:
@@ -122,7 +121,7 @@ def inbox_drain(*, batch_size: int = BATCH_SIZE, max_seconds: float = 50) -> int
             # A short batch: nothing else was due. Let the next webhook wake us, then look
             # once more: an event stored before the delete is seen by this look; one stored
             # after it starts a new drain.
-            cache.delete(WAKE_KEY)
+            wake_again(WAKE_KEY)
             outcomes = _drain_batch(batch_size)
             tally.update(outcomes)
             if not outcomes:

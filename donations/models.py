@@ -277,6 +277,19 @@ class DonorNotice(models.Model):
     context = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Failed sends: retried with backoff (donations.notices), the last error kept for staff.
+    # (Defaults in the database too: notices are inserted with raw SQL, ON CONFLICT.)
+    attempts = models.PositiveIntegerField(default=0, db_default=0)
+    last_error = models.TextField(blank=True, default="", db_default="")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The senders' queue: only the unsent few, however many have been sent.
+            models.Index(
+                fields=["id"], condition=models.Q(sent_at__isnull=True), name="donornotice_unsent"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.key

@@ -1,21 +1,36 @@
-"""Transactional emails to donors (thanks, SEPA pre-debit notice, dunning), each sent once."""
+"""Transactional emails to donors (thanks, SEPA pre-debit notice, dunning), each sent once.
+
+The DonorNotice rows are the queue (as the Stripe inbox is): recording a notice only inserts
+its row and, after commit, nudges a sender (worker/wake.py); the sender takes every unsent
+notice over one SMTP connection, each under its own row lock. A notice that fails is retried
+with backoff, its error kept on the row; a periodic run covers a lost nudge.
+"""
 
 from __future__ import annotations
 
 import json
+import time
+from datetime import timedelta
 from typing import Any
 
 import structlog
 from django.conf import settings
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from donations.models import Donation, DonorNotice, NoticeKind, RecurringDonation
-from worker.outbox import enqueue
+from worker.wake import wake, wake_again
 
 log = structlog.get_logger(__name__)
+SEND_TASK = "donations.tasks.notices_send"
+WAKE_KEY = "donations:notices:wake"
+WAKE_SECONDS = 1
+# A failed notice is tried again after 1, 2, 4, ... minutes, then left for staff to see.
+MAX_ATTEMPTS = 10
+BACKOFF_BASE_SECONDS = 60
 
 
 # One statement whatever happened before: a notice that exists already is left as it is.
@@ -36,7 +51,7 @@ def notice_queue(
     recurring: RecurringDonation | None = None,
     context: dict[str, Any] | None = None,
 ) -> bool:
-    """Record the notice and request its sending after commit, unless it exists already."""
+    """Record the notice and have it sent after commit, unless it exists already."""
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT,
@@ -52,8 +67,12 @@ def notice_queue(
         row = cursor.fetchone()
     if row is None:
         return False
-    enqueue("donations.tasks.notice_send", row[0])
+    transaction.on_commit(notices_wake)
     return True
+
+
+def notices_wake() -> None:
+    wake(SEND_TASK, key=WAKE_KEY, seconds=WAKE_SECONDS)
 
 
 def _recipient(notice: DonorNotice) -> tuple[str, str, str]:
@@ -64,42 +83,112 @@ def _recipient(notice: DonorNotice) -> tuple[str, str, str]:
     return owner.donor_email, owner.donor_name, owner.language
 
 
-def notice_send(*, notice_id: int) -> bool:
-    """Send one notice; a repeated call (task retry, duplicate message) sends nothing."""
+def _due() -> Any:
+    return DonorNotice.objects.filter(sent_at__isnull=True, attempts__lt=MAX_ATTEMPTS).exclude(
+        next_attempt_at__gt=timezone.now()
+    )
+
+
+def notices_send(*, max_seconds: float = 50) -> int:
+    """Send every due notice (or until time is up) over one connection; returns how many were
+    sent. Several senders may run at once: each notice is locked, skipping those taken."""
+    started, sent = time.monotonic(), 0
+    mailer = mail.mailers.default
+    try:
+        while time.monotonic() - started < max_seconds:
+            outcome = _send_next(mailer)
+            if outcome is None:
+                # Nothing due: let the next notice wake a sender, then look once more.
+                wake_again(WAKE_KEY)
+                outcome = _send_next(mailer)
+                if outcome is None:
+                    break
+            sent += outcome
+    finally:
+        mailer.close()
+    return sent
+
+
+def _send_next(mailer: BaseEmailBackend) -> bool | None:
+    """Send the oldest due notice nobody else holds; None when there is none."""
     with transaction.atomic():
-        notice = (
-            # of=self: PostgreSQL cannot lock the nullable side of the outer joins.
-            DonorNotice.objects.select_for_update(of=("self",))
-            .select_related("donation", "recurring")
-            .get(pk=notice_id)
-        )
-        if notice.sent_at is not None:
-            return False
-        email, name, language = _recipient(notice)
-        if not email:
-            # Anonymous gift: nobody to write to. Mark it so it is not retried.
-            notice.sent_at = timezone.now()
-            notice.save(update_fields=["sent_at"])
-            return False
-        context = {
-            "notice": notice,
-            "donation": notice.donation,
-            "recurring": notice.recurring,
-            "name": name,
-            "site_url": settings.SITE_URL,
-            **notice.context,
-        }
-        with translation.override(language):
-            subject = render_to_string(f"donations/email/{notice.kind}_subject.txt", context)
-            text = render_to_string(f"donations/email/{notice.kind}.txt", context)
-        message = mail.EmailMultiAlternatives(
-            subject=" ".join(subject.split()),
-            body=text,
-            to=[email],
-            headers={"Message-ID": f"<notice-{notice.pk}@{settings.MAILING_DOMAIN}>"},
-        )
-        message.send()
+        notice = _locked(_due().order_by("pk"))
+        if notice is None:
+            return None
+        return _send_locked(notice, mailer)
+
+
+def notice_send(*, notice_id: int) -> bool:
+    """Send one notice now; a repeated call sends nothing."""
+    mailer = mail.mailers.default
+    try:
+        with transaction.atomic():
+            notice = _locked(DonorNotice.objects.filter(pk=notice_id, sent_at__isnull=True))
+            return notice is not None and _send_locked(notice, mailer)
+    finally:
+        mailer.close()
+
+
+def _locked(notices: Any) -> DonorNotice | None:
+    # of=self: PostgreSQL cannot lock the nullable side of the outer joins.
+    return (
+        notices.select_for_update(of=("self",), skip_locked=True)
+        .select_related("donation", "recurring")
+        .first()
+    )
+
+
+def _send_locked(notice: DonorNotice, mailer: BaseEmailBackend) -> bool:
+    """Send a notice whose row the caller holds locked and mark it sent in the same
+    transaction. A failure is kept on the row with a later attempt; True if it was sent."""
+    email, name, language = _recipient(notice)
+    if not email:
+        # Anonymous gift: nobody to write to. Marked so it is not tried again.
         notice.sent_at = timezone.now()
         notice.save(update_fields=["sent_at"])
+        return False
+    context = {
+        "notice": notice,
+        "donation": notice.donation,
+        "recurring": notice.recurring,
+        "name": name,
+        "site_url": settings.SITE_URL,
+        **notice.context,
+    }
+    with translation.override(language):
+        subject = render_to_string(f"donations/email/{notice.kind}_subject.txt", context)
+        text = render_to_string(f"donations/email/{notice.kind}.txt", context)
+    message = mail.EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=text,
+        to=[email],
+        headers={"Message-ID": f"<notice-{notice.pk}@{settings.MAILING_DOMAIN}>"},
+    )
+    try:
+        mailer.open()  # once: the connection stays open for the sender's next notices
+        mailer.send_messages([message])
+    except Exception as exc:  # noqa: BLE001 - refused, disconnected, down, a broken template:
+        # kept on the row and tried later, so one bad notice never holds up the others.
+        _failed(notice, exc)
+        mailer.close()  # the next send opens a fresh connection
+        return False
+    notice.sent_at = timezone.now()
+    notice.last_error = ""
+    notice.save(update_fields=["sent_at", "last_error"])
     log.info("donations.notice_sent", kind=notice.kind, notice_id=notice.pk)
     return True
+
+
+def _failed(notice: DonorNotice, exc: Exception) -> None:
+    notice.attempts += 1
+    delay = BACKOFF_BASE_SECONDS * 2 ** (notice.attempts - 1)
+    notice.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+    notice.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    notice.save(update_fields=["attempts", "next_attempt_at", "last_error"])
+    log.warning(
+        "donations.notice_failed",
+        notice_id=notice.pk,
+        attempts=notice.attempts,
+        retry_in=delay,
+        error=notice.last_error,
+    )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import structlog
 from django.db import transaction
 
 from campaign.events import donation_succeeded
 from donations.models import Donation, TransactionKind
 
+log = structlog.get_logger(__name__)
+
 
 def gift_recorded(donation: Donation) -> None:
-    """Send donation_succeeded once the gift's transaction commits (mailing ends appeals,
-    starts the first-gift series and credits the email that brought it)."""
+    """Send donation_succeeded inside the gift's transaction (mailing ends appeals, starts the
+    first-gift series and credits the email that brought it); see campaign/events.py."""
     first_gift = (
         donation.supporter_id is None
         or not Donation.objects.filter(
@@ -26,4 +29,9 @@ def gift_recorded(donation: Donation) -> None:
         "first_gift": first_gift,
         "frequency": donation.frequency,
     }
-    transaction.on_commit(lambda: donation_succeeded.send(sender=Donation, **payload))
+    try:
+        with transaction.atomic():
+            donation_succeeded.send(sender=Donation, **payload)
+    except Exception:
+        # The gift stands: its credit to an email is what is lost, and this says so loudly.
+        log.exception("donations.gift_event_failed", donation_id=donation.pk)

@@ -12,15 +12,9 @@ def inbox_drain_task() -> int:
     return inbox.inbox_drain()
 
 
-@shared_task(
-    name="donations.tasks.notice_send",
-    autoretry_for=(OSError,),
-    retry_backoff=10,
-    max_retries=10,
-    ignore_result=True,
-)
-def notice_send_task(notice_id: int) -> bool:
-    return notices.notice_send(notice_id=notice_id)
+@shared_task(name="donations.tasks.notices_send", ignore_result=True)
+def notices_send_task() -> int:
+    return notices.notices_send()
 
 
 @shared_task(name="donations.tasks.reconcile_stripe", ignore_result=True)

@@ -11,7 +11,7 @@ QUEUES = ("webhooks", "mail", "exports", "default")
 # donor's thank-you must not wait behind a storm of webhook events.
 ROUTES: list[dict[str, dict[str, Any]]] = [
     {"*.tasks.export_*": {"queue": "exports"}},
-    {"donations.tasks.notice_send": {"queue": "default"}},
+    {"donations.tasks.notices_send": {"queue": "default"}},
     # Annual statements are a batch of donor email, like a mailing.
     {"donations.tasks.statement_*": {"queue": "mail"}},
     {"donations.tasks.*": {"queue": "webhooks"}},

@@ -20,6 +20,12 @@ def configure(app: Celery) -> None:
             "task": "donations.tasks.inbox_drain",
             "schedule": 15.0,
         },
+        # Sends donor notices (thank-yous, pre-debit notices) whose nudge was lost and failed
+        # ones whose backoff has passed; recording a notice normally wakes a sender at once.
+        "donor-notices-send": {
+            "task": "donations.tasks.notices_send",
+            "schedule": 30.0,
+        },
         # Lists Stripe's events since the last cursor and stores any the webhook missed
         # (invariant: every succeeded payment is in the ledger after reconcile).
         "stripe-reconcile": {

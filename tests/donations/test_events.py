@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from campaign.events import donation_succeeded
+from campaign.models import Supporter
 from donations.inbox import inbox_drain
+from donations.models import DonationStatus, StripeEvent, Transaction
 from tests.donations.gifts import paid_gift
 from tests.factories import SupporterFactory
 from tests.fakestripe.server import FakeStripe
@@ -70,3 +72,25 @@ def test_second_gift_is_not_a_first_gift(
     paid_gift(fake_stripe, live_server, email="trouw@voorbeeld.nl")
 
     assert [event["first_gift"] for event in heard] == [True, False]
+
+
+def test_a_failing_listener_does_not_hold_up_the_gift(
+    fake_stripe: FakeStripe, live_server: Any
+) -> None:
+
+    def broken(sender: Any, **kwargs: Any) -> None:
+        # Writes, then fails: its writes must go, the gift must stay.
+        SupporterFactory(email="half-written@voorbeeld.nl")
+        raise RuntimeError("a listener's bug")
+
+    donation_succeeded.connect(broken, weak=False)
+    try:
+        donation = paid_gift(fake_stripe, live_server, email="gever@voorbeeld.nl")
+    finally:
+        donation_succeeded.disconnect(broken)
+
+    assert donation.status == DonationStatus.PAID
+    assert Transaction.objects.filter(donation=donation, kind="gift").count() == 1
+    assert not StripeEvent.objects.exclude(status__in=["processed", "ignored"]).exists()
+
+    assert not Supporter.objects.filter(email="half-written@voorbeeld.nl").exists()

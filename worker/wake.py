@@ -1,0 +1,36 @@
+"""Waking the drains of queues kept in PostgreSQL (the Stripe inbox, donor notices).
+
+The rows are the queue; Redis only carries a nudge. A nudge is published at most once per
+period (one SET NX), however many rows arrive, and the drain it starts takes every row that
+is due. A lost nudge (Redis down or flushed) only delays the rows until the periodic drain
+in worker/schedule.py.
+"""
+
+from __future__ import annotations
+
+import structlog
+from django.core.cache import cache
+
+from worker.celery_app import app
+
+log = structlog.get_logger(__name__)
+
+
+def wake(task_name: str, *, key: str, seconds: int, copies: int = 1) -> bool:
+    """Publish `copies` of the task unless it was published within `seconds`; True if it was.
+    Never raises: a broker or Redis failure is logged and left to the periodic drain."""
+    try:
+        if not cache.add(key, 1, timeout=seconds):
+            return False
+        for _ in range(copies):
+            app.send_task(task_name)
+    except Exception as exc:  # noqa: BLE001 - Redis down: the periodic drain takes over
+        log.warning("worker.wake_failed", task=task_name, error=str(exc))
+        return False
+    return True
+
+
+def wake_again(key: str) -> None:
+    """Called by a drain that found nothing more to do: the next row stored wakes a new one.
+    (The drain looks once more after this, so a row stored just before is not missed.)"""
+    cache.delete(key)
