@@ -94,6 +94,10 @@ def gunicorn(env: dict[str, str], *, workers: int = 4) -> Iterator[str]:
             "sync",
             "--log-level",
             "warning",
+            # wrk may leave a connection open unused at the end of a burst: a sync worker
+            # waiting on it must not be killed (and its CPU figures lost) after 30 s.
+            "--timeout",
+            "120",
         ],
         cwd=ROOT,
         env=env,
@@ -140,39 +144,47 @@ def _cpu(proc: Any) -> float:
     return float(times.user + times.system)
 
 
-def cpu_by_part() -> dict[str, float]:
-    """CPU seconds used so far by this benchmark's parts: itself (with its in-process servers),
-    each kind of child process (web, worker, ...) with its descendants, children that have
-    exited (wrk), and every PostgreSQL process on the machine. Read twice and subtract."""
+def _part(proc: Any, me: Any) -> str | None:
+    if proc.pid == me.pid:
+        return "bench process"
+    if proc.info["name"] == "postgres":
+        return "postgresql"
+    parents = {p.pid for p in proc.parents()}
+    if me.pid not in parents:
+        return None
+    command = " ".join(proc.cmdline())
+    return next((n for n in ("gunicorn", "celery", "wrk") if n in command), "other children")
+
+
+def cpu_by_part() -> dict[tuple[str, int], float]:
+    """CPU seconds used so far by each process of the benchmark's parts: itself (with its
+    in-process servers), its descendants by kind (web, worker, ...), every PostgreSQL process
+    on the machine, and children that have exited (wrk). Read twice; see cpu_report."""
     import psutil
 
     me = psutil.Process()
-    parts: dict[str, float] = {"bench process": _cpu(me)}
+    used: dict[tuple[str, int], float] = {}
     exited = me.cpu_times()
-    parts["exited children (wrk)"] = float(exited.children_user + exited.children_system)
-    for child in me.children():
-        try:
-            command = " ".join(child.cmdline())
-            name = next(
-                (n for n in ("gunicorn", "celery", "wrk") if n in command), "other children"
-            )
-            used = _cpu(child) + sum(_cpu(d) for d in child.children(recursive=True))
-        except psutil.NoSuchProcess:
-            continue
-        parts[name] = parts.get(name, 0.0) + used
-    parts["postgresql"] = 0.0
+    used[("exited children (wrk)", 0)] = float(exited.children_user + exited.children_system)
     for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] in {"postgres", "postmaster"}:
-            try:
-                parts["postgresql"] += _cpu(proc)
-            except psutil.NoSuchProcess:
-                continue
-    return parts
+        try:
+            part = _part(proc, me)
+            if part is not None:
+                used[(part, proc.pid)] = _cpu(proc)
+        except psutil.Error:
+            continue
+    return used
 
 
-def cpu_report(before: dict[str, float], after: dict[str, float], per: int, unit: str) -> None:
-    """Print each part's CPU between two readings, in total and per `unit`."""
+def cpu_report(
+    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float], per: int, unit: str
+) -> None:
+    """Print each part's CPU between two readings, in total and per `unit`. Processes started
+    in between count in full; those that ended in between (a killed web worker, a closed
+    database connection) are missing, so the figures are lower bounds."""
+    parts: dict[str, float] = {}
+    for (part, pid), seconds in after.items():
+        parts[part] = parts.get(part, 0.0) + seconds - before.get((part, pid), 0.0)
     print(f"CPU by part (ms per {unit}):")
-    for name in sorted(after, key=lambda n: -(after[n] - before.get(n, 0.0))):
-        used = after[name] - before.get(name, 0.0)
-        print(f"  {name:24s} {used:7.1f} s  {used * 1000 / per:6.2f}")
+    for name, seconds in sorted(parts.items(), key=lambda item: -item[1]):
+        print(f"  {name:24s} {seconds:7.1f} s  {seconds * 1000 / per:6.2f}")

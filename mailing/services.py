@@ -25,7 +25,6 @@ from mailing.models import (
     LANGUAGES,
     Delivery,
     Enrollment,
-    GiftAttribution,
     Mailing,
     Message,
     Sequence,
@@ -433,6 +432,18 @@ def source_token_read(token: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+# One statement: the delivery's message is looked up in the same INSERT, and a gift already
+# credited (its events are delivered more than once) is left as it is.
+_GIFT_CREDIT = """
+INSERT INTO mailing_giftattribution
+    (donation_id, supporter_id, frequency, delivery_id, message_id, created_at)
+SELECT %(donation)s, %(supporter)s, %(frequency)s, delivery.id, delivery.message_id, now()
+FROM (SELECT 1) AS one LEFT JOIN mailing_delivery delivery ON delivery.id = %(delivery)s
+ON CONFLICT (donation_id) DO NOTHING
+RETURNING id
+"""
+
+
 @transaction.atomic
 def gift_record(
     *,
@@ -445,16 +456,17 @@ def gift_record(
     """A gift: credit the email, end sequences that end on a gift, start the donor series.
     Idempotent on the donation id (events may be delivered more than once)."""
     delivery_id = source_token_read(source) if source else None
-    delivery = Delivery.objects.filter(pk=delivery_id).first() if delivery_id else None
-    _, created = GiftAttribution.objects.get_or_create(
-        donation_id=donation_id,
-        defaults={
-            "supporter_id": supporter_id,
-            "frequency": frequency,
-            "delivery": delivery,
-            "message_id": delivery.message_id if delivery else None,
-        },
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _GIFT_CREDIT,
+            {
+                "donation": donation_id,
+                "supporter": supporter_id,
+                "frequency": frequency,
+                "delivery": delivery_id,
+            },
+        )
+        created = cursor.fetchone() is not None
     if not created or supporter_id is None:
         return created
     enrollments_exit(
