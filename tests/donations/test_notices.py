@@ -3,6 +3,7 @@ due notice, each exactly once; a failed send is kept on the row and tried again 
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -83,3 +84,17 @@ def test_a_recorded_notice_wakes_a_worker_that_sends_it(
     wait_until(lambda: len(smtp_server.messages) == 1, timeout=60)
     assert smtp_server.messages[0].message["To"] == donation.donor_email
     wait_until(lambda: DonorNotice.objects.filter(sent_at__isnull=False).exists(), timeout=10)
+
+
+def test_a_long_queue_is_handed_over_in_short_runs(
+    smtp_server: SmtpServer, redis_client: Any, clean_broker: None
+) -> None:
+    # A sender keeps a worker process only briefly: Stripe events may be queued behind it.
+    _thank(2)
+    redis_client.delete("default")  # the commit's own nudge
+
+    assert notices_send(max_seconds=0) == 0
+
+    queued = [json.loads(m)["headers"]["task"] for m in redis_client.lrange("default", 0, -1)]
+    assert queued == ["donations.tasks.notices_send"]
+    assert notices_send() == 2
