@@ -15,7 +15,14 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
-from donations.models import Donation, PayoutLine, RecurringDonation, StripeEvent, Transaction
+from donations.models import (
+    Donation,
+    DonorNotice,
+    PayoutLine,
+    RecurringDonation,
+    StripeEvent,
+    Transaction,
+)
 
 
 def euros(cents: int, currency: str) -> str:
@@ -104,6 +111,43 @@ class StripeEventAdmin(ReadOnlyAdmin):
     search_fields = ["stripe_id", "type"]
     date_hierarchy = "received_at"
     ordering = ["-received_at"]
+
+
+class NoticeStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("sent", _("sent")), ("waiting", _("waiting")), ("failing", _("failing"))]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        unsent = queryset.filter(sent_at__isnull=True)
+        return {
+            "sent": queryset.filter(sent_at__isnull=False),
+            "waiting": unsent.filter(attempts=0),
+            "failing": unsent.filter(attempts__gt=0),
+        }.get(self.value() or "", queryset)
+
+
+@admin.register(DonorNotice)
+class DonorNoticeAdmin(ReadOnlyAdmin):
+    """The transactional emails to donors (thanks, pre-debit notices, dunning): one that cannot
+    be sent shows here with its last error and the time of its next attempt."""
+
+    list_display = ["created_at", "kind", "state", "attempts", "sent_at", "next_attempt_at"]
+    list_filter = [NoticeStateFilter, "kind"]
+    search_fields = ["key", "donation__uuid", "recurring__uuid"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    list_select_related = ["donation", "recurring"]
+
+    @admin.display(description=_("state"))
+    def state(self, obj: DonorNotice) -> str:
+        if obj.sent_at is not None:
+            return str(_("sent"))
+        return str(
+            _("failing: %(error)s") % {"error": obj.last_error} if obj.attempts else _("waiting")
+        )
 
 
 # Annual statements and periodic-gift agreements (issue #7) keep their admins in modules of

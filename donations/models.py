@@ -284,6 +284,8 @@ class DonorNotice(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("donor email")
+        verbose_name_plural = _("donor emails")
         indexes = [
             # The senders' queue: only the unsent few, however many have been sent.
             models.Index(

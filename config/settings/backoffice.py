@@ -152,6 +152,7 @@ UNFOLD = {
                     _item(_("Ledger"), "account_balance", "donations.transaction"),
                     _item(_("Payout lines"), "receipt_long", "donations.payoutline"),
                     _item(_("Stripe events"), "webhook", "donations.stripeevent"),
+                    _item(_("Donor emails"), "mark_email_read", "donations.donornotice"),
                     _item(_("Annual statements"), "description", "donations.statementrun"),
                     _item(
                         _("Periodic gift agreements"),
