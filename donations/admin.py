@@ -23,6 +23,7 @@ from donations.models import (
     StripeEvent,
     Transaction,
 )
+from donations.notices import notices_retry
 
 
 def euros(cents: int, currency: str) -> str:
@@ -140,6 +141,19 @@ class DonorNoticeAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
     list_select_related = ["donation", "recurring"]
+    actions = ["send_again"]
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        # Trying an unsent email again changes no money and no consent: whoever may see the
+        # donor emails may ask for that (once the mail server is fixed, say).
+        return self.has_view_permission(request)
+
+    @admin.action(description=_("Try sending again now"), permissions=["retry"])
+    def send_again(self, request: HttpRequest, queryset: Any) -> None:
+        count = notices_retry(notice_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request, _("%(count)d email(s) will be sent again shortly.") % {"count": count}
+        )
 
     @admin.display(description=_("state"))
     def state(self, obj: DonorNotice) -> str:

@@ -83,6 +83,17 @@ def _recipient(notice: DonorNotice) -> tuple[str, str, str]:
     return owner.donor_email, owner.donor_name, owner.language
 
 
+def notices_retry(*, notice_ids: list[int]) -> int:
+    """Make unsent notices due now with a fresh set of attempts (staff, after fixing what made
+    them fail); returns how many. Sent ones are left alone: nobody gets a thank-you twice."""
+    count = DonorNotice.objects.filter(pk__in=notice_ids, sent_at__isnull=True).update(
+        attempts=0, next_attempt_at=None
+    )
+    if count:
+        transaction.on_commit(notices_wake)
+    return count
+
+
 def _due() -> Any:
     return DonorNotice.objects.filter(sent_at__isnull=True, attempts__lt=MAX_ATTEMPTS).exclude(
         next_attempt_at__gt=timezone.now()

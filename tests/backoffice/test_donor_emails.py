@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from backoffice.roles import FINANCE, MARKETING
 from donations.models import DonorNotice, NoticeKind
+from donations.notices import MAX_ATTEMPTS
 from tests.backoffice.conftest import admin_url, verified_client
 from tests.factories import DonationFactory
 
@@ -62,3 +63,26 @@ def test_marketing_gets_403_on_donor_emails(
     assert client.get(admin_url("donations/donornotice/")).status_code == 403
     change = admin_url(f"donations/donornotice/{notices['failing'].pk}/change/")
     assert client.get(change).status_code == 403
+
+
+def test_finance_has_a_given_up_email_tried_again_and_a_sent_one_is_left_alone(
+    make_staff: Callable[..., Any], notices: dict[str, DonorNotice]
+) -> None:
+    DonorNotice.objects.filter(pk=notices["failing"].pk).update(attempts=MAX_ATTEMPTS)
+    client = verified_client(make_staff(FINANCE))
+
+    response = client.post(
+        admin_url("donations/donornotice/"),
+        {
+            "action": "send_again",
+            "_selected_action": [notices["failing"].pk, notices["sent"].pk],
+        },
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "1 e-mail(s) worden zo opnieuw verstuurd." in response.content.decode()
+    failing, sent = (DonorNotice.objects.get(pk=notices[k].pk) for k in ("failing", "sent"))
+    assert (failing.attempts, failing.next_attempt_at, failing.sent_at) == (0, None, None)
+    assert failing.last_error == ERROR  # kept until a send succeeds
+    assert sent.sent_at == notices["sent"].sent_at
