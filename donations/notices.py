@@ -137,17 +137,6 @@ def _send_next(mailer: BaseEmailBackend) -> bool | None:
         return _send_locked(notice, mailer)
 
 
-def notice_send(*, notice_id: int) -> bool:
-    """Send one notice now; a repeated call sends nothing."""
-    mailer = mail.mailers.default
-    try:
-        with transaction.atomic():
-            notice = _locked(DonorNotice.objects.filter(pk=notice_id, sent_at__isnull=True))
-            return notice is not None and _send_locked(notice, mailer)
-    finally:
-        mailer.close()
-
-
 def _locked(notices: Any) -> DonorNotice | None:
     # of=self: PostgreSQL cannot lock the nullable side of the outer joins.
     return (

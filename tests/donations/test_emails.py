@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from donations.models import DonorNotice, NoticeKind, RecurringDonation
-from donations.notices import notice_send
+from donations.notices import notices_send
 from tests.donations.conftest import donate_data, run_inbox
 from tests.fakestripe.server import FakeStripe
 from tests.harness.smtp import SmtpServer
@@ -26,7 +26,9 @@ def _give(client: Client, fake: FakeStripe, path: str, **fields: str) -> None:
 
 def _sent_text(smtp: SmtpServer, kind: NoticeKind) -> str:
     notice = DonorNotice.objects.get(kind=kind)
-    assert notice_send(notice_id=notice.pk)
+    assert notices_send() >= 1
+    notice.refresh_from_db()
+    assert notice.sent_at is not None
     message = smtp.wait_for(1)[-1].message
     body = message.get_body(preferencelist=("plain",))
     assert body is not None

@@ -19,7 +19,7 @@ from donations.models import (
     RecurringDonation,
     RecurringState,
 )
-from donations.notices import notice_send
+from donations.notices import notices_send
 from tests.fakestripe.server import FakeStripe
 from tests.harness.smtp import SmtpServer
 
@@ -34,8 +34,7 @@ def _apply(fake: FakeStripe, smtp: SmtpServer) -> list[str]:
     fake.deliver()
     inbox_drain()
     before = len(smtp.messages)
-    for notice in DonorNotice.objects.filter(sent_at__isnull=True).order_by("pk"):
-        notice_send(notice_id=notice.pk)
+    notices_send()
     return [str(m.message["Subject"]) for m in smtp.messages[before:]]
 
 
