@@ -16,6 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from donations.models import (
     Donation,
+    DonorNotice,
     PayoutLine,
     RecurringDonation,
     StripeEvent,
@@ -87,12 +88,14 @@ def finance_rows() -> dict[str, Any]:
         net=2437,
         currency="eur",
     )
+    notice = DonorNotice.objects.create(kind="thanks", key="thanks:backoffice", donation=donation)
     return {
         "donation": donation,
         "recurringdonation": recurring,
         "transaction": transaction,
         "stripeevent": event,
         "payoutline": payout_line,
+        "donornotice": notice,
     }
 
 

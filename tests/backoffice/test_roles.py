@@ -67,6 +67,7 @@ def test_every_finance_page_is_covered() -> None:
     assert registered("donations") == [
         "annualstatement",
         "donation",
+        "donornotice",
         "payoutline",
         "periodicgiftagreement",
         "recurringdonation",
