@@ -32,5 +32,9 @@ def wake(task_name: str, *, key: str, seconds: int, copies: int = 1) -> bool:
 
 def wake_again(key: str) -> None:
     """Called by a drain that found nothing more to do: the next row stored wakes a new one.
-    (The drain looks once more after this, so a row stored just before is not missed.)"""
-    cache.delete(key)
+    (The drain looks once more after this, so a row stored just before is not missed.) Never
+    raises: with Redis down the key expires by itself within its period."""
+    try:
+        cache.delete(key)
+    except Exception as exc:  # noqa: BLE001 - Redis down: nothing to clear, nothing lost
+        log.warning("worker.wake_reset_failed", key=key, error=str(exc))

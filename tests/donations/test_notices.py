@@ -16,6 +16,7 @@ from config.settings.email import mailer_from_url
 from donations.models import DonorNotice, NoticeKind
 from donations.notices import notice_queue, notices_send
 from tests.factories import DonationFactory
+from tests.harness.broker import use_broker
 from tests.harness.smtp import SmtpServer
 from tests.harness.waiting import wait_until
 
@@ -98,3 +99,18 @@ def test_a_long_queue_is_handed_over_in_short_runs(
     queued = [json.loads(m)["headers"]["task"] for m in redis_client.lrange("default", 0, -1)]
     assert queued == ["donations.tasks.notices_send"]
     assert notices_send() == 2
+
+
+def test_the_sender_goes_on_when_redis_is_down(
+    settings: Any, smtp_server: SmtpServer, private_redis: Any
+) -> None:
+    # Redis only carries the nudges: with it gone the notices still go (the periodic run
+    # starts the sender), and nothing in the sender trips over the missing nudge key.
+    _thank(2)
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": private_redis.url}}
+    private_redis.stop()
+
+    with use_broker(private_redis.url):
+        assert notices_send() == 2
+
+    assert len(smtp_server.wait_for(2)) == 2
