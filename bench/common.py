@@ -117,6 +117,17 @@ def gunicorn(env: dict[str, str], *, workers: int = 4) -> Iterator[str]:
         process.wait(30)
 
 
+def celery_worker(
+    env: dict[str, str], *, queues: str, concurrency: int | str, name: str = "", **popen: Any
+) -> subprocess.Popen[bytes]:
+    """A Celery worker process of the product's app on `queues` (as the run command starts one,
+    without the cluster chatter a benchmark does not need)."""
+    args = [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", queues]
+    args += ["--concurrency", str(concurrency), "--without-mingle", "--without-gossip"]
+    args += ["--loglevel", "WARNING", *(["-n", name] if name else [])]
+    return subprocess.Popen(args, cwd=ROOT, env=env, **popen)
+
+
 def wrk(url: str, *, script: Path, seconds: int = 8, connections: int = 16) -> dict[str, float]:
     """Run wrk; return requests/s and p99 latency in ms."""
     if not shutil.which("wrk"):

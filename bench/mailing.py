@@ -30,7 +30,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, base_env, leased_redis_database, scratch_database
+from bench.common import base_env, celery_worker, leased_redis_database, scratch_database
 from config.embedded import free_port
 
 RECIPIENTS = int(os.environ.get("BENCH_MAIL_RECIPIENTS", "100000"))
@@ -133,25 +133,10 @@ class Memory:
 
 
 def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker",
-            "worker",
-            "-Q",
-            "mail",
-            "--concurrency",
-            str(WORKER_PROCESSES),
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
+    return celery_worker(
+        env,
+        queues="mail",
+        concurrency=WORKER_PROCESSES,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

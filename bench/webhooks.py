@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     base_env,
+    celery_worker,
     cpu_by_part,
     cpu_report,
     gunicorn,
@@ -134,7 +135,6 @@ def lag_main(count: int = 10_000) -> None:
     processes each as the run command starts, or BENCH_CONCURRENCY): the lag from receipt to
     ledger (target p99 < 5 s)."""
     import os
-    import subprocess
 
     env = base_env()
     with (
@@ -193,27 +193,8 @@ def lag_main(count: int = 10_000) -> None:
         # Processes per worker: the run command's (config/runall.py) unless BENCH_CONCURRENCY.
         concurrency = os.environ.get("BENCH_CONCURRENCY", "2")
         workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "worker",
-                    "worker",
-                    "-Q",
-                    "webhooks,default",
-                    "--concurrency",
-                    concurrency,
-                    "-n",
-                    f"lag{k}@%h",
-                    "--without-mingle",
-                    "--without-gossip",
-                    "--loglevel",
-                    "WARNING",
-                ],
-                env=env,
-                cwd=str(Path(__file__).resolve().parent.parent),
+            celery_worker(
+                env, queues="webhooks,default", concurrency=concurrency, name=f"lag{k}@%h"
             )
             for k in range(2)
         ]
