@@ -444,7 +444,10 @@ RETURNING id
 """
 
 
-@transaction.atomic
+# Atomic on its own, but no savepoint of its own: donations calls it inside the savepoint it
+# opens around donation_succeeded (campaign/events.py), so a second one would only cost two
+# round trips per gift on the webhook drain's path.
+@transaction.atomic(savepoint=False)
 def gift_record(
     *,
     donation_id: int,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import base64
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +60,25 @@ def sink(tmp_path: Path) -> Iterator[SinkProcess]:
     process = SinkProcess(tmp_path / "sink.log").start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def dkim_dns(settings: Any, tmp_path: Path) -> Callable[..., bytes]:
+    """A fresh DKIM key configured for signing (what production reads from
+    MAILING_DKIM_KEY_FILE) and a DNS lookup publishing its public half, for dkim.verify."""
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    settings.MAILING_DKIM_KEY_FILE = str(key)
+    settings.MAILING_DKIM_DOMAIN = "savethechildren.example"
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"survivors._domainkey.savethechildren.example."
+        return record
+
+    return lookup
