@@ -349,6 +349,12 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
     rows = [r for r in rows if r.supporter_id in hashes and hashes[r.supporter_id] not in blocked]
     if not rows:
         return outcome
+    # Same version together (message, language, A/B half): an ESP takes each version's
+    # recipients in one call, so a batch in claim order (which UPDATE ... RETURNING does not
+    # fix) could cost up to one call per recipient. SMTP does not mind the order.
+    rows.sort(
+        key=lambda r: (r.message_id, _language(supporters[r.supporter_id]), r.supporter_id % 2)
+    )
     # Compiled before sending starts: a cache miss reads the database, which the marks hold.
     compiled = {
         (r.message_id, lang): compiled_for(r.message_id, lang)
