@@ -9,6 +9,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -152,6 +153,19 @@ class EventStatus(models.TextChoices):
     FAILED = "failed", _("failed")
 
 
+# A failing event is tried this many times, with backoff (donations.inbox), then left for staff.
+EVENT_MAX_ATTEMPTS = 12
+
+
+class StripeEventQuerySet(models.QuerySet["StripeEvent"]):
+    def due(self) -> StripeEventQuerySet:
+        """Events waiting to be applied, and failed ones whose next attempt has come."""
+        return self.filter(
+            status__in=[EventStatus.RECEIVED, EventStatus.FAILED],
+            attempts__lt=EVENT_MAX_ATTEMPTS,
+        ).exclude(next_attempt_at__gt=timezone.now())
+
+
 class StripeEvent(models.Model):
     """The webhook inbox: every Stripe event once, stored raw before anything else happens."""
 
@@ -169,6 +183,8 @@ class StripeEvent(models.Model):
     last_error = models.TextField(blank=True)
     # When a failed event may be tried again (backoff); NULL means "now" for waiting events.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StripeEventQuerySet.as_manager()
 
     class Meta:
         indexes = [

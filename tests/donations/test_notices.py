@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from config.embedded import free_port
 from config.settings.email import mailer_from_url
-from donations.models import DonorNotice, NoticeKind
-from donations.notices import notice_queue, notices_send
+from donations.models import DonorNotice, EventStatus, NoticeKind, StripeEvent
+from donations.notices import BATCH_SIZE, notice_queue, notices_send
 from tests.factories import DonationFactory
 from tests.harness.broker import use_broker
 from tests.harness.smtp import SmtpServer
@@ -99,6 +99,27 @@ def test_a_long_queue_is_handed_over_in_short_runs(
     queued = [json.loads(m)["headers"]["task"] for m in redis_client.lrange("default", 0, -1)]
     assert queued == ["donations.tasks.notices_send"]
     assert notices_send() == 2
+
+
+def test_a_sender_gives_way_to_waiting_stripe_events(
+    smtp_server: SmtpServer, redis_client: Any, clean_broker: None
+) -> None:
+    # Money first: with Stripe events due, a sender sends one batch and hands the rest to a
+    # fresh task queued behind the drains, instead of keeping its worker process for seconds.
+    _thank(BATCH_SIZE + 2)
+    redis_client.delete("default")  # the commit's own nudge
+    event = StripeEvent.objects.create(
+        stripe_id="evt_waiting", type="payment_intent.succeeded", payload={}
+    )
+
+    assert notices_send() == BATCH_SIZE
+
+    queued = [json.loads(m)["headers"]["task"] for m in redis_client.lrange("default", 0, -1)]
+    assert queued == ["donations.tasks.notices_send"]
+    # Once the inbox is applied, the rest go in one run.
+    StripeEvent.objects.filter(pk=event.pk).update(status=EventStatus.PROCESSED)
+    assert notices_send() == 2
+    assert len(smtp_server.wait_for(BATCH_SIZE + 2)) == BATCH_SIZE + 2
 
 
 def test_the_sender_goes_on_when_redis_is_down(
