@@ -12,6 +12,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.audit import AuditedFromLoad
+
 
 class Frequency(models.TextChoices):
     ONE_OFF = "one_off", _("one-off")
@@ -48,7 +50,7 @@ STATUS_RANK = {
 }
 
 
-class Donation(models.Model):
+class Donation(AuditedFromLoad):
     """One gift (a one-off gift, or one payment of a monthly gift)."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -114,7 +116,7 @@ class RecurringState(models.TextChoices):
     LAPSED = "lapsed", _("lapsed")
 
 
-class RecurringDonation(models.Model):
+class RecurringDonation(AuditedFromLoad):
     """A monthly gift: a Stripe subscription, paid by SEPA Direct Debit after the first payment."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

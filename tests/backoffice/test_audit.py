@@ -14,8 +14,9 @@ import pytest
 from auditlog.models import LogEntry
 from auditlog.registry import auditlog
 from django.contrib.auth.models import Group
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -26,12 +27,18 @@ from campaign.models import Consent, Story, Supporter
 from campaign.selectors import consent_texts_current
 from campaign.services import Evidence
 from campaign.tokens import confirmation_token
-from donations.models import Transaction
+from donations.models import Donation, Transaction
 from mailing.models import Mailing, Segment
 from tests.backoffice.conftest import admin_url, verified_client
 from tests.campaign.test_signup import form_data
 from tests.donations.gifts import paid_gift
-from tests.factories import CampaignFactory, ConsentFactory, StoryFactory, SupporterFactory
+from tests.factories import (
+    CampaignFactory,
+    ConsentFactory,
+    DonationFactory,
+    StoryFactory,
+    SupporterFactory,
+)
 from tests.fakestripe.server import FakeStripe
 
 pytestmark = pytest.mark.django_db
@@ -251,6 +258,29 @@ def test_a_webhook_driven_gift_is_logged_with_no_actor(
     creation = entries.get(action=Action.CREATE)
     assert creation.changes_dict["donor_email"] == ["", "(hidden)"]
     assert not _log_rows_containing("gever@voorbeeld.nl")
+
+
+def test_an_update_under_a_row_lock_is_audited_from_the_loaded_values() -> None:
+    # The drain's handlers save donations they hold locked: their entries are diffed against
+    # the values the row was loaded with, without reading the row back first.
+    donation = DonationFactory(status="pending", donor_name="")
+    with transaction.atomic():
+        locked = Donation.objects.select_for_update().get(pk=donation.pk)
+        locked.status, locked.donor_name = "paid", "Sara"
+        with CaptureQueriesContext(connection) as queries:
+            locked.save(update_fields=["status", "donor_name", "updated_at"])
+        locked.status = "refunded"
+        locked.save(update_fields=["status", "updated_at"])
+
+    assert not [q for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    first, second = entries_for(donation).filter(action=Action.UPDATE).order_by("pk")
+    assert first.changes_dict == {"status": ["pending", "paid"], "donor_name": ["", "(hidden)"]}
+    # The second is diffed against what the first saved, not against what was loaded.
+    assert second.changes_dict == {"status": ["paid", "refunded"]}
+    assert {first.actor, second.actor} == {None}
+    # A save that changes nothing audited writes no entry, as auditlog's own path.
+    locked.save(update_fields=["updated_at"])
+    assert entries_for(donation).filter(action=Action.UPDATE).count() == 2
 
 
 def _log_rows_containing(value: str) -> int:
