@@ -70,10 +70,10 @@ def _donation_and_gift(value: str | None, gift: Q) -> tuple[Donation | None, boo
     donation = (
         Donation.objects.select_for_update()
         .filter(uuid=value)
-        .annotate(gift_recorded=Exists(gifts))
+        .annotate(gift_in_ledger=Exists(gifts))
         .first()
     )
-    return donation, donation is not None and donation.gift_recorded
+    return donation, donation is not None and donation.gift_in_ledger
 
 
 def _save(donation: Donation, fields: set[str]) -> None:
@@ -196,14 +196,14 @@ def checkout_session(payload: Payload) -> None:
     # Our own reference, set when the session was created, never stale: the donation is locked
     # before anything else, so a drain that must leave the event for later (donations.inbox)
     # has not asked Stripe for nothing.
-    donation, gift_recorded = _donation_and_gift(
+    donation, gift_in_ledger = _donation_and_gift(
         session.get("client_reference_id") or (session.get("metadata") or {}).get("donation_uuid"),
         Q(donation=OuterRef("pk"), stripe_payment_intent=_id(session.get("payment_intent"))),
     )
     # A one-off session reporting paid whose gift the ledger holds has nothing stale left to
     # re-read: paid is final, and the donor details in the payload never change.
     already_paid = (
-        gift_recorded
+        gift_in_ledger
         and session.get("mode") == "payment"
         and session.get("payment_status") == "paid"
         and bool(session.get("payment_intent"))
@@ -250,8 +250,8 @@ def payment_intent(payload: Payload) -> None:
         return
     # Locked before Stripe is asked (see checkout_session); the metadata is our own.
     charge = _id(intent.get("latest_charge"))
-    donation, gift_recorded = _donation_and_gift(donation_uuid, Q(stripe_object=charge))
-    if intent.get("status") == "succeeded" and charge and gift_recorded:
+    donation, gift_in_ledger = _donation_and_gift(donation_uuid, Q(stripe_object=charge))
+    if intent.get("status") == "succeeded" and charge and gift_in_ledger:
         return  # succeeded is final and its gift is in the ledger: nothing to re-read
     _record_payment_intent(intent["id"], donation)
 
