@@ -9,6 +9,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -185,6 +188,19 @@ class StripeEvent(models.Model):
     last_error = models.TextField(blank=True)
     # When a failed event may be tried again (backoff); NULL means "now" for waiting events.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The gift the event is about, as far as its payload names it (our donation uuid, which
+    # payment intents and Checkout Sessions carry): a drain takes a gift's waiting events
+    # together, so two drains do not wait on each other's lock on that donation.
+    gift_key = models.GeneratedField(
+        expression=Coalesce(
+            KT("payload__data__object__metadata__donation_uuid"),
+            KT("payload__data__object__client_reference_id"),
+            Value(""),
+            output_field=models.TextField(),
+        ),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
 
     objects = StripeEventQuerySet.as_manager()
 
@@ -195,7 +211,12 @@ class StripeEvent(models.Model):
                 fields=["received_at"],
                 name="stripeevent_waiting_idx",
                 condition=models.Q(status__in=["received", "failed"]),
-            )
+            ),
+            models.Index(
+                fields=["gift_key"],
+                name="stripeevent_waiting_gift_idx",
+                condition=models.Q(status__in=["received", "failed"]),
+            ),
         ]
 
     def __str__(self) -> str:
