@@ -145,23 +145,39 @@ def inbox_drain(*, batch_size: int = BATCH_SIZE, max_seconds: float = 50) -> int
 
 
 def _drain_batch(limit: int) -> list[Outcome]:
-    """Apply one batch in one transaction, each event's handler in a savepoint of its own: a
-    failing event keeps its error and backoff, the others of the batch still commit. One claim,
-    one status update and one commit for the whole batch instead of three round trips and a
-    disk flush per event. Empty when nothing was due.
+    """Apply one batch in one transaction: one claim, one status update and one commit for the
+    whole batch instead of three round trips and a disk flush per event. Empty when nothing
+    was due.
+
+    Usually every event of a batch applies, so the batch is first applied in one go. If an
+    event fails, or needs a row another drain holds, the batch is rolled back and applied once
+    more with each handler in a savepoint of its own (two round trips an event, saved in the
+    usual case): a failing event keeps its error and backoff, the others still commit.
 
     A batch keeps the rows its handlers lock (donations, monthly gifts) until it commits, so
     an event that needs a row another drain's batch holds does not wait for that whole batch
     (two drains would take turns instead of working side by side, or deadlock): the lock
     timeout gives it up at once, and it goes back to the queue untouched for the next batch.
     """
+    try:
+        events, outcomes = _drain_claimed(limit, isolated=False)
+    except Exception as exc:  # noqa: BLE001 - the event-by-event pass keeps the error on its row
+        log.info("donations.batch_event_by_event", error=f"{type(exc).__name__}: {exc}"[:200])
+        events, outcomes = _drain_claimed(limit, isolated=True)
+    for event, outcome in zip(events, outcomes, strict=True):
+        if outcome.applied:
+            log.info("donations.event_processed", stripe_event=event.stripe_id, type=event.type)
+    return outcomes
+
+
+def _drain_claimed(limit: int, *, isolated: bool) -> tuple[list[StripeEvent], list[Outcome]]:
     with transaction.atomic():
         events = _claim(limit)
         if not events:
-            return []
+            return [], []
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'")
-        outcomes = [_apply(event) for event in events]
+        outcomes = [_apply(event, isolated=isolated) for event in events]
         # Stamped once the batch is done, so the lag it shows includes waiting for the batch.
         # The usual outcome is one UPDATE for the batch; the others are saved one by one.
         applied = [e.pk for e, outcome in zip(events, outcomes, strict=True) if outcome.applied]
@@ -175,7 +191,7 @@ def _drain_batch(limit: int) -> list[Outcome]:
         for event, outcome in zip(events, outcomes, strict=True):
             if outcome in {Outcome.FAILED, Outcome.IGNORED}:
                 event.save(update_fields=_OUTCOME_FIELDS)
-    return outcomes
+    return events, outcomes
 
 
 def stripe_event_process(*, event_row_id: int) -> str:
@@ -188,12 +204,14 @@ def stripe_event_process(*, event_row_id: int) -> str:
             return "locked"
         if event.status in {EventStatus.PROCESSED, EventStatus.IGNORED}:
             return str(event.status)
-        outcome = _apply(event)
+        outcome = _apply(event, isolated=True)
         if outcome == Outcome.BUSY:
             return str(outcome)
         if outcome.applied:
             event.processed_at = timezone.now()
         event.save(update_fields=_OUTCOME_FIELDS)
+    if outcome.applied:
+        log.info("donations.event_processed", stripe_event=event.stripe_id, type=event.type)
     return str(event.status)
 
 
@@ -211,14 +229,18 @@ class Outcome(StrEnum):
 _OUTCOME_FIELDS = ["status", "processed_at", "attempts", "last_error", "next_attempt_at"]
 
 
-def _apply(event: StripeEvent) -> Outcome:
-    """Run the event's handler in a savepoint and note the outcome on the (unsaved) row. A
-    failure rolls back only this event's writes."""
+def _apply(event: StripeEvent, *, isolated: bool) -> Outcome:
+    """Run the event's handler and note the outcome on the (unsaved) row. `isolated`: in a
+    savepoint, so a failure rolls back only this event's writes and is noted on the row;
+    otherwise a failure is raised, for the caller to roll back."""
     handler = HANDLERS.get(event.type)
     if handler is None:
         event.attempts += 1
         event.status, event.processed_at = EventStatus.IGNORED, timezone.now()
         return Outcome.IGNORED
+    if not isolated:
+        handler(event.payload)
+        return _applied(event)
     try:
         with transaction.atomic():
             handler(event.payload)
@@ -229,9 +251,12 @@ def _apply(event: StripeEvent) -> Outcome:
         return Outcome.BUSY
     except Exception as exc:  # noqa: BLE001 - any failure is kept on the row and retried
         return _failed(event, exc)
+    return _applied(event)
+
+
+def _applied(event: StripeEvent) -> Outcome:
     event.attempts += 1
     event.status, event.last_error = EventStatus.PROCESSED, ""
-    log.info("donations.event_processed", stripe_event=event.stripe_id, type=event.type)
     return Outcome.APPLIED
 
 
