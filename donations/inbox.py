@@ -51,8 +51,8 @@ BUSY_PAUSE_SECONDS = 0.05
 _INSERT = """
 INSERT INTO donations_stripeevent
     (stripe_id, type, payload, stripe_created, received_at, via, status, processed_at,
-     attempts, last_error)
-VALUES (%s, %s, %s::jsonb, %s, now(), %s, %s, %s, 0, '')
+     attempts, last_error, gift_key)
+VALUES (%s, %s, %s::jsonb, %s, now(), %s, %s, %s, 0, '', %s)
 ON CONFLICT (stripe_id) DO NOTHING
 RETURNING id
 """
@@ -77,6 +77,7 @@ def stripe_event_receive(*, event: dict[str, Any], raw: bytes | None = None, via
                 via,
                 status,
                 None if handled else timezone.now(),
+                gift_key(event),
             ],
         )
         created = cursor.fetchone() is not None
@@ -86,6 +87,14 @@ def stripe_event_receive(*, event: dict[str, Any], raw: bytes | None = None, via
         else:
             inbox_wake()
     return created
+
+
+def gift_key(event: dict[str, Any]) -> str:
+    """Our donation uuid, where the event's object carries it (payment intents and Checkout
+    Sessions of our gifts); empty otherwise."""
+    obj = (event.get("data") or {}).get("object") or {}
+    metadata = obj.get("metadata") or {}
+    return str(metadata.get("donation_uuid") or obj.get("client_reference_id") or "")[:255]
 
 
 def inbox_wake() -> None:

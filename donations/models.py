@@ -9,9 +9,6 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Value
-from django.db.models.fields.json import KT
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -189,18 +186,9 @@ class StripeEvent(models.Model):
     # When a failed event may be tried again (backoff); NULL means "now" for waiting events.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # The gift the event is about, as far as its payload names it (our donation uuid, which
-    # payment intents and Checkout Sessions carry): a drain takes a gift's waiting events
-    # together, so two drains do not wait on each other's lock on that donation.
-    gift_key = models.GeneratedField(
-        expression=Coalesce(
-            KT("payload__data__object__metadata__donation_uuid"),
-            KT("payload__data__object__client_reference_id"),
-            Value(""),
-            output_field=models.TextField(),
-        ),
-        output_field=models.TextField(),
-        db_persist=True,
-    )
+    # payment intents and Checkout Sessions carry), set at receipt: a drain takes a gift's
+    # waiting events together, so two drains do not wait on each other's lock on that donation.
+    gift_key = models.CharField(max_length=255, blank=True, db_default="")
 
     objects = StripeEventQuerySet.as_manager()
 
