@@ -52,8 +52,8 @@ def ledger_record(*, movement: Movement, donation: Donation | None) -> bool:
         stripe_payout=movement.stripe_payout,
         occurred_at=movement.occurred_at,
         description=movement.description[:255],
+        recorded_at=timezone.now(),
     )
-    row.recorded_at = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_ONCE, [getattr(row, column) for column in _COLUMNS])
         written = cursor.fetchone()
