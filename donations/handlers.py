@@ -77,8 +77,8 @@ def _donation_and_gift(value: str | None, gift: Q) -> tuple[Donation | None, boo
 
 
 def _save(donation: Donation, fields: set[str]) -> None:
-    """One UPDATE for everything an event changed (each save is also an audit entry, which
-    first reads the row back: three round trips a save)."""
+    """One UPDATE for everything an event changed (each save also writes its audit entry:
+    two round trips a save)."""
     if fields:
         donation.save(update_fields=[*sorted(fields), "updated_at"])
 

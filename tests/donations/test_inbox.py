@@ -186,7 +186,7 @@ def test_a_paid_gift_costs_a_bounded_number_of_queries(fake_stripe: FakeStripe) 
     with CaptureQueriesContext(connection) as queries:
         assert inbox_drain() == 2
 
-    # Then the whole of it (claim, handlers, audit entries, the thank-you's outbox row and
+    # Then the whole of it (claim, handlers, audit entries, the thank-you's notice row and
     # what runs after commit) stays within a ceiling: 31 statements before drains took
     # batches, 24 before the audit log stopped reading rows back and the ledger lost its
     # savepoint; transaction control (BEGIN, COMMIT, savepoints, SET LOCAL) not counted.
