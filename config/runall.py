@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from types import FrameType
 
@@ -41,6 +43,23 @@ def _embedded_servers(env: dict[str, str]) -> list[EmbeddedServer]:
         env["REDIS_URL"] = rd.url
         _say(f"embedded Redis at {rd.url} ({time.monotonic() - started:.1f} s)")
     return servers
+
+
+def _wait_until_healthy(site_url: str, children: dict[str, subprocess.Popen[bytes]]) -> bool:
+    """Wait for /healthz to answer 200 (database, Redis and broker reachable), so "serving" is
+    printed when a browser would get a page, not when gunicorn merely started importing."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children.values()):
+            return False
+        try:
+            with urllib.request.urlopen(f"{site_url}/healthz", timeout=2) as response:  # noqa: S310 (our own http URL)
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    return False
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
@@ -118,10 +137,13 @@ def main() -> int:
         for name, command in _processes(port).items():
             # Own session: a Ctrl-C reaches only us, and we stop the children in order.
             children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-        _say(
-            f"serving {env['SITE_URL']} (ready in {time.monotonic() - started:.1f} s); "
-            "Ctrl-C stops everything"
-        )
+        if _wait_until_healthy(f"http://127.0.0.1:{port}", children):
+            _say(
+                f"serving {env['SITE_URL']} (ready in {time.monotonic() - started:.1f} s); "
+                "Ctrl-C stops everything"
+            )
+        else:
+            _say("the site did not answer /healthz; see the processes' output above")
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:

@@ -91,7 +91,9 @@ def _start(clone: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
     # variables: no DATABASE_URL, REDIS_URL, Stripe, mail or test-harness settings.
     env = {key: value for key, value in os.environ.items() if not _ours(key)}
     env["PORT"] = str(port)
-    log = (clone / "run.log").open("ab")
+    log_path = clone / "run.log"
+    earlier = log_path.stat().st_size if log_path.exists() else 0  # a second run appends
+    log = log_path.open("ab")
     started = time.monotonic()
     process = subprocess.Popen(
         ["make", "run"],
@@ -104,7 +106,11 @@ def _start(clone: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
     base = f"http://127.0.0.1:{port}"
     deadline = started + START_BUDGET_S
     while time.monotonic() < deadline:
-        if _get(f"{base}/healthz") == 200 and _get(f"{base}/") == 200:
+        # "serving" is printed only once the site answers: a newcomer who opens the page at
+        # that line gets it (it used to come ~20 s before gunicorn answered).
+        if b"[run] serving" in log_path.read_bytes()[earlier:]:
+            assert _get(f"{base}/healthz") == 200, (clone / "run.log").read_text()[-5000:]
+            assert _get(f"{base}/") == 200
             return process, time.monotonic() - started
         assert process.poll() is None, (clone / "run.log").read_text()[-5000:]
         time.sleep(0.5)
