@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.utils.translation import pgettext_lazy
 
@@ -10,7 +12,14 @@ from config.health import healthz
 from donations.webhook import stripe_webhook
 from mailing.tracking import click_redirect
 
+
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    # Browsers and feed readers ask for /favicon.ico whatever the page links: the SVG mark.
+    return HttpResponsePermanentRedirect(static("campaign/favicon.svg"))
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     path("healthz", healthz, name="healthz"),
     path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
     # django-otp-webauthn's JSON endpoints for the passkey ceremonies (backoffice/sites.py);

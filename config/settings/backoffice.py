@@ -3,6 +3,7 @@
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from django.templatetags.static import static
 from django.urls import reverse_lazy
 from django.utils.csp import CSP
 from django.utils.functional import Promise
@@ -89,6 +90,15 @@ UNFOLD = {
     "SITE_HEADER": _("Save the Survivors"),
     "SITE_SUBHEADER": _("Save the Children NL"),
     "SITE_SYMBOL": "volunteer_activism",
+    # The campaign's own mark (campaign/static/campaign/favicon.svg) in the tab and sidebar.
+    "SITE_ICON": lambda request: static("campaign/favicon.svg"),
+    "SITE_FAVICONS": [
+        {
+            "rel": "icon",
+            "type": "image/svg+xml",
+            "href": lambda request: static("campaign/favicon.svg"),
+        }
+    ],
     "SITE_URL": "/",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": True,

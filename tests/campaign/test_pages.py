@@ -100,3 +100,16 @@ def test_markdown_keeps_safe_formatting() -> None:
     assert "<blockquote>" in html
     assert "<strong>Vet</strong>" in html
     assert 'href="https://example.org"' in html
+
+
+def test_every_page_has_the_campaign_mark_and_favicon_ico_finds_it(client: Client) -> None:
+    html = client.get("/").content.decode()
+    icon = client.get("/favicon.ico")
+    mark = client.get(icon["Location"])
+
+    assert 'rel="icon"' in html
+    assert 'class="brand-mark"' in html
+    assert icon.status_code == 301
+    assert icon["Location"].endswith(".svg")
+    assert mark.status_code == 200
+    assert b"<svg" in b"".join(mark.streaming_content)  # type: ignore[attr-defined]
