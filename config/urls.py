@@ -9,6 +9,7 @@ from django.utils.translation import pgettext_lazy
 from campaign.supporter_views import unsubscribe_one_click
 from config.api import api
 from config.health import healthz
+from config.metrics import metrics
 from donations.webhook import stripe_webhook
 from mailing.tracking import click_redirect
 
@@ -21,6 +22,8 @@ def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
 urlpatterns = [
     path("favicon.ico", favicon),
     path("healthz", healthz, name="healthz"),
+    # Prometheus (config/metrics.py): a bearer token or an allowed address, else 404.
+    path("metrics", metrics, name="metrics"),
     path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
     # django-otp-webauthn's JSON endpoints for the passkey ceremonies (backoffice/sites.py);
     # before the admin, whose catch-all would otherwise answer under the same prefix.

@@ -4,6 +4,9 @@ from celery import Celery
 from celery.schedules import crontab
 from django.conf import settings
 
+from worker.heartbeat import HEARTBEAT_SECONDS
+from worker.routing import QUEUES
+
 
 def configure(app: Celery) -> None:
     app.conf.beat_schedule = {
@@ -64,3 +67,12 @@ def configure(app: Celery) -> None:
             "schedule": 6 * 3600.0,
         },
     }
+    # A heartbeat through every queue: the metrics endpoint tells a stopped worker pool from an
+    # idle one (worker/heartbeat.py). Expires unrun, so a dead pool does not pile them up.
+    for queue in QUEUES:
+        app.conf.beat_schedule[f"heartbeat-{queue}"] = {
+            "task": "worker.tasks.heartbeat",
+            "schedule": HEARTBEAT_SECONDS,
+            "args": (queue,),
+            "options": {"queue": queue, "expires": HEARTBEAT_SECONDS * 2},
+        }

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from worker import outbox
+from worker import heartbeat, outbox
 
 
 @shared_task(name="worker.tasks.outbox_relay", ignore_result=True)
@@ -11,3 +11,8 @@ def outbox_relay_task() -> int:
 @shared_task(name="worker.tasks.outbox_prune", ignore_result=True)
 def outbox_prune_task() -> int:
     return outbox.outbox_prune()
+
+
+@shared_task(name="worker.tasks.heartbeat", ignore_result=True)
+def heartbeat_task(queue: str) -> None:
+    heartbeat.heartbeat_record(queue=queue)
