@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
-from config.embedded import EmbeddedServer, start_postgres, start_redis, stop_all
+from config.embedded import EmbeddedServer, free_port, start_postgres, start_redis, stop_all
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -60,6 +60,23 @@ def _wait_until_healthy(site_url: str, children: dict[str, subprocess.Popen[byte
             pass
         time.sleep(0.25)
     return False
+
+
+def _demo_mailbox(env: dict[str, str]) -> list[str]:
+    """No EMAIL_URL: every email goes over SMTP to the demo mailbox (config/demo_mailbox.py),
+    readable at /demo/mailbox/, instead of the log."""
+    port = free_port()
+    env["EMAIL_URL"] = f"smtp://127.0.0.1:{port}"
+    env["DEMO_MAILBOX_DIR"] = str(VAR / "mailbox")
+    return [
+        sys.executable,
+        "-m",
+        "config.demo_mailbox",
+        "--dir",
+        env["DEMO_MAILBOX_DIR"],
+        "--port",
+        str(port),
+    ]
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
@@ -134,10 +151,15 @@ def main() -> int:
         _manage(env, "migrate", "--noinput", "-v", "0")
         _manage(env, "collectstatic", "--noinput", "-v", "0")
         _manage(env, "seed_demo")
-        for name, command in _processes(port).items():
+        processes = _processes(port)
+        if not env.get("EMAIL_URL"):
+            processes = {"mailbox": _demo_mailbox(env), **processes}
+        for name, command in processes.items():
             # Own session: a Ctrl-C reaches only us, and we stop the children in order.
             children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
         if _wait_until_healthy(f"http://127.0.0.1:{port}", children):
+            if "mailbox" in children:
+                _say(f"demo mailbox (every email the demo sends): {env['SITE_URL']}/demo/mailbox/")
             _say(
                 f"serving {env['SITE_URL']} (ready in {time.monotonic() - started:.1f} s); "
                 "Ctrl-C stops everything"

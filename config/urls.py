@@ -8,6 +8,7 @@ from django.utils.translation import pgettext_lazy
 
 from campaign.supporter_views import unsubscribe_one_click
 from config.api import api
+from config.demo_mailbox_views import mail_detail, mail_html, mailbox
 from config.health import healthz
 from config.metrics import metrics
 from donations.webhook import stripe_webhook
@@ -38,6 +39,10 @@ urlpatterns = [
     # The ESP's webhooks through django-anymail: bounces and complaints (mailing/esp_events.py)
     # and inbound mail to the mailto: unsubscribe address (campaign/inbound_mail.py).
     path("anymail/", include("anymail.urls")),
+    # The demo's emails in the browser; 404 unless the run command started the demo mailbox.
+    path("demo/mailbox/", mailbox, name="demo_mailbox"),
+    path("demo/mailbox/<str:name>/", mail_detail, name="demo_mail"),
+    path("demo/mailbox/<str:name>/html/", mail_html, name="demo_mail_html"),
 ]
 urlpatterns += i18n_patterns(
     # /doneer/ in Dutch, /en/donate/ in English.

@@ -5,6 +5,7 @@ from .backoffice import *  # noqa: F403
 from .base import *  # noqa: F403
 from .celery import *  # noqa: F403
 from .database import *  # noqa: F403
+from .demo import *  # noqa: F403
 from .donations import *  # noqa: F403
 from .email import *  # noqa: F403
 from .logging import *  # noqa: F403

@@ -6,8 +6,10 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -127,8 +129,17 @@ def _ctrl_c(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
     return alive
 
 
-def test_run_command_serves_from_a_fresh_clone_and_stops_cleanly(tmp_path: Path) -> None:
-    clone = tmp_path / "clone"
+@pytest.fixture
+def clone() -> Iterator[Path]:
+    """Outside pytest's tmp_path: the embedded PostgreSQL runs as an unprivileged user that
+    must reach its data folder, and every pytest session resets /tmp/pytest-of-root to 0700
+    (a second pytest run on the machine would lock the running server out of its files)."""
+    path = Path(tempfile.mkdtemp(prefix="sts-clone-"))
+    yield path / "clone"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_run_command_serves_from_a_fresh_clone_and_stops_cleanly(clone: Path) -> None:
     _fresh_clone(clone)
     port = free_port()
 
@@ -136,8 +147,11 @@ def test_run_command_serves_from_a_fresh_clone_and_stops_cleanly(tmp_path: Path)
     landing = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
     password_file = clone / "var" / "demo-admin-password.txt"
     password = password_file.read_text()
+    mailbox = _get(f"http://127.0.0.1:{port}/demo/mailbox/")
     alive = _ctrl_c(process)
 
+    assert mailbox == 200
+    assert "/demo/mailbox/" in (clone / "run.log").read_text()
     assert "Save the Survivors" in landing
     assert "Samuel" in landing  # a demo story
     assert alive == [], f"still running after Ctrl-C: {alive}"
