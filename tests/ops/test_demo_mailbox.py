@@ -91,7 +91,7 @@ def test_production_refuses_the_demo_mailbox() -> None:
         CHARITY_NAME="Stichting Save the Children Nederland",
         CHARITY_RSIN="123456782",
         CHARITY_ADDRESS="Postbus 1, 2500 AA Den Haag",
-        DEMO_MAILBOX_DIR="/tmp/mailbox",
+        DEMO_MAILBOX_DIR="var/mailbox",
     )
 
     assert result.returncode != 0
