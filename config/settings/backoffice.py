@@ -75,6 +75,12 @@ def _item(title: StrOrPromise, icon: str, model: str) -> dict[str, object]:
     }
 
 
+def _demo_mailbox_on(request: object) -> bool:
+    from django.conf import settings
+
+    return bool(settings.DEMO_MAILBOX_DIR)
+
+
 def _page(title: StrOrPromise, icon: str, url_name: str) -> dict[str, object]:
     """A Finance page of our own: open to who may see export jobs (the views check the same)."""
     return {
@@ -185,6 +191,18 @@ UNFOLD = {
                     _item(_("Passkeys"), "fingerprint", "django_otp_webauthn.webauthncredential"),
                     # Every change to money, mail, consent and staff (backoffice/audit.py).
                     _item(_("Audit log"), "manage_search", "auditlog.logentry"),
+                ],
+            },
+            {
+                "title": _("Demo"),
+                "items": [
+                    {
+                        # The demo's emails (config/demo_mailbox_views.py); only in the demo.
+                        "title": _("Demo mailbox"),
+                        "icon": "inbox",
+                        "link": "/demo/mailbox/",
+                        "permission": _demo_mailbox_on,
+                    }
                 ],
             },
         ],

@@ -96,3 +96,19 @@ def test_production_refuses_the_demo_mailbox() -> None:
 
     assert result.returncode != 0
     assert "DEMO_MAILBOX_DIR" in result.stderr.strip().splitlines()[0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("mailbox_dir", "shown"), [("var/mailbox", True), ("", False)])
+def test_the_back_office_links_the_demo_mailbox_only_in_the_demo(
+    settings: Any, mailbox_dir: str, shown: bool
+) -> None:
+    from tests.factories import UserFactory
+    from tests.staff import verified_client
+
+    settings.DEMO_MAILBOX_DIR = mailbox_dir
+    staff = verified_client(UserFactory(is_staff=True, is_superuser=True))
+
+    page = staff.get(f"/{settings.ADMIN_PATH}").content.decode()
+
+    assert ('href="/demo/mailbox/"' in page) is shown
