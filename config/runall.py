@@ -151,6 +151,7 @@ def main() -> int:
         _manage(env, "migrate", "--noinput", "-v", "0")
         _manage(env, "collectstatic", "--noinput", "-v", "0")
         _manage(env, "seed_demo")
+        _manage(env, "seed_demo_mailing")
         processes = _processes(port)
         if not env.get("EMAIL_URL"):
             processes = {"mailbox": _demo_mailbox(env), **processes}
