@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.utils.crypto import salted_hmac
 
 CONFIRM_SALT = "campaign.supporter.confirm"
 PREFERENCES_SALT = "campaign.supporter.preferences"
@@ -20,6 +21,33 @@ _VALUE = re.compile(r"^(?P<id>[1-9][0-9]{0,18})\.(?P<key>[0-9a-f]{8,16})$")
 
 class InvalidToken(Exception):
     pass
+
+
+class LinkSigner(signing.Signer):
+    """Django's Signer with the signature in hex: one 64-character word.
+
+    Links in email text are read by spam filters. Django's base64 signature splits at '-'
+    into words that now and then look like a Bitcoin address to SpamAssassin (__BITCOIN_ID: a
+    30-35 character base58 word starting with 1 or 3; PDS_BTC_ID scored one message in ten).
+    A hex word of 64 characters never matches. Same key, salt and HMAC as Django's."""
+
+    def signature(self, value: str | bytes, key: str | bytes | None = None) -> str:
+        key = key or self.key
+        salt = self.salt if isinstance(self.salt, str) else self.salt.decode()
+        return salted_hmac(salt + "signer", value, key, algorithm=self.algorithm).hexdigest()
+
+
+class LinkTimestampSigner(LinkSigner, signing.TimestampSigner):
+    pass
+
+
+def link_signer(token: str, *, salt: str, timestamped: bool = False) -> signing.Signer:
+    """The signer that made `token`: hex links (LinkSigner), or Django's base64 ones that emails
+    sent before still carry (they keep working)."""
+    hex_signed = len(token.rpartition(":")[2]) == 64
+    if timestamped:
+        return (LinkTimestampSigner if hex_signed else signing.TimestampSigner)(salt=salt)
+    return (LinkSigner if hex_signed else signing.Signer)(salt=salt)
 
 
 @dataclass(frozen=True)
@@ -43,7 +71,7 @@ def _split(value: str) -> tuple[int, str]:
 
 
 def confirmation_token(*, supporter_id: int, nonce: str) -> str:
-    return signing.TimestampSigner(salt=CONFIRM_SALT).sign(f"{supporter_id}.{nonce}")
+    return LinkTimestampSigner(salt=CONFIRM_SALT).sign(f"{supporter_id}.{nonce}")
 
 
 def confirmation_max_age() -> timedelta:
@@ -52,7 +80,8 @@ def confirmation_max_age() -> timedelta:
 
 def confirmation_token_read(token: str) -> ConfirmationClaim:
     """The claim in a confirmation token; ``expired`` when it is authentic but too old."""
-    signer = signing.TimestampSigner(salt=CONFIRM_SALT)
+    signer = link_signer(token, salt=CONFIRM_SALT, timestamped=True)
+    assert isinstance(signer, signing.TimestampSigner)
     expired = False
     try:
         value = signer.unsign(token, max_age=confirmation_max_age())
@@ -68,12 +97,12 @@ def confirmation_token_read(token: str) -> ConfirmationClaim:
 
 def supporter_token(*, supporter_id: int, link_secret: str) -> str:
     """For the preference centre and one-click unsubscribe: valid until the secret rotates."""
-    return signing.Signer(salt=PREFERENCES_SALT).sign(f"{supporter_id}.{link_secret}")
+    return LinkSigner(salt=PREFERENCES_SALT).sign(f"{supporter_id}.{link_secret}")
 
 
 def supporter_token_read(token: str) -> SupporterClaim:
     try:
-        value = signing.Signer(salt=PREFERENCES_SALT).unsign(token)
+        value = link_signer(token, salt=PREFERENCES_SALT).unsign(token)
     except signing.BadSignature as exc:
         raise InvalidToken(token) from exc
     supporter_id, secret = _split(value)

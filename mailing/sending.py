@@ -21,7 +21,6 @@ from urllib.parse import quote
 
 import structlog
 from django.conf import settings
-from django.core import signing
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -29,7 +28,7 @@ from psycopg import pq
 
 from campaign.models import Supporter
 from campaign.selectors import supporters_may_receive
-from campaign.tokens import PREFERENCES_SALT
+from campaign.tokens import PREFERENCES_SALT, LinkSigner
 from mailing import services
 from mailing.models import Delivery, Enrollment, Mailing, Message, Suppression
 from mailing.ratelimit import SendRateLimiter, limiter_default
@@ -263,9 +262,9 @@ class _Links:
         self.site = settings.SITE_URL
         self.mailto = settings.SUPPORTERS_UNSUBSCRIBE_MAILTO
         self.tracking = settings.MAILING_CLICK_TRACKING
-        self.supporter_signer = signing.Signer(salt=PREFERENCES_SALT)
-        self.source_signer = signing.Signer(salt=services.SOURCE_SALT)
-        self.click_signer = signing.Signer(salt=CLICK_SALT)
+        self.supporter_signer = LinkSigner(salt=PREFERENCES_SALT)
+        self.source_signer = LinkSigner(salt=services.SOURCE_SALT)
+        self.click_signer = LinkSigner(salt=CLICK_SALT)
 
     def personal(self, supporter: Supporter, *, language: str, delivery_id: int) -> Personal:
         donate, preferences, unsubscribe = _paths(language)

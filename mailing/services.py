@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from campaign.tokens import LinkSigner, link_signer
 from mailing.models import (
     LANGUAGES,
     Delivery,
@@ -421,12 +422,12 @@ def suppression_add(*, address: str, reason: str, detail: str = "") -> bool:
 def source_token(delivery_id: int) -> str:
     """Carried by donate links, so a gift is credited to the email (and step, story) that
     brought it. Signed: a made-up token credits nothing."""
-    return signing.Signer(salt=SOURCE_SALT).sign(str(delivery_id))
+    return LinkSigner(salt=SOURCE_SALT).sign(str(delivery_id))
 
 
 def source_token_read(token: str) -> int | None:
     try:
-        value = signing.Signer(salt=SOURCE_SALT).unsign(token)
+        value = link_signer(token, salt=SOURCE_SALT).unsign(token)
     except signing.BadSignature:
         return None
     return int(value) if value.isdigit() else None

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.views.decorators.http import require_safe
 
+from campaign.tokens import LinkSigner, link_signer
 from mailing import services
 from mailing.models import Click, Delivery
 from mailing.rendering import links_for, placeholder
@@ -43,13 +44,13 @@ _AUTOMATED = re.compile(
 def click_base(delivery_id: int, language: str) -> str:
     """The per-email part of every tracked link: <site>/r/<token> (config/urls.py routes
     r/<token>/<n>/ here; built by hand, as reverse() per recipient costs more than the rest)."""
-    token = signing.Signer(salt=CLICK_SALT).sign(f"{delivery_id}.{language}")
+    token = LinkSigner(salt=CLICK_SALT).sign(f"{delivery_id}.{language}")
     return f"{settings.SITE_URL}/r/{token}"
 
 
 def click_token_read(token: str) -> tuple[int, str] | None:
     try:
-        value = signing.Signer(salt=CLICK_SALT).unsign(token)
+        value = link_signer(token, salt=CLICK_SALT).unsign(token)
     except signing.BadSignature:
         return None
     delivery, _, language = value.partition(".")
