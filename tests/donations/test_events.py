@@ -48,6 +48,8 @@ def test_gift_by_a_known_supporter_is_linked_and_announced_once(
             "source_token": "signed-token",
             "first_gift": True,
             "frequency": "one_off",
+            "amount": 2500,  # paid_gift's €25
+            "currency": "eur",
         }
     ]
 
