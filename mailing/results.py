@@ -106,7 +106,12 @@ def funnel(messages: QuerySet[Message]) -> Funnel:
         # People, not clicks: a delivery counts once however many links were followed.
         clicked=Count("pk", filter=Q(Exists(Click.objects.filter(delivery_id=OuterRef("pk"))))),
     )
-    gifts = _gifts(ids).aggregate(n=Count("pk"), cents=_euros_net())
+    gifts = _gifts(ids).aggregate(
+        # People, as for clicks: one email's reader who gave twice gave once here. A credit
+        # whose send-ledger row is gone (delivery NULL) counts as a person of its own.
+        people=Count("delivery_id", distinct=True) + Count("pk", filter=Q(delivery_id=None)),
+        cents=_euros_net(),
+    )
     return Funnel(
         sent=counts["sent"],
         delivered=counts["sent"] - counts["bounced"],
@@ -114,7 +119,7 @@ def funnel(messages: QuerySet[Message]) -> Funnel:
         bounced=counts["bounced"],
         complained=counts["complained"],
         unsubscribed=counts["unsubscribed"],
-        gave=gifts["n"],
+        gave=gifts["people"],
         euros_cents=gifts["cents"] or 0,
     )
 

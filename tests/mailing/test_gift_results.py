@@ -5,8 +5,9 @@ at the fake Stripe and reach mailing only through campaign's events."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
@@ -19,7 +20,7 @@ from donations.inbox import inbox_drain
 from donations.models import Donation
 from mailing import services
 from mailing.models import Delivery, GiftReversal, Mailing, Message, Sequence, SequenceStep
-from mailing.results import funnel
+from mailing.results import Day, funnel, gifts_per_day
 from mailing.sending import deliveries_send
 from tests.donations.gifts import paid_gift
 from tests.factories import ConsentFactory, UserFactory
@@ -129,10 +130,11 @@ def test_a_mailing_shows_who_gave_and_the_euros_net_of_refunds_counted_once(
     assert f'data-stage="euros">{_euros_nl(net)}<' in html
 
 
-def test_a_sequence_step_shows_its_gift_net_of_a_lost_dispute_and_a_won_one_restored(
+def test_a_sequence_step_shows_its_gifts_net_of_a_lost_dispute_and_a_won_one_restored(
     fake_stripe: FakeStripe, live_server: Any, smtp_server: Any
 ) -> None:
     step, delivery_id = _step_sent_to_one()
+    # Its one reader gives twice through the same email: one person who gave, two gifts.
     lost = _gift_from(fake_stripe, live_server, delivery_id, 123456)
     won = _gift_from(fake_stripe, live_server, delivery_id, 3000)
     marketing = _marketing()
@@ -142,8 +144,10 @@ def test_a_sequence_step_shows_its_gift_net_of_a_lost_dispute_and_a_won_one_rest
         html = marketing.get(results_url).content.decode()
         return html[html.index('data-step="1"') :]
 
-    assert 'data-stage="gave">2<' in step_figures()
+    assert 'data-stage="gave">1<' in step_figures()
     assert f'data-stage="euros">{_euros_nl(123456 + 3000)}<' in step_figures()
+    today = datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+    assert gifts_per_day(Message.objects.filter(step=step)) == [Day(today, 2, 123456 + 3000)]
 
     lost_dispute = fake_stripe.dispute(_charge(fake_stripe, lost))
     _apply(fake_stripe)
@@ -158,7 +162,8 @@ def test_a_sequence_step_shows_its_gift_net_of_a_lost_dispute_and_a_won_one_rest
     inbox_drain()
 
     result = funnel(Message.objects.filter(step=step))
-    assert (result.gave, result.euros_cents) == (2, 3000)
+    assert (result.gave, result.euros_cents) == (1, 3000)
+    assert gifts_per_day(Message.objects.filter(step=step)) == [Day(today, 2, 3000)]
     assert f'data-stage="euros">{_euros_nl(3000)}<' in step_figures()
 
 
