@@ -98,6 +98,7 @@ NOT_AUDITED: dict[str, str] = {
     "sending starts; the mailing and step that staff edit are audited",
     "mailing.Enrollment": "a supporter's place in a sequence, moved on by the worker",
     "mailing.GiftAttribution": "derived from gifts (audited) and the send ledger",
+    "mailing.GiftReversal": "derived from refunds and disputes (audited in the ledger)",
     "mailing.Click": "a reader following a link, recorded by the public redirect: an event of "
     "the send ledger, not a change anyone makes",
 }

@@ -13,9 +13,8 @@ from django.utils.translation import gettext as _
 
 from backoffice.charts import Bar, columns
 from campaign.models import Supporter
-from donations.models import Donation
+from donations.models import GIVEN, Donation
 from donations.templatetags.donations import euros
-from mailing.results import GIVEN
 from mailing.services import AMSTERDAM
 
 DAYS = 30

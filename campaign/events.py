@@ -33,6 +33,15 @@ supporter_erased = Signal()
 # per gift), and a receiver that raises is logged and rolled back without holding up the
 # money. Anything outside the database belongs in transaction.on_commit. kwargs: donation_id,
 # supporter_id (or None), source_token (the signed token from the email link that brought the
-# gift, or ""), first_gift (bool), frequency. Mailing ends appeal sequences and credits the
-# email.
+# gift, or ""), first_gift (bool), frequency, amount (integer cents), currency (ISO, lower
+# case). Mailing ends appeal sequences and credits the email, amount and all, in its own tables.
 donation_succeeded = Signal()
+
+# Sent by donations when the ledger books money going back on a gift (a refund, a dispute's
+# withdrawal) or coming back (a dispute won), in the same transaction and savepoint pattern as
+# donation_succeeded. kwargs: donation_id, donation_uuid (str), reversal (the ledger movement's
+# Stripe id: re_... or the dispute's txn_...), kind ("refund", "dispute", "dispute_won"), amount
+# (integer cents the gift lost: positive, or negative when a won dispute brings it back),
+# currency. Sent again whenever the gift's refunds or disputes are seen again (a redelivered
+# event, a second partial refund): a receiver counts each `reversal` once.
+donation_reversed = Signal()

@@ -41,7 +41,7 @@ from donations.models import (
     TransactionKind,
 )
 from donations.notices import notice_queue
-from donations.signals import gift_recorded
+from donations.signals import gift_recorded, gift_reversals_announce
 
 log = structlog.get_logger(__name__)
 Payload = dict[str, Any]
@@ -553,6 +553,7 @@ def charge_refunded(payload: Payload) -> None:
         )
     if donation is not None:
         donation_advance(donation, status_from_ledger(donation))
+        gift_reversals_announce(donation)  # mailing nets its gift figures (campaign/events.py)
 
 
 def dispute_changed(payload: Payload) -> None:
@@ -583,6 +584,7 @@ def dispute_changed(payload: Payload) -> None:
         )
     if donation is not None:
         donation_advance(donation, status_from_ledger(donation))
+        gift_reversals_announce(donation)  # mailing nets its gift figures (campaign/events.py)
 
 
 def payout_paid(payload: Payload) -> None:

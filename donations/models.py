@@ -49,6 +49,14 @@ STATUS_RANK = {
     DonationStatus.DISPUTED: 6,
 }
 
+# A gift counts as given once its money arrived; later refunds or disputes do not un-give it.
+GIVEN = (
+    DonationStatus.PAID,
+    DonationStatus.PARTIALLY_REFUNDED,
+    DonationStatus.REFUNDED,
+    DonationStatus.DISPUTED,
+)
+
 
 class Donation(AuditedFromLoad):
     """One gift (a one-off gift, or one payment of a monthly gift)."""

@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from django.db import transaction
+from django.dispatch import Signal
 
-from campaign.events import donation_succeeded
-from donations.models import Donation, TransactionKind
+from campaign.events import donation_reversed, donation_succeeded
+from donations.ledger import donation_transactions
+from donations.models import Donation, DonationStatus, TransactionKind
 
 log = structlog.get_logger(__name__)
+
+# Ledger movements that take money back from a gift, or bring it back (a dispute won).
+REVERSALS = (TransactionKind.REFUND, TransactionKind.DISPUTE, TransactionKind.DISPUTE_WON)
+
+
+def _send_in_savepoint(signal: Signal, donation: Donation, payloads: list[dict[str, Any]]) -> None:
+    """Inside the caller's transaction, in a savepoint of its own: the listeners' writes commit
+    with the money, and a listener that raises is rolled back without holding the money up."""
+    if not payloads:
+        return
+    try:
+        with transaction.atomic():
+            for payload in payloads:
+                signal.send(sender=Donation, **payload)
+    except Exception:
+        # The ledger stands: what is lost is mailing's view of it, and this says so loudly.
+        log.exception("donations.gift_event_failed", donation_id=donation.pk)
 
 
 def gift_recorded(donation: Donation) -> None:
     """Send donation_succeeded inside the gift's transaction (mailing ends appeals, starts the
-    first-gift series and credits the email that brought it); see campaign/events.py."""
+    first-gift series and credits the email that brought it); see campaign/events.py. Then any
+    refund or dispute the ledger booked before the gift itself (events arrive in any order)."""
     first_gift = (
         donation.supporter_id is None
         or not Donation.objects.filter(
@@ -28,10 +50,35 @@ def gift_recorded(donation: Donation) -> None:
         "source_token": donation.source_token,
         "first_gift": first_gift,
         "frequency": donation.frequency,
+        "amount": donation.amount,
+        "currency": donation.currency.lower(),
     }
-    try:
-        with transaction.atomic():
-            donation_succeeded.send(sender=Donation, **payload)
-    except Exception:
-        # The gift stands: its credit to an email is what is lost, and this says so loudly.
-        log.exception("donations.gift_event_failed", donation_id=donation.pk)
+    _send_in_savepoint(donation_succeeded, donation, [payload])
+    # The status is already derived from the ledger here: only a gift that is not simply paid
+    # can have a refund or dispute waiting, so the usual gift costs no extra query.
+    if donation.status != DonationStatus.PAID:
+        gift_reversals_announce(donation)
+
+
+def gift_reversals_announce(donation: Donation) -> None:
+    """Send donation_reversed for each refund or dispute movement the ledger holds for this
+    gift. All of them, every time: one query, listeners count each movement once, and a
+    movement whose first announcement failed is announced again with the next one."""
+    rows = (
+        donation_transactions(donation)
+        .filter(kind__in=REVERSALS)
+        .order_by("pk")
+        .values_list("stripe_object", "kind", "amount", "currency")
+    )
+    payloads = [
+        {
+            "donation_id": donation.pk,
+            "donation_uuid": str(donation.uuid),
+            "reversal": stripe_object,
+            "kind": kind,
+            "amount": -amount,  # the ledger's sign is the charity's balance; this is the gift's
+            "currency": currency.lower(),
+        }
+        for stripe_object, kind, amount, currency in rows
+    ]
+    _send_in_savepoint(donation_reversed, donation, payloads)

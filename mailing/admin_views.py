@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice.charts import Bar, columns, horizontal_bars
-from donations.templatetags.donations import euros
+from campaign.money import euros
 from mailing import previews, results, selectors, services
 from mailing.forms import EnrolSegmentForm, PreviewForm, ScheduleForm, TestSendForm
 from mailing.models import LANGUAGES, Mailing, Message, Sequence, SequenceStep

@@ -307,10 +307,13 @@ class Suppression(models.Model):
 
 class GiftAttribution(models.Model):
     """A gift credited to the email that brought it (signed source token), for reports; also
-    the mailing side's record of who gave, for donor-status segments. No amounts: the ledger in
-    donations/ holds those."""
+    the mailing side's record of who gave, for donor-status segments. The amount is as the
+    donation_succeeded event told it; refunds and disputes are GiftReversal rows. The ledger in
+    donations/ stays the books' truth: these are mailing's copy for its own reports."""
 
     donation_id = models.BigIntegerField(unique=True)
+    amount = models.PositiveIntegerField(default=0)  # cents, in `currency`
+    currency = models.CharField(max_length=3, default="eur")
     supporter = models.ForeignKey(
         Supporter, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -325,6 +328,30 @@ class GiftAttribution(models.Model):
 
     def __str__(self) -> str:
         return f"gift {self.donation_id}"
+
+
+class GiftReversal(models.Model):
+    """Money a gift lost after it was given (a refund, a dispute) or got back (a dispute won),
+    from the donation_reversed event: one row per ledger movement, however often it is told.
+    Joined to GiftAttribution on donation_id, so one that arrives before the gift still counts."""
+
+    donation_id = models.BigIntegerField()
+    # The ledger movement's Stripe id (re_..., or the dispute's balance transaction txn_...).
+    reversal = models.CharField(max_length=255)
+    kind = models.CharField(max_length=20)
+    # Cents the gift lost: negative when a won dispute brought them back.
+    amount = models.IntegerField()
+    currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reversal", "kind"], name="gift_reversal_once"),
+        ]
+        indexes = [models.Index(fields=["donation_id"], name="gift_reversal_donation_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.reversal} of gift {self.donation_id}"
 
 
 class Click(models.Model):

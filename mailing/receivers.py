@@ -39,6 +39,8 @@ def on_donation_succeeded(
     sender: Any,
     donation_id: int,
     supporter_id: int | None,
+    amount: int,
+    currency: str,
     source_token: str = "",
     first_gift: bool = False,
     frequency: str = "",
@@ -50,9 +52,25 @@ def on_donation_succeeded(
         source=source_token,
         first_gift=first_gift,
         frequency=frequency,
+        amount=amount,
+        currency=currency,
     )
     if first_gift and supporter_id is not None:
         transaction.on_commit(_tick_soon)
+
+
+def on_donation_reversed(
+    sender: Any,
+    donation_id: int,
+    reversal: str,
+    kind: str,
+    amount: int,
+    currency: str,
+    **kwargs: Any,
+) -> None:
+    services.gift_reversal_record(
+        donation_id=donation_id, reversal=reversal, kind=kind, amount=amount, currency=currency
+    )
 
 
 def on_supporter_unsubscribed(sender: Any, supporter_id: int, **kwargs: Any) -> None:
@@ -68,6 +86,7 @@ def connect() -> None:
     uid = "mailing.receivers"
     events.supporter_confirmed.connect(on_supporter_confirmed, dispatch_uid=f"{uid}.confirmed")
     events.donation_succeeded.connect(on_donation_succeeded, dispatch_uid=f"{uid}.donation")
+    events.donation_reversed.connect(on_donation_reversed, dispatch_uid=f"{uid}.reversed")
     events.supporter_unsubscribed.connect(
         on_supporter_unsubscribed, dispatch_uid=f"{uid}.unsubscribed"
     )

@@ -4,7 +4,9 @@ The send ledger says what went out; what came after is read from where it is rec
 bounces and complaints in the suppression table (keyed by address hash, dated), unsubscribes
 in the consent rows, clicks in the tracked-link redirect's Click rows (people who followed at
 least one link; link scanners are never recorded), gifts in GiftAttribution (the signed source
-token of the email's donate link) with their amounts from the donations ledger's Donation rows.
+token of the email's donate link, with the amount the donation_succeeded event told) net of the
+GiftReversal rows the donation_reversed event brings (refunds and disputes). Mailing's own tables
+only: donations/ tells, through campaign's events, and is never read from here (DESIGN.md).
 "Delivered" is accepted by the receiving server and not bounced within AFTER_SEND.
 """
 
@@ -14,22 +16,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 
 from campaign.models import Consent
-from donations.models import Donation, DonationStatus
-from mailing.models import Click, Delivery, GiftAttribution, Message, Suppression
+from mailing.models import Click, Delivery, GiftAttribution, GiftReversal, Message, Suppression
 from mailing.selectors import EmailHash
 from mailing.services import AMSTERDAM
 
-# A gift counts once its money arrived; later refunds or disputes do not un-bring it.
-GIVEN = (
-    DonationStatus.PAID,
-    DonationStatus.PARTIALLY_REFUNDED,
-    DonationStatus.REFUNDED,
-    DonationStatus.DISPUTED,
-)
+# "Euros" add up gifts in euros only: another currency's cents are not euro cents.
+EURO = "eur"
 
 
 @dataclass(frozen=True)
@@ -78,11 +74,25 @@ def _unsubscribed_after_send() -> Exists:
     )
 
 
-def _gifts(message_ids: Iterable[int]) -> QuerySet[Donation]:
-    attributed = GiftAttribution.objects.filter(message_id__in=list(message_ids)).values(
-        "donation_id"
+def _gifts(message_ids: Iterable[int]) -> QuerySet[GiftAttribution]:
+    """Gifts credited to these messages, each with `net`: its amount less what refunds and
+    disputes took back (plus what a won dispute brought back). A gift counts as given once
+    its money arrived, whatever came after; only its euros are netted."""
+    reversed_cents = (
+        GiftReversal.objects.filter(
+            donation_id=OuterRef("donation_id"), currency=OuterRef("currency")
+        )
+        .values("donation_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
     )
-    return Donation.objects.filter(pk__in=attributed, status__in=GIVEN)
+    return GiftAttribution.objects.filter(message_id__in=list(message_ids)).annotate(
+        net=F("amount") - Coalesce(Subquery(reversed_cents), 0)
+    )
+
+
+def _euros_net() -> Sum:
+    return Sum("net", filter=Q(currency=EURO))
 
 
 def funnel(messages: QuerySet[Message]) -> Funnel:
@@ -96,7 +106,12 @@ def funnel(messages: QuerySet[Message]) -> Funnel:
         # People, not clicks: a delivery counts once however many links were followed.
         clicked=Count("pk", filter=Q(Exists(Click.objects.filter(delivery_id=OuterRef("pk"))))),
     )
-    gifts = _gifts(ids).aggregate(n=Count("pk"), cents=Sum("amount"))
+    gifts = _gifts(ids).aggregate(
+        # People, as for clicks: one email's reader who gave twice gave once here. A credit
+        # whose send-ledger row is gone (delivery NULL) counts as a person of its own.
+        people=Count("delivery_id", distinct=True) + Count("pk", filter=Q(delivery_id=None)),
+        cents=_euros_net(),
+    )
     return Funnel(
         sent=counts["sent"],
         delivered=counts["sent"] - counts["bounced"],
@@ -104,19 +119,19 @@ def funnel(messages: QuerySet[Message]) -> Funnel:
         bounced=counts["bounced"],
         complained=counts["complained"],
         unsubscribed=counts["unsubscribed"],
-        gave=gifts["n"],
+        gave=gifts["people"],
         euros_cents=gifts["cents"] or 0,
     )
 
 
 def gifts_per_day(messages: QuerySet[Message]) -> list[Day]:
-    """Gifts the email brought, per day (Europe/Amsterdam) the gift was made."""
+    """Gifts the email brought, per day (Europe/Amsterdam) their money arrived; euros net."""
     ids = list(messages.values_list("pk", flat=True))
     rows = (
         _gifts(ids)
         .annotate(day=TruncDate("created_at", tzinfo=AMSTERDAM))
         .values("day")
-        .annotate(n=Count("pk"), cents=Sum("amount"))
+        .annotate(n=Count("pk"), cents=_euros_net())
         .order_by("day")
     )
     return [Day(day=r["day"], gifts=r["n"], euros_cents=r["cents"] or 0) for r in rows]

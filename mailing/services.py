@@ -437,8 +437,9 @@ def source_token_read(token: str) -> int | None:
 # credited (its events are delivered more than once) is left as it is.
 _GIFT_CREDIT = """
 INSERT INTO mailing_giftattribution
-    (donation_id, supporter_id, frequency, delivery_id, message_id, created_at)
-SELECT %(donation)s, %(supporter)s, %(frequency)s, delivery.id, delivery.message_id, now()
+    (donation_id, supporter_id, frequency, amount, currency, delivery_id, message_id, created_at)
+SELECT %(donation)s, %(supporter)s, %(frequency)s, %(amount)s, %(currency)s, delivery.id,
+    delivery.message_id, now()
 FROM (SELECT 1) AS one LEFT JOIN mailing_delivery delivery ON delivery.id = %(delivery)s
 ON CONFLICT (donation_id) DO NOTHING
 RETURNING id
@@ -456,9 +457,12 @@ def gift_record(
     source: str,
     first_gift: bool,
     frequency: str,
+    amount: int,
+    currency: str,
 ) -> bool:
-    """A gift: credit the email, end sequences that end on a gift, start the donor series.
-    Idempotent on the donation id (events may be delivered more than once)."""
+    """A gift: credit the email (with its amount, for the results), end sequences that end on
+    a gift, start the donor series. Idempotent on the donation id (events may be delivered
+    more than once)."""
     delivery_id = source_token_read(source) if source else None
     with connection.cursor() as cursor:
         cursor.execute(
@@ -467,6 +471,8 @@ def gift_record(
                 "donation": donation_id,
                 "supporter": supporter_id,
                 "frequency": frequency,
+                "amount": amount,
+                "currency": currency.lower(),
                 "delivery": delivery_id,
             },
         )
@@ -479,6 +485,36 @@ def gift_record(
     if first_gift:
         sequences_enrol(trigger=Sequence.Trigger.FIRST_GIFT, supporter_id=supporter_id)
     return True
+
+
+_GIFT_REVERSAL = """
+INSERT INTO mailing_giftreversal (donation_id, reversal, kind, amount, currency, created_at)
+VALUES (%(donation)s, %(reversal)s, %(kind)s, %(amount)s, %(currency)s, now())
+ON CONFLICT (reversal, kind) DO NOTHING
+RETURNING id
+"""
+
+
+def gift_reversal_record(
+    *, donation_id: int, reversal: str, kind: str, amount: int, currency: str
+) -> bool:
+    """Money a credited gift lost (a refund, a dispute) or got back (a dispute won), for the
+    results' euros net. One statement, no savepoint of its own (donations sends the event in
+    one); the same movement told twice is kept once. True when this call recorded it."""
+    if not reversal or not kind:
+        raise ValueError("a gift reversal needs the ledger movement's id and kind")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _GIFT_REVERSAL,
+            {
+                "donation": donation_id,
+                "reversal": reversal[:255],
+                "kind": kind[:20],
+                "amount": int(amount),
+                "currency": currency.lower()[:3],
+            },
+        )
+        return cursor.fetchone() is not None
 
 
 def supporters_stopped_in_sequence(*, sequence_id: int, supporter_ids: Iterable[int]) -> set[int]:

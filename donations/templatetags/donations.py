@@ -1,22 +1,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from django import template
 from django.utils import formats, timezone
 
+from campaign import money
 from donations.models import RecurringDonation
 from donations.recurring import manage_url as recurring_manage_url
 
 register = template.Library()
 
 
-@register.filter
-def euros(cents: int | None) -> str:
-    """1234 -> '€ 12,34' in Dutch, '€12.34' in English (localised decimal separator)."""
-    value = Decimal(int(cents or 0)) / 100
-    return "€\u00a0" + formats.number_format(value, decimal_pos=2, use_l10n=True)
+# The shared formatting (campaign/money.py): '€ 1.234,56' in Dutch, '€1,234.56' in English.
+euros = register.filter("euros", money.euros)
 
 
 @register.filter

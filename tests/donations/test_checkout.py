@@ -279,7 +279,7 @@ def test_change_the_monthly_amount(
     monthly_gift.refresh_from_db()
     price = _subscription(fake_stripe, monthly_gift)["items"]["data"][0]["price"]
     assert response.redirect_chain[0][1] == 303
-    assert "Your monthly gift is now €\xa040.00." in response.content.decode()
+    assert "Your monthly gift is now €40.00." in response.content.decode()
     assert monthly_gift.amount == 4000
     assert price["unit_amount"] == 4000
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from campaign.events import donation_succeeded
+from campaign.events import donation_reversed, donation_succeeded
 from campaign.models import Supporter
 from donations.inbox import inbox_drain
 from donations.models import DonationStatus, StripeEvent, Transaction
@@ -48,6 +48,8 @@ def test_gift_by_a_known_supporter_is_linked_and_announced_once(
             "source_token": "signed-token",
             "first_gift": True,
             "frequency": "one_off",
+            "amount": 2500,  # paid_gift's €25
+            "currency": "eur",
         }
     ]
 
@@ -93,4 +95,64 @@ def test_a_failing_listener_does_not_hold_up_the_gift(
     assert Transaction.objects.filter(donation=donation, kind="gift").count() == 1
     assert not StripeEvent.objects.exclude(status__in=["processed", "ignored"]).exists()
 
+    assert not Supporter.objects.filter(email="half-written@voorbeeld.nl").exists()
+
+
+def _charge_of(fake: FakeStripe, donation: Any) -> str:
+    return next(
+        c["id"]
+        for c in fake.objects("charge")
+        if c["payment_intent"] == donation.stripe_payment_intent
+    )
+
+
+def test_a_refund_is_announced_with_what_the_gift_lost(
+    fake_stripe: FakeStripe, live_server: Any
+) -> None:
+    told: list[dict[str, Any]] = []
+
+    def listener(sender: Any, **kwargs: Any) -> None:
+        told.append({k: v for k, v in kwargs.items() if k != "signal"})
+
+    donation_reversed.connect(listener, weak=False)
+    try:
+        donation = paid_gift(fake_stripe, live_server, amount=4000, email="gever@voorbeeld.nl")
+        refund = fake_stripe.refund(_charge_of(fake_stripe, donation), amount=1500)
+        fake_stripe.wait_for_deliveries()
+        inbox_drain()
+    finally:
+        donation_reversed.disconnect(listener)
+
+    assert told == [
+        {
+            "donation_id": donation.pk,
+            "donation_uuid": str(donation.uuid),
+            "reversal": refund["id"],
+            "kind": "refund",
+            "amount": 1500,
+            "currency": "eur",
+        }
+    ]
+
+
+def test_a_failing_reversal_listener_does_not_hold_up_the_refund(
+    fake_stripe: FakeStripe, live_server: Any
+) -> None:
+    def broken(sender: Any, **kwargs: Any) -> None:
+        SupporterFactory(email="half-written@voorbeeld.nl")
+        raise RuntimeError("a listener's bug")
+
+    donation = paid_gift(fake_stripe, live_server, amount=4000, email="gever@voorbeeld.nl")
+    donation_reversed.connect(broken, weak=False)
+    try:
+        fake_stripe.refund(_charge_of(fake_stripe, donation))
+        fake_stripe.wait_for_deliveries()
+        inbox_drain()
+    finally:
+        donation_reversed.disconnect(broken)
+
+    donation.refresh_from_db()
+    assert donation.status == DonationStatus.REFUNDED
+    assert Transaction.objects.filter(donation=donation, kind="refund").count() == 1
+    assert not StripeEvent.objects.exclude(status__in=["processed", "ignored"]).exists()
     assert not Supporter.objects.filter(email="half-written@voorbeeld.nl").exists()

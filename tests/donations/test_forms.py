@@ -62,8 +62,8 @@ def test_other_amount_with_a_comma() -> None:
     ("language", "typed", "message"),
     [
         ("nl", "2", "Het kleinste bedrag dat we kunnen aannemen is € 5,00."),
-        ("en", "2", "The smallest gift we can accept is € 5.00."),
-        ("nl", "20000", "Wil je meer geven dan € 10000,00?"),
+        ("en", "2", "The smallest gift we can accept is €5.00."),
+        ("nl", "20000", "Wil je meer geven dan € 10.000,00?"),
         ("en", "twenty", "Enter an amount in euros, such as 25 or 12,50."),
         ("nl", "", "Kies een bedrag of vul een ander bedrag in."),
     ],

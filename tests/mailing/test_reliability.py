@@ -103,6 +103,8 @@ def test_sequence_step_1_at_once_step_2_when_due_and_a_gift_stops_step_3(
         source_token=services.source_token(step_2.pk),
         first_gift=True,
         frequency="one_off",
+        amount=2500,
+        currency="eur",
     )
     enrollment.refresh_from_db()
     assert enrollment.exit_reason == "gift"

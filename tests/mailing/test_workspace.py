@@ -221,6 +221,8 @@ def test_results_count_what_was_sent_and_the_gifts_it_brought(
         source=services.source_token(ids[0]),
         first_gift=True,
         frequency="one_off",
+        amount=gift.amount,
+        currency="eur",
     )
     # One reader follows two links of their email in a browser; a link scanner follows one too.
     html = smtp_server.messages[0].message.get_body(preferencelist=("html",)).get_content()
