@@ -79,7 +79,7 @@ def _link_invalid(request: HttpRequest) -> HttpResponse:
 # --- sign-up ------------------------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     """GET: the form on its own page. POST: from here or from the form on any story page."""
     if request.method != "POST":
@@ -122,7 +122,7 @@ def signup_thanks(request: HttpRequest) -> HttpResponse:
     return render(request, "campaign/signup_thanks.html")
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup_resend(request: HttpRequest) -> HttpResponse:
     """ "Send me my link again": the confirmation link, or the preference-centre link."""
     if request.method != "POST":

@@ -70,3 +70,25 @@ def test_head_of_the_manage_page_changes_nothing(client: Client, language: str) 
     assert head.content == b""
     gift.refresh_from_db()
     assert (gift.amount, gift.state) == (2500, RecurringState.ACTIVE)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/en/",
+        "/aanmelden/",
+        "/en/signup/",
+        "/aanmelden/bedankt/",
+        "/aanmelden/opnieuw/",
+        "/en/signup/send-again/",
+        "/doneer/",
+        "/en/donate/",
+    ],
+)
+def test_head_answers_like_get_on_the_public_pages(client: Client, path: str) -> None:
+    head, get = head_and_get(client, path)
+
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert not Supporter.objects.exists()
