@@ -12,7 +12,10 @@ from django_otp_webauthn.models import WebAuthnCredential
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from backoffice import audit_admin  # noqa: F401 - the "Audit log" page
+from backoffice import (
+    audit_admin,  # noqa: F401 - the "Audit log" page
+    device_admin,  # noqa: F401 - second factors, without their secrets
+)
 from backoffice.roles import ROLES
 
 admin.site.unregister(User)

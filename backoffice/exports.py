@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import structlog
 from django.conf import settings
@@ -152,13 +152,13 @@ def export_run(job_id: int) -> ExportJob | None:
     # Written in place, not through storage.save(): that would copy the whole file once more.
     # A partial file never carries the final name, so a crash leaves no half export to fetch.
     final = Path(storage.path(name))
-    final.parent.mkdir(parents=True, exist_ok=True)
+    _private_folder(final.parent)
     # Each run writes its own partial file; only a complete one takes the final name.
     partial = final.with_suffix(f"{final.suffix}.{uuid.uuid4().hex[:8]}.part")
     progress = _ProgressWriter(job.pk, settings.EXPORT_PROGRESS_ROWS)
     renderer = Renderer(exporter, dialect=_dialect(job), progress=progress)
     try:
-        with partial.open("wb") as out:
+        with _private_file(partial) as out:
             rows = renderer.render(_format(job), out)
         os.replace(partial, final)
     finally:
@@ -177,6 +177,24 @@ def export_run(job_id: int) -> ExportJob | None:
     )
     log.info("export.done", job=job.pk, rows=rows, file=name)
     return job
+
+
+# The files hold donors' names and emails: only the account running the app may read them,
+# whatever the umask (a shared host's other users, a backup agent reading world-readable files).
+PRIVATE_FOLDER_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def _private_folder(folder: Path) -> None:
+    folder.mkdir(mode=PRIVATE_FOLDER_MODE, parents=True, exist_ok=True)
+    folder.chmod(PRIVATE_FOLDER_MODE)  # also one made earlier, or by mkdir under a umask
+
+
+def _private_file(path: Path) -> BinaryIO:
+    """A new file only its owner can read: created 0600, never readable for a moment."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    os.fchmod(descriptor, PRIVATE_FILE_MODE)  # the umask may only have taken bits away
+    return os.fdopen(descriptor, "wb")
 
 
 def export_failed(job_id: int, error: str) -> None:

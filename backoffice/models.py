@@ -30,7 +30,8 @@ class ExportFileStorage(FileSystemStorage):
 
 
 def export_storage() -> ExportFileStorage:
-    return ExportFileStorage()
+    # Donor data: only the app's own account may read what goes through the storage too.
+    return ExportFileStorage(file_permissions_mode=0o600, directory_permissions_mode=0o700)
 
 
 class ExportFormat(models.TextChoices):

@@ -79,7 +79,7 @@ def _link_invalid(request: HttpRequest) -> HttpResponse:
 # --- sign-up ------------------------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     """GET: the form on its own page. POST: from here or from the form on any story page."""
     if request.method != "POST":
@@ -122,7 +122,7 @@ def signup_thanks(request: HttpRequest) -> HttpResponse:
     return render(request, "campaign/signup_thanks.html")
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup_resend(request: HttpRequest) -> HttpResponse:
     """ "Send me my link again": the confirmation link, or the preference-centre link."""
     if request.method != "POST":
@@ -282,7 +282,7 @@ def preferences_erase(request: HttpRequest, token: str) -> HttpResponse:
 
 @csrf_exempt  # the signed URL is the credential; mail clients POST without cookies or tokens
 @private_page
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe_one_click(request: HttpRequest, token: str) -> HttpResponse:
     """POST ``List-Unsubscribe=One-Click``: unsubscribe from everything, at once.
 
@@ -294,7 +294,7 @@ def unsubscribe_one_click(request: HttpRequest, token: str) -> HttpResponse:
         return _link_invalid(request)
     with translation.override(supporter.language):
         context = {"token": token, "preferences_token": token}
-        if request.method == "GET":
+        if request.method in {"GET", "HEAD"}:  # a link checker's HEAD changes nothing either
             return render(request, "campaign/unsubscribe.html", context)
         if request.POST.get(ONE_CLICK_FIELD) != ONE_CLICK_VALUE:
             return render(request, "campaign/unsubscribe.html", context, status=400)

@@ -30,12 +30,24 @@ UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_conte
 # secrets.token_urlsafe(32) is 43 characters of this alphabet.
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
-_PLAIN = re.compile(r"(\d+)(?:[.,](\d{1,2}))?")
-_GROUPED = re.compile(r"(\d{1,3}(?:([.,])\d{3})+)(?:([.,])(\d{1,2}))?")
+# ASCII digits only: int() reads other scripts' digits ("٢٥") and str.isdigit() accepts "²",
+# which int() refuses; people type amounts with 0-9, anything else is asked again.
+_PLAIN = re.compile(r"([0-9]+)(?:[.,]([0-9]{1,2}))?")
+_GROUPED = re.compile(r"([0-9]{1,3}(?:([.,])[0-9]{3})+)(?:([.,])([0-9]{1,2}))?")
+# Longer than any amount we accept, however it is written ("€ 10.000,00"): longer text is
+# refused before any parsing, so its cost never depends on what was sent.
+_TYPED_MAX = 32
+# A database id as the form posts it back (the consent wording's version).
+_ID = re.compile(r"[0-9]{1,9}")
 
 
 class AmountError(ValueError):
     pass
+
+
+_INVALID_AMOUNT = _("Enter an amount in euros, such as 25 or 12,50.")
+# Over-long text gets the same plain message, never a count of the characters sent.
+_TYPED_ERRORS = {"max_length": _INVALID_AMOUNT}
 
 
 def parse_euros(text: str) -> int:
@@ -45,6 +57,8 @@ def parse_euros(text: str) -> int:
     separators before groups of three digits group thousands ("1.000", "1,000.50"). Anything
     else ("2,5,0", "12.3456", "1.000.50", "-5") is refused rather than guessed.
     """
+    if len(text) > _TYPED_MAX:
+        raise AmountError(text[:_TYPED_MAX])
     value = _SPACES.sub("", text).removeprefix("€").removesuffix("€").removeprefix("EUR")
     value = value.removesuffix(",-").removesuffix(".-")  # Dutch price style: "25,-"
     plain = _PLAIN.fullmatch(value)
@@ -92,9 +106,7 @@ class _AmountLimits:
         try:
             cents = parse_euros(text)
         except AmountError:
-            raise forms.ValidationError(
-                _("Enter an amount in euros, such as 25 or 12,50."), code="invalid_amount"
-            ) from None
+            raise forms.ValidationError(_INVALID_AMOUNT, code="invalid_amount") from None
         return _AmountLimits.check(cents)
 
 
@@ -156,11 +168,16 @@ class DonateForm(forms.Form):
         initial="2500",
         widget=forms.RadioSelect,
         required=False,
+        # Only a tampered form sends another value: never echo it back.
+        error_messages={
+            "invalid_choice": _("Choose one of the amounts shown, or fill in another amount.")
+        },
     )
     other_amount = forms.CharField(
         label=_("Other amount in euros"),
         required=False,
         max_length=20,
+        error_messages=_TYPED_ERRORS,
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     method = forms.ChoiceField(
@@ -274,13 +291,19 @@ class DonateForm(forms.Form):
             self.add_error("other_amount" if choice in {"", OTHER} else "amount", error)
 
     def shown_amount(self) -> int:
-        """The amount the fee lines are worked out for: the donor's, else the default preset."""
+        """The amount the fee lines are worked out for: the donor's, else the default preset.
+
+        Read from the raw data, as an invalid form shows its extras too; only a preset we offer
+        or a typed amount within our limits counts, so what an invalid form works out is never
+        more than for a valid one.
+        """
         if self.is_bound:
             choice = str(self.data.get("amount") or "")
-            if choice.isdigit():
+            if choice in {str(cents) for cents in settings.DONATION_PRESETS_CENTS}:
                 return int(choice)
             typed = _parses_to(str(self.data.get("other_amount") or ""))
-            if typed is not None and typed > 0:
+            low, high = settings.DONATION_MIN_CENTS, settings.DONATION_MAX_CENTS
+            if typed is not None and low <= typed <= high:
                 return typed
         return int(self.fields["amount"].initial)
 
@@ -321,7 +344,7 @@ def news_text_for(data: Any, language: str) -> ConsentText | None:
     """The donor-news wording to show: the version the form was shown with when it comes back
     (so the consent records what the donor read), else the newest in this language."""
     posted = str(data.get("news_text") or "") if data is not None else ""
-    if posted.isdigit():
+    if _ID.fullmatch(posted):
         shown = ConsentText.objects.filter(pk=int(posted), topic=Topic.DONOR_NEWS).first()
         if shown is not None:
             return shown
@@ -342,7 +365,7 @@ class AmountForm(forms.Form):
         label=_("New monthly amount in euros"),
         max_length=20,
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
-        error_messages={"required": _("Fill in the new monthly amount.")},
+        error_messages={**_TYPED_ERRORS, "required": _("Fill in the new monthly amount.")},
     )
 
     def clean_amount(self) -> int:

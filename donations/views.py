@@ -7,6 +7,8 @@ These views start gifts, show what our database knows, and hand changes to the s
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -56,6 +58,9 @@ log = structlog.get_logger(__name__)
 # The thanks page of a gift still pending reloads every 3 s; after this many reloads (about two
 # minutes) it stops and says the email will follow, instead of polling for ever.
 THANKS_MAX_CHECKS = 40
+_COUNTER = re.compile(r"[0-9]{1,3}")
+# A gift's uuid as our links carry it (with or without dashes, any case).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")
 
 
 def _see_other(url: str) -> HttpResponseRedirect:
@@ -69,7 +74,7 @@ def _see_other(url: str) -> HttpResponseRedirect:
 
 
 @never_cache  # each render carries its own form token: a cached page would share one
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])  # HEAD: as GET, without a body
 def donate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _donate_post(request)
@@ -238,10 +243,11 @@ def _initial_from_query(query: QueryDict) -> tuple[dict[str, Any], str]:
 
 
 def _donation_by_param(value: str) -> Donation | None:
-    try:
-        return Donation.objects.filter(uuid=value).first() if value else None
-    except ValueError:  # not a uuid at all: a hand-edited link
+    # Checked before the query: a hand-edited link ("-1", a 5000-character value) is simply
+    # no earlier gift (the uuid field's own check raises ValidationError, not ValueError).
+    if not _UUID.fullmatch(value):
         return None
+    return Donation.objects.filter(uuid=uuid.UUID(value)).first()
 
 
 def _gift_initial(donation: Donation) -> dict[str, Any]:
@@ -284,10 +290,9 @@ def _thanks_state(donation: Donation) -> str:
 
 
 def _checks_done(request: HttpRequest) -> int:
-    try:
-        return max(0, int(request.GET.get("check", "0")))
-    except ValueError:
-        return 0
+    checks = request.GET.get("check", "0")
+    # Bounded before int(): only our own counter (0..THANKS_MAX_CHECKS) is ever in the link.
+    return min(int(checks), THANKS_MAX_CHECKS) if _COUNTER.fullmatch(checks) else 0
 
 
 @never_cache
@@ -335,7 +340,7 @@ _STATE_ACTIONS: dict[str, tuple[_Change, Any]] = {
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])  # HEAD: as GET, without a body
 def manage(request: HttpRequest, token: str) -> HttpResponse:
     try:
         gift = recurring_services.recurring_from_token(token)

@@ -1,7 +1,10 @@
 """Property-based fuzzing of POST /api/signups and every public supporter form (hypothesis).
 
-Two properties everywhere: never a server error (the test client re-raises any exception, so a
-500 fails the test), and never a row for input that is not a valid sign-up.
+Three properties everywhere: never a server error (the test client re-raises any exception,
+so a 500 fails the test), never a request costing a second of CPU (tests/fuzzing.py), and
+never a row for input that is not a valid sign-up. Signed-link routes: test_fuzz_links.py;
+the donate and manage forms: tests/donations/test_fuzz_forms.py; the API by its OpenAPI
+schema: test_fuzz_api.py.
 """
 
 from __future__ import annotations
@@ -19,9 +22,16 @@ from hypothesis import strategies as st
 from campaign.emails import supporter_link_token
 from campaign.models import Consent, Supporter, SupporterAudit, Topic
 from tests.factories import ConsentFactory, SupporterFactory
+from tests.fuzzing import TimedClient
 from worker.models import OutboxTask
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("consent_texts")]
+
+
+@pytest.fixture
+def client() -> TimedClient:
+    return TimedClient()
+
 
 FUZZ = settings(
     max_examples=150,
