@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
+from playwright.sync_api import Page, expect
 
 from campaign import data_links, services
 from campaign.models import Consent, Supporter, SupporterAudit
@@ -170,3 +171,51 @@ def test_a_persons_browser_click_on_a_tracked_link_still_counts(
     assert person.get(tracked[0]).status_code == 302
 
     assert Click.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.usefixtures("consent_texts", "clean_broker")
+def test_headless_chromium_opening_every_link_changes_nothing_and_its_click_confirms(
+    page: Page,
+    live_server: Any,
+    smtp_server: SmtpServer,
+    consent_texts: dict[str, Any],
+    settings: Any,
+) -> None:
+    settings.SITE_URL = live_server.url  # the links in the emails lead to this server
+    inboxes = fill_inboxes(smtp_server, consent_texts)
+    links = inboxes.links()
+    assert kinds_of(links) == {
+        "confirm",
+        "unsubscribe",
+        "tracked",
+        "preferences",
+        "download",
+        "erase",
+    }
+
+    # A sandbox opens every link in a real browser, lets each page load, and clicks nothing.
+    for link in links:
+        response = page.goto(link)
+        assert response is not None
+        assert response.status == 200, link
+        page.wait_for_load_state("networkidle")
+    assert_nothing_changed(inboxes)
+
+    # A person opens the confirmation link and presses the button.
+    confirm = next(link for link in links if "/aanmelden/bevestigen/" in link)
+    page.goto(confirm)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bevestig je aanmelding")
+    page.get_by_role("button", name="Bevestig mijn aanmelding").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Dank je wel: je aanmelding is bevestigd"
+    )
+
+    chromium_agent = page.evaluate("navigator.userAgent")
+    assert "HeadlessChrome" in chromium_agent
+    consent = Consent.objects.get(supporter=inboxes.pending)
+    assert consent.confirmed_at is not None
+    assert (consent.confirmed_ip, consent.confirmed_user_agent) == ("127.0.0.1", chromium_agent)
+    assert Supporter.objects.get(pk=inboxes.pending.pk).status == Supporter.Status.ACTIVE
