@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.core import signing
+from django.db import connection
 from django.test import Client
 
 from campaign import tokens
@@ -218,3 +221,27 @@ def test_sending_data_links_is_rate_limited_per_supporter(
     assert sorted(tuple(args) for args in queued.values_list("args", flat=True)) == sorted(
         [(supporter.pk, "export"), (supporter.pk, "export"), (other.pk, "erase")]
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_presses_at_once_download_once(
+    consent_texts: dict[str, Any], smtp_server: SmtpServer
+) -> None:
+    """The supporter row is locked until the audit row that spends the link commits."""
+    person = SupporterFactory(email="dubbel@voorbeeld.nl", language="nl")
+    ConsentFactory(supporter=person, topic="stories", text=consent_texts["nl"]["stories"])
+    link = request_link(Client(), person, "export", smtp_server)
+    start = threading.Barrier(2)
+
+    def press() -> int:
+        try:
+            start.wait(timeout=10)
+            return Client().post(link).status_code
+        finally:
+            connection.close()  # each thread has its own connection
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = sorted(pool.map(lambda _: press(), range(2)))
+
+    assert answers == [200, 410]
+    assert exports(person) == 1
