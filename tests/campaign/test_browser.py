@@ -77,6 +77,7 @@ def test_sign_up_confirm_manage_and_unsubscribe_in_chromium(
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     page.goto(link_in(message, "/aanmelden/bevestigen/"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Bevestig je aanmelding")
+    page.screenshot(path=str(artifacts_dir / "supporter-confirm.png"), full_page=True)
     supporter.refresh_from_db()
     assert supporter.status == Supporter.Status.PENDING
     page.get_by_role("button", name="Bevestig mijn aanmelding").click()
