@@ -15,7 +15,12 @@ from django.urls import reverse
 from django.utils import translation
 
 from campaign.models import Supporter, Topic
-from campaign.tokens import confirmation_max_age, confirmation_token, supporter_token
+from campaign.tokens import (
+    DATA_LINK_MAX_AGE,
+    confirmation_max_age,
+    confirmation_token,
+    supporter_token,
+)
 
 KIND_CONFIRM = "confirm"
 KIND_SUBSCRIBED = "subscribed"
@@ -84,6 +89,42 @@ def confirmation_message(
         subject = render_to_string("campaign/email/confirmation_subject.txt", context)
         text = render_to_string("campaign/email/confirmation.txt", context)
         html = render_to_string("campaign/email/confirmation.html", context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[supporter.email],
+        headers={**list_unsubscribe_headers(supporter), "Content-Language": supporter.language},
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+# The page each purpose's link opens (campaign/data_links.py).
+_DATA_LINK_VIEWS = {"export": "campaign:data_export", "erase": "campaign:data_erase"}
+
+
+def data_link_url(*, supporter: Supporter, purpose: str, token: str) -> str:
+    with translation.override(supporter.language):
+        path = reverse(_DATA_LINK_VIEWS[purpose], kwargs={"token": token})
+    return _absolute(path)
+
+
+def data_link_message(*, supporter: Supporter, purpose: str, token: str) -> EmailMultiAlternatives:
+    """The email with a short-lived link to download (purpose "export") or erase ("erase") the
+    supporter's data, sent only to the supporter's own address."""
+    assert supporter.email is not None
+    with translation.override(supporter.language):
+        context = {
+            "supporter": supporter,
+            "purpose": purpose,
+            "link_url": data_link_url(supporter=supporter, purpose=purpose, token=token),
+            "minutes": int(DATA_LINK_MAX_AGE.total_seconds() // 60),
+            "preferences_url": preferences_url(supporter),
+        }
+        subject = render_to_string("campaign/email/data_link_subject.txt", context)
+        text = render_to_string("campaign/email/data_link.txt", context)
+        html = render_to_string("campaign/email/data_link.html", context)
     message = EmailMultiAlternatives(
         subject=" ".join(subject.split()),
         body=text,

@@ -67,6 +67,7 @@ class Evidence:
 
 
 class ConfirmOutcome(enum.StrEnum):
+    READY = "ready"  # the link is good: the page offers the button that confirms
     CONFIRMED = "confirmed"
     ALREADY_USED = "already_used"
     EXPIRED = "expired"
@@ -334,18 +335,14 @@ def confirmation_send(*, supporter_id: int) -> str | None:
     return kind
 
 
-@transaction.atomic
-def supporter_confirm(*, token: str, evidence: Evidence) -> ConfirmResult:
-    """Complete the double opt-in. Expired, tampered and used links change nothing."""
+def _confirmation_state(token: str, *, lock: bool) -> ConfirmResult:
+    """What a confirmation link would do now: READY, or why not. Changes nothing."""
     try:
         claim = confirmation_token_read(token)
     except InvalidToken:
         return ConfirmResult(ConfirmOutcome.INVALID)
-    supporter = (
-        Supporter.objects.select_for_update()
-        .filter(pk=claim.supporter_id, erased_at__isnull=True)
-        .first()
-    )
+    supporters = Supporter.objects.select_for_update() if lock else Supporter.objects
+    supporter = supporters.filter(pk=claim.supporter_id, erased_at__isnull=True).first()
     if supporter is None:
         return ConfirmResult(ConfirmOutcome.INVALID)
     if not supporter.confirmation_nonce or not compare_digest(
@@ -354,6 +351,22 @@ def supporter_confirm(*, token: str, evidence: Evidence) -> ConfirmResult:
         return ConfirmResult(ConfirmOutcome.ALREADY_USED, supporter)
     if claim.expired:
         return ConfirmResult(ConfirmOutcome.EXPIRED, supporter)
+    return ConfirmResult(ConfirmOutcome.READY, supporter)
+
+
+def confirmation_check(*, token: str) -> ConfirmResult:
+    """For the page a GET of the link shows: reads only, so a link scanner confirms nobody."""
+    return _confirmation_state(token, lock=False)
+
+
+@transaction.atomic
+def supporter_confirm(*, token: str, evidence: Evidence) -> ConfirmResult:
+    """Complete the double opt-in (a person pressed the button on the link's page; the evidence
+    is that request's). Expired, tampered and used links change nothing."""
+    state = _confirmation_state(token, lock=True)
+    if state.outcome is not ConfirmOutcome.READY or state.supporter is None:
+        return state
+    supporter = state.supporter
 
     now = timezone.now()
     pending = list(
@@ -541,15 +554,29 @@ def supporter_unsubscribe(
 
 
 def supporter_data_export(
-    *, supporter_id: int, actor: str, method: str, staff_user_id: int | None = None
+    *,
+    supporter_id: int,
+    actor: str,
+    method: str,
+    staff_user_id: int | None = None,
+    link: str = "",
 ) -> dict[str, Any]:
-    """Every personal datum held about the supporter (campaign/personal_data.py), audited."""
+    """Every personal datum held about the supporter (campaign/personal_data.py), audited.
+    ``link``: the nonce of the data link used, kept in the audit row so it works only once."""
     from campaign import personal_data
 
+    details = {"link": link} if link else {}
     with transaction.atomic():
         supporter = Supporter.objects.select_for_update().get(pk=supporter_id)
         document = personal_data.export_document(supporter)
-        _audit(supporter, Action.EXPORTED, actor=actor, method=method, staff_user_id=staff_user_id)
+        _audit(
+            supporter,
+            Action.EXPORTED,
+            actor=actor,
+            method=method,
+            staff_user_id=staff_user_id,
+            **details,
+        )
     return document
 
 

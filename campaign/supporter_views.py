@@ -1,5 +1,8 @@
-"""Public pages for supporters: sign-up, double opt-in, preference centre, one-click unsubscribe.
+"""Public pages for supporters: sign-up, double opt-in, preference centre, one-click unsubscribe,
+and the short-lived links to a supporter's own data.
 
+Every link in an email is safe to fetch: mail scanners GET every link of a message before the
+person sees it, so a GET only ever shows a page, and the page's button (a POST) acts.
 They work without JavaScript (plain forms, POST-redirect-GET) and in Dutch and English.
 Pages reached through a signed link are never cached and never send the link on as a referrer.
 """
@@ -23,13 +26,14 @@ from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from campaign import ratelimits, services
+from campaign import data_links, ratelimits, services
+from campaign.data_links import DataLinkOutcome
 from campaign.emails import supporter_link_token
 from campaign.forms import PreferencesForm, ResendForm, SignupForm, signup_form_for_page
-from campaign.models import Consent, Language, SupporterAudit
+from campaign.models import Consent, Language, Supporter, SupporterAudit
 from campaign.selectors import consent_texts_current, supporter_for_link, supporter_open_consents
 from campaign.services import ConfirmOutcome, Evidence
-from campaign.tokens import InvalidToken, confirmation_token_read
+from campaign.tokens import DATA_LINK_MAX_AGE, InvalidToken, confirmation_token_read
 
 log = structlog.get_logger(__name__)
 
@@ -143,25 +147,40 @@ def signup_resend(request: HttpRequest) -> HttpResponse:
     return render(request, "campaign/signup_resend.html", {"sent": True})
 
 
+# The signed token in the link is the credential here, not a cookie: the request carries no
+# ambient authority a forged cross-site POST could borrow, and whoever holds the link can POST it
+# anyway. A CSRF check would add only a way to fail: mail apps open links in webviews that drop
+# cookies, and a person pressing the button would get a 403 instead of a confirmed consent.
+@csrf_exempt
 @private_page
 @require_http_methods(["GET", "POST"])
 def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
-    """GET: the link in the confirmation email confirms. POST: a fresh link for an expired one."""
-    if request.method == "POST":
+    """GET (a person's click, or a mail scanner fetching the link): a page with one button, and
+    nothing changes. POST from that button: confirms, with that request's IP address and user
+    agent as the evidence. POST ``action=resend`` (the expired page's button): a fresh link."""
+    if request.method == "POST" and request.POST.get("action") == "resend":
         return _confirm_resend(request, token)
-    result = services.supporter_confirm(
-        token=token, evidence=_evidence(request, Consent.Method.EMAIL_LINK)
-    )
+    if request.method == "POST":
+        result = services.supporter_confirm(
+            token=token, evidence=_evidence(request, Consent.Method.EMAIL_LINK)
+        )
+    else:
+        result = services.confirmation_check(token=token)
     status = {
+        ConfirmOutcome.READY: 200,
         ConfirmOutcome.CONFIRMED: 200,
         ConfirmOutcome.ALREADY_USED: 200,
         ConfirmOutcome.EXPIRED: 410,
         ConfirmOutcome.INVALID: 400,
     }[result.outcome]
     context: dict[str, Any] = {"outcome": result.outcome.value, "token": token}
+    if result.supporter is not None:
+        consents = supporter_open_consents(result.supporter.pk)
+        context["topics"] = consents
+        context["pending"] = [c for c in consents if c.confirmed_at is None]
+        context["signed_up"] = result.supporter.status == Supporter.Status.ACTIVE
     if result.outcome is ConfirmOutcome.CONFIRMED and result.supporter is not None:
         context["preferences_token"] = supporter_link_token(result.supporter)
-        context["topics"] = supporter_open_consents(result.supporter.pk)
     return render(request, "campaign/signup_confirm.html", context, status=status)
 
 
@@ -238,43 +257,107 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         "pending": [c.topic for c in open_consents if c.confirmed_at is None],
         "active": [c.topic for c in open_consents if c.confirmed_at is not None],
         "done": request.GET.get("done", "") if request.method == "GET" else "",
+        "data_link_minutes": _data_link_minutes(),
     }
     return render(request, "campaign/preferences.html", context)
+
+
+def _data_link_request(request: HttpRequest, token: str, purpose: str) -> HttpResponse:
+    """The preference link never opens the data itself: it emails a fresh, short-lived link
+    for this one purpose to the supporter's own address (campaign/data_links.py)."""
+    supporter = supporter_for_link(token)
+    if supporter is None:
+        return _link_invalid(request)
+    verdict = ratelimits.hit(
+        request,
+        group="data_link:supporter",
+        value=str(supporter.pk),
+        rate=settings.SUPPORTERS_RATE_RESEND_EMAIL,
+    )
+    if verdict.limited:
+        log.info("data_link.rate_limited", supporter_id=supporter.pk)
+        return _too_many(request, verdict.retry_after)
+    data_links.data_link_request(supporter_id=supporter.pk, purpose=purpose)
+    context = {"purpose": purpose, "token": token, "minutes": _data_link_minutes()}
+    return render(request, "campaign/data_link_sent.html", context)
+
+
+def _data_link_minutes() -> int:
+    return int(DATA_LINK_MAX_AGE.total_seconds() // 60)
 
 
 @private_page
 @require_http_methods(["POST"])
 def preferences_data(request: HttpRequest, token: str) -> HttpResponse:
-    """The supporter's own copy of their data (AVG art. 15 and 20), as a JSON download."""
-    supporter = supporter_for_link(token)
-    if supporter is None:
-        return _link_invalid(request)
-    document = services.supporter_data_export(
-        supporter_id=supporter.pk,
-        actor=SupporterAudit.Actor.SUPPORTER,
-        method=Consent.Method.PREFERENCE_CENTRE,
-    )
-    body = json.dumps(document, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
-    response = HttpResponse(body, content_type="application/json; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="save-the-survivors-my-data.json"'
-    return response
+    """ "Send me a link to download my data" (AVG art. 15 and 20)."""
+    return _data_link_request(request, token, data_links.EXPORT)
 
 
 @private_page
 @require_http_methods(["GET", "POST"])
 def preferences_erase(request: HttpRequest, token: str) -> HttpResponse:
-    """Erasure on request (AVG art. 17): a confirmation page, then a POST that erases."""
-    supporter = supporter_for_link(token)
-    if supporter is None:
-        return _link_invalid(request)
+    """ "Send me a link to erase my data" (AVG art. 17); a GET goes back to the preferences."""
     if request.method == "POST":
-        services.supporter_erase(
-            supporter_id=supporter.pk,
-            actor=SupporterAudit.Actor.SUPPORTER,
-            method=Consent.Method.PREFERENCE_CENTRE,
-        )
-        return render(request, "campaign/erased.html")
-    return render(request, "campaign/erase_confirm.html", {"token": token, "supporter": supporter})
+        return _data_link_request(request, token, data_links.ERASE)
+    if supporter_for_link(token) is None:
+        return _link_invalid(request)
+    return HttpResponseRedirect(reverse("campaign:preferences", kwargs={"token": token}) + "#data")
+
+
+# --- the short-lived personal-data links --------------------------------------------------------
+
+_DATA_LINK_STATUS = {
+    DataLinkOutcome.READY: 200,
+    DataLinkOutcome.DONE: 200,
+    DataLinkOutcome.USED: 410,
+    DataLinkOutcome.EXPIRED: 410,
+}
+
+
+def _data_link_page(request: HttpRequest, token: str, purpose: str, outcome: str) -> HttpResponse:
+    if outcome == DataLinkOutcome.INVALID:
+        return _link_invalid(request)
+    context = {"purpose": purpose, "token": token, "outcome": outcome}
+    return render(
+        request,
+        "campaign/data_link.html",
+        context,
+        status=_DATA_LINK_STATUS[DataLinkOutcome(outcome)],
+    )
+
+
+# CSRF exempt for the reason given at signup_confirm: the signed token (30 minutes, single use)
+# is the credential, and a dropped cookie must not lock a person out of their own data.
+@csrf_exempt
+@private_page
+@require_http_methods(["GET", "POST"])
+def data_export(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: a page with the download button (changes nothing). POST: the supporter's own copy
+    of their data (AVG art. 15 and 20) as a JSON download; the link is spent."""
+    if request.method == "GET":
+        state = data_links.data_link_check(token=token, purpose=data_links.EXPORT)
+        return _data_link_page(request, token, data_links.EXPORT, state.outcome)
+    result = data_links.data_link_export(token=token)
+    if result.document is None:
+        return _data_link_page(request, token, data_links.EXPORT, result.outcome)
+    body = json.dumps(result.document, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="save-the-survivors-my-data.json"'
+    return response
+
+
+@csrf_exempt  # see data_export
+@private_page
+@require_http_methods(["GET", "POST"])
+def data_erase(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: what erasure means, and its button (changes nothing). POST: erase (AVG art. 17)."""
+    if request.method == "GET":
+        state = data_links.data_link_check(token=token, purpose=data_links.ERASE)
+        return _data_link_page(request, token, data_links.ERASE, state.outcome)
+    result = data_links.data_link_erase(token=token)
+    if result.outcome is not DataLinkOutcome.DONE:
+        return _data_link_page(request, token, data_links.ERASE, result.outcome)
+    return render(request, "campaign/erased.html")
 
 
 # --- one-click unsubscribe (RFC 8058) --------------------------------------------------------

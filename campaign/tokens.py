@@ -1,6 +1,7 @@
-"""Signed links for supporters: confirmation (expires), preferences and unsubscribe (revocable).
+"""Signed links for supporters: confirmation (expires), preferences and unsubscribe (revocable),
+and the short-lived personal-data links (export, erase).
 
-Each kind has its own salt, so a token of one kind is never accepted as another. Neither holds
+Each kind has its own salt, so a token of one kind is never accepted as another. None holds
 the email address: a link forwarded or logged by a proxy reveals only an id.
 """
 
@@ -16,7 +17,15 @@ from django.utils.crypto import salted_hmac
 
 CONFIRM_SALT = "campaign.supporter.confirm"
 PREFERENCES_SALT = "campaign.supporter.preferences"
+# One salt per purpose: a download link can never erase, nor an erase link download.
+DATA_SALTS = {"export": "campaign.supporter.data.export", "erase": "campaign.supporter.data.erase"}
+# The preference link lives for years and gets forwarded; a data link only as long as a person
+# needs to open the email it came in and press one button.
+DATA_LINK_MAX_AGE = timedelta(minutes=30)
 _VALUE = re.compile(r"^(?P<id>[1-9][0-9]{0,18})\.(?P<key>[0-9a-f]{8,16})$")
+_DATA_VALUE = re.compile(
+    r"^(?P<id>[1-9][0-9]{0,18})\.(?P<key>[0-9a-f]{8,16})\.(?P<nonce>[0-9a-f]{16})$"
+)
 
 
 class InvalidToken(Exception):
@@ -63,6 +72,14 @@ class SupporterClaim:
     link_secret: str
 
 
+@dataclass(frozen=True)
+class DataLinkClaim:
+    supporter_id: int
+    link_secret: str
+    nonce: str  # this link's own: recorded when it is used, so it works once
+    expired: bool
+
+
 def _split(value: str) -> tuple[int, str]:
     match = _VALUE.match(value)
     if match is None:
@@ -107,3 +124,32 @@ def supporter_token_read(token: str) -> SupporterClaim:
         raise InvalidToken(token) from exc
     supporter_id, secret = _split(value)
     return SupporterClaim(supporter_id=supporter_id, link_secret=secret)
+
+
+def data_link_token(*, purpose: str, supporter_id: int, link_secret: str, nonce: str) -> str:
+    """A personal-data link for one purpose ("export" or "erase"), valid DATA_LINK_MAX_AGE."""
+    return signing.TimestampSigner(salt=DATA_SALTS[purpose]).sign(
+        f"{supporter_id}.{link_secret}.{nonce}"
+    )
+
+
+def data_link_token_read(token: str, *, purpose: str) -> DataLinkClaim:
+    """The claim in a data link of this purpose; ``expired`` when authentic but too old."""
+    signer = signing.TimestampSigner(salt=DATA_SALTS[purpose])
+    expired = False
+    try:
+        value = signer.unsign(token, max_age=DATA_LINK_MAX_AGE)
+    except signing.SignatureExpired:
+        value = signer.unsign(token)
+        expired = True
+    except signing.BadSignature as exc:
+        raise InvalidToken(token) from exc
+    match = _DATA_VALUE.match(value)
+    if match is None:
+        raise InvalidToken(token)
+    return DataLinkClaim(
+        supporter_id=int(match["id"]),
+        link_secret=match["key"],
+        nonce=match["nonce"],
+        expired=expired,
+    )

@@ -38,4 +38,15 @@ urlpatterns = [
         supporter_views.preferences_erase,
         name="preferences_erase",
     ),
+    # The short-lived personal-data links (campaign/data_links.py), e.g. /mijn-gegevens/....
+    path(
+        pgettext_lazy("url", "my-data/download/<str:token>/"),
+        supporter_views.data_export,
+        name="data_export",
+    ),
+    path(
+        pgettext_lazy("url", "my-data/erase/<str:token>/"),
+        supporter_views.data_erase,
+        name="data_erase",
+    ),
 ]

@@ -7,8 +7,12 @@ can only lead where the email itself led. The donate link keeps its signed sourc
 gift after a tracked click is still credited to the email.
 
 Mail scanners (Microsoft Safe Links, Proofpoint, Mimecast, ...) fetch every link of a message
-before the person sees it. They get the same redirect, but are not counted: HEAD requests, and
-GETs that neither look like a browser asking for a page nor carry a browser's user agent. The
+before the person sees it. They get the same redirect, but are not counted. The rule: a click
+counts only for a GET whose user agent starts "Mozilla/" (every browser's does), names none of
+the known robots, scanners and headless browsers in _AUTOMATED, and whose Accept header asks for
+HTML. So HEAD requests, scripts, link checkers and headless Chromium never count; a scanner that
+copies a real browser exactly does, which no server-side rule can tell apart
+(tests/campaign/test_link_scanners.py lists the scanners tested). The
 unsubscribe and preference links are never behind this redirect, and it changes nothing but
 the click table, so no fetch of any link can unsubscribe anyone.
 """
@@ -36,7 +40,9 @@ _DONATE_SLOT = placeholder("donate_url")
 _AUTOMATED = re.compile(
     r"bot|crawl|spider|scan|preview|monitor|fetch|python|curl|wget|java/|okhttp|go-http|"
     r"headless|phantom|barracuda|mimecast|proofpoint|safelinks|urldefense|forcepoint|"
-    r"ms-office|microsoft office|outlook|office 365|google-safety|facebookexternalhit",
+    r"ms-office|microsoft office|outlook|office 365|defender|facebookexternalhit|"
+    # Google's fetchers name themselves "Google-<Something>"; Gmail's proxy says GoogleImageProxy.
+    r"google-|googleimageproxy|ggpht",
     re.IGNORECASE,
 )
 

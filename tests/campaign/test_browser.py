@@ -68,18 +68,27 @@ def test_sign_up_confirm_manage_and_unsubscribe_in_chromium(
     assert (supporter.source_page, supporter.utm_source) == (f"/verhalen/{story.slug}/", "test")
     assert not supporter_may_receive(supporter.pk, "stories")
 
-    # 2. The worker sends the Dutch confirmation email; its link confirms.
+    # 2. The worker sends the Dutch confirmation email; its link opens a page whose button
+    # confirms (opening it alone confirms nothing: mail scanners open links too).
     message = smtp_server.wait_for(1, timeout=45)[0].message
     assert message["To"] == "Amal.Browser@voorbeeld.nl"
     assert message["Subject"] == "Bevestig je aanmelding bij Save the Survivors"
     assert "Hoi Amal," in text_of(message)
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     page.goto(link_in(message, "/aanmelden/bevestigen/"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bevestig je aanmelding")
+    page.screenshot(path=str(artifacts_dir / "supporter-confirm.png"), full_page=True)
+    supporter.refresh_from_db()
+    assert supporter.status == Supporter.Status.PENDING
+    page.get_by_role("button", name="Bevestig mijn aanmelding").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "Dank je wel: je aanmelding is bevestigd"
     )
     supporter.refresh_from_db()
     assert supporter.status == Supporter.Status.ACTIVE
+    agent = page.evaluate("navigator.userAgent")
+    for consent in Consent.objects.filter(supporter=supporter):
+        assert consent.confirmed_user_agent == agent
     assert supporter_may_receive(supporter.pk, "stories")
     assert supporter_may_receive(supporter.pk, "appeals")
 
@@ -145,12 +154,25 @@ def axe_page(browser: Browser) -> Iterator[Page]:
 def test_supporter_pages_have_no_serious_accessibility_violations(
     axe_page: Page, live_server: Any
 ) -> None:
+    from campaign import tokens
     from campaign.emails import supporter_link_token
     from tests.factories import ConsentFactory, SupporterFactory
 
     person = SupporterFactory()
     ConsentFactory(supporter=person, topic="stories")
     token = supporter_link_token(person)
+    pending = SupporterFactory(confirmation_nonce="0123456789abcdef", confirmed_at=None)
+    ConsentFactory(supporter=pending, topic="stories", confirmed_at=None)
+    confirm = tokens.confirmation_token(supporter_id=pending.pk, nonce=pending.confirmation_nonce)
+    data = {
+        purpose: tokens.data_link_token(
+            purpose=purpose,
+            supporter_id=person.pk,
+            link_secret=person.link_secret,
+            nonce="00112233aabbccdd",
+        )
+        for purpose in ("export", "erase")
+    }
     failures: list[str] = []
     for path, submit in [
         ("/aanmelden/", "Aanmelden"),  # submitted empty: the page with every error shown
@@ -158,6 +180,9 @@ def test_supporter_pages_have_no_serious_accessibility_violations(
         (f"/u/{token}/", None),
         ("/aanmelden/opnieuw/", None),
         ("/aanmelden/bevestigen/bad/", None),
+        (f"/aanmelden/bevestigen/{confirm}/", None),
+        (f"/mijn-gegevens/downloaden/{data['export']}/", None),
+        (f"/mijn-gegevens/wissen/{data['erase']}/", None),
     ]:
         axe_page.goto(live_server.url + path)
         if submit:

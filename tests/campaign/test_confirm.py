@@ -1,4 +1,7 @@
-"""Double opt-in: the confirmation email, and links that are good, reused, tampered or expired."""
+"""Double opt-in: the confirmation email, and links that are good, reused, tampered or expired.
+
+The link's GET only shows a page with a button (mail scanners fetch every link); the button's
+POST confirms. Scanners and headless browsers: tests/campaign/test_link_scanners.py."""
 
 from __future__ import annotations
 
@@ -64,6 +67,11 @@ def path_of(url: str) -> str:
     return url.removeprefix(settings.SITE_URL)
 
 
+def press_confirm(client: Client, link: str, **extra: Any) -> Any:
+    """What the button on the link's page sends."""
+    return client.post(link, {"action": "confirm"}, **extra)
+
+
 def state(supporter: Supporter) -> tuple[Any, ...]:
     """Everything a confirmation could change."""
     supporter.refresh_from_db()
@@ -117,15 +125,30 @@ def test_confirmation_email_is_in_the_supporters_language_with_unsubscribe_heade
     assert sent.count() == 2
 
 
-def test_the_link_confirms_with_evidence_and_announces_it_after_commit(
-    client: Client,
+def test_the_links_page_confirms_with_the_buttons_evidence_and_announces_it_after_commit(
     consent_texts: dict[str, Any],
     smtp_server: SmtpServer,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     supporter = sign_up(consent_texts)
     services.confirmation_send(supporter_id=supporter.pk)
-    link = confirmation_link(smtp_server.wait_for(1)[0].message)
+    link = path_of(confirmation_link(smtp_server.wait_for(1)[0].message))
+    # What a mail app's webview is at worst: no cookies, and CSRF checks switched on.
+    client = Client(enforce_csrf_checks=True)
+    before = state(supporter)
+
+    page = client.get(link, headers={"user-agent": "Link preview"}, REMOTE_ADDR="192.0.2.7")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert '<h1 id="page-title">Bevestig je aanmelding</h1>' in html
+    assert "<li>Oproepen</li>" in html
+    assert "<li>Verhalen</li>" in html
+    assert f'<form method="post" action="{link}">' in html
+    assert '<button type="submit" class="button">Bevestig mijn aanmelding</button>' in html
+    assert "no-store" in page["Cache-Control"]
+    assert not client.cookies
+    assert state(supporter) == before  # the GET changed nothing
     received: list[dict[str, Any]] = []
 
     def listener(sender: Any, **kwargs: Any) -> None:
@@ -134,8 +157,8 @@ def test_the_link_confirms_with_evidence_and_announces_it_after_commit(
     events.supporter_confirmed.connect(listener)
     try:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            response = client.get(
-                path_of(link), headers={"user-agent": "Mail app"}, REMOTE_ADDR="192.0.2.99"
+            response = press_confirm(
+                client, link, headers={"user-agent": "Mail app"}, REMOTE_ADDR="192.0.2.99"
             )
             assert received == []  # nothing is announced before the commit
         for callback in callbacks:
@@ -182,13 +205,15 @@ def test_a_reused_link_shows_a_clear_page_and_changes_nothing(
     supporter = sign_up(consent_texts)
     services.confirmation_send(supporter_id=supporter.pk)
     link = path_of(confirmation_link(smtp_server.wait_for(1)[0].message))
-    assert client.get(link).status_code == 200
+    assert press_confirm(client, link).status_code == 200
     before = state(supporter)
 
-    again = client.get(link)
-
-    assert again.status_code == 200
-    assert "Deze link is al gebruikt" in again.content.decode()
+    for again in (client.get(link), press_confirm(client, link)):
+        assert again.status_code == 200
+        html = again.content.decode()
+        assert '<h1 id="page-title">Je aanmelding is al bevestigd</h1>' in html
+        assert "Er is niets veranderd: je bent aangemeld." in html
+        assert "<form" not in html.split("<main")[-1].split("</main>")[0]
     assert state(supporter) == before
 
 
@@ -209,10 +234,11 @@ def test_a_tampered_link_shows_a_clear_page_and_changes_nothing(
     token = tokens.confirmation_token(supporter_id=supporter.pk, nonce=supporter.confirmation_nonce)
     before = state(supporter)
 
-    response = client.get(f"/aanmelden/bevestigen/{tamper(token)}/")
+    link = f"/aanmelden/bevestigen/{tamper(token)}/"
 
-    assert response.status_code == 400
-    assert "Deze link is niet geldig" in response.content.decode()
+    for response in (client.get(link), press_confirm(client, link)):
+        assert response.status_code == 400
+        assert "Deze link is niet geldig" in response.content.decode()
     assert state(supporter) == before
 
 
@@ -231,14 +257,16 @@ def test_an_expired_link_changes_nothing_and_offers_a_new_one(
     )
     before = state(supporter)
 
-    response = client.get(f"/en/signup/confirm/{eight_days_old}/")
+    link = f"/en/signup/confirm/{eight_days_old}/"
 
-    assert response.status_code == 410
-    assert "This link has expired" in response.content.decode()
+    for response in (client.get(link), press_confirm(client, link)):
+        assert response.status_code == 410
+        assert "This link has expired" in response.content.decode()
+        assert '<input type="hidden" name="action" value="resend">' in response.content.decode()
     assert state(supporter) == before
     assert OutboxTask.objects.count() == 0
 
-    again = client.post(f"/en/signup/confirm/{eight_days_old}/")
+    again = client.post(link, {"action": "resend"})
 
     assert again.status_code == 200
     assert "Check your inbox" in again.content.decode()
@@ -257,9 +285,8 @@ def test_an_old_link_never_resubscribes_someone_who_unsubscribed(
     )
     before = state(supporter)
 
-    response = client.get(link)
-
-    assert "Deze link is al gebruikt" in response.content.decode()
+    for response in (client.get(link), press_confirm(client, link)):
+        assert "Deze link is al gebruikt" in response.content.decode()
     assert state(supporter) == before
     assert not supporter_may_receive(supporter.pk, "stories")
 
@@ -272,7 +299,7 @@ def test_signing_up_again_keeps_earlier_links_working_until_one_is_used(
     again = sign_up(consent_texts, topics=("appeals",))
     assert again.pk == supporter.pk
 
-    assert client.get(f"/aanmelden/bevestigen/{first}/").status_code == 200
+    assert press_confirm(client, f"/aanmelden/bevestigen/{first}/").status_code == 200
 
     assert supporter_may_receive(supporter.pk, "stories")
     assert supporter_may_receive(supporter.pk, "appeals")
@@ -283,7 +310,7 @@ def test_a_confirmed_supporter_signing_up_again_gets_the_preference_link_instead
 ) -> None:
     supporter = sign_up(consent_texts, topics=("stories",))
     token = tokens.confirmation_token(supporter_id=supporter.pk, nonce=supporter.confirmation_nonce)
-    client.get(f"/aanmelden/bevestigen/{token}/")
+    press_confirm(client, f"/aanmelden/bevestigen/{token}/")
     sign_up(consent_texts, "AMIRA@voorbeeld.nl", topics=("stories",))
 
     assert services.confirmation_send(supporter_id=supporter.pk) == "subscribed"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from campaign.emails import supporter_link_token
 from campaign.models import Consent, Supporter, SupporterAudit
 from campaign.selectors import supporter_may_receive
 from tests.factories import ConsentFactory, SupporterFactory
+from worker.models import OutboxTask
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("consent_texts")]
 
@@ -197,37 +197,40 @@ def test_invalid_revoked_and_erased_links_show_a_clear_page(
         assert "Deze link is niet geldig" in response.content.decode()
 
 
-def test_the_supporter_downloads_their_data_and_it_is_audited(
+def test_the_preference_link_alone_neither_downloads_nor_erases_it_emails_a_link(
     client: Client, supporter: Supporter
 ) -> None:
+    """The preference link is in every email and gets forwarded: it only asks for a fresh,
+    short-lived link to the supporter's own address (tests/campaign/test_data_links.py)."""
     token = supporter_link_token(supporter)
+    page = client.get(f"/voorkeuren/{token}/").content.decode()
+    assert f'action="/voorkeuren/{token}/gegevens/"' in page
+    assert "Stuur me een link om mijn gegevens te downloaden" in page
+    assert "Stuur me een link om mijn gegevens te wissen" in page
+    assert "die 30 minuten werkt" in page
 
-    response = client.post(f"/voorkeuren/{token}/gegevens/")
+    download = client.post(f"/voorkeuren/{token}/gegevens/")
+    erase_page = client.get(f"/voorkeuren/{token}/wissen/")
+    erase = client.post(f"/voorkeuren/{token}/wissen/")
 
-    assert response["Content-Disposition"].startswith("attachment")
-    document = json.loads(response.content)
-    assert document["supporter"]["email"] == "lina@voorbeeld.nl"
-    assert {c["topic"] for c in document["consents"]} == {"stories", "appeals"}
-    assert SupporterAudit.objects.filter(
-        supporter=supporter, action=SupporterAudit.Action.EXPORTED, actor="supporter"
-    ).exists()
+    assert download.status_code == 200
+    assert download["Content-Type"].startswith("text/html")
+    assert "Content-Disposition" not in download
+    assert "lina@voorbeeld.nl" not in download.content.decode()
+    assert "We hebben je een link gemaild om je gegevens te downloaden." in (
+        download.content.decode()
+    )
+    assert "De link werkt 30 minuten, en maar één keer." in download.content.decode()
+    assert erase_page.status_code == 302
+    assert erase_page["Location"] == f"/voorkeuren/{token}/#data"
+    assert "We hebben je een link gemaild om je gegevens te wissen." in erase.content.decode()
+    supporter.refresh_from_db()
+    assert supporter.erased_at is None
+    assert supporter.email == "lina@voorbeeld.nl"
+    assert not SupporterAudit.objects.filter(action=SupporterAudit.Action.EXPORTED).exists()
+    queued = OutboxTask.objects.order_by("pk").values_list("task_name", "args")
+    assert list(queued) == [
+        ("campaign.tasks.data_link_send", [supporter.pk, "export"]),
+        ("campaign.tasks.data_link_send", [supporter.pk, "erase"]),
+    ]
     assert client.get(f"/voorkeuren/{token}/gegevens/").status_code == 405
-
-
-def test_the_supporter_erases_their_data_after_a_confirmation_page(
-    client: Client, supporter: Supporter
-) -> None:
-    token = supporter_link_token(supporter)
-
-    confirm_page = client.get(f"/voorkeuren/{token}/wissen/")
-    assert "Mijn gegevens wissen?" in confirm_page.content.decode()
-    supporter.refresh_from_db()
-    assert supporter.erased_at is None  # a GET erases nothing
-
-    done = client.post(f"/voorkeuren/{token}/wissen/")
-
-    assert "Je gegevens zijn gewist" in done.content.decode()
-    supporter.refresh_from_db()
-    assert supporter.erased_at is not None
-    assert supporter.email is None
-    assert client.get(f"/voorkeuren/{token}/").status_code == 404
