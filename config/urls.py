@@ -24,8 +24,9 @@ urlpatterns = [
     # Tracked links in marketing email: record a person's click, redirect (mailing/tracking.py).
     path("r/<str:token>/<int:index>/", click_redirect, name="mailing_click"),
     # The ESP's webhooks through django-anymail: bounces and complaints (mailing/esp_events.py)
-    # and inbound mail to the mailto: unsubscribe address (campaign/inbound_mail.py).
-    path("anymail/", include("anymail.urls")),
+    # and inbound mail to the mailto: unsubscribe address (campaign/inbound_mail.py). Only the
+    # ESPs whose webhooks are configured (config/esp_webhooks.py); any other answers 404.
+    path("anymail/", include("config.esp_webhooks")),
 ]
 urlpatterns += i18n_patterns(
     # /doneer/ in Dutch, /en/donate/ in English.
