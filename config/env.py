@@ -83,7 +83,9 @@ def env_url(
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     """One of a few known values, spelled exactly: "Production" or "prod" must not quietly mean
     something else (such as development, with every production check off)."""
-    value = env_str(name, default)
+    raw = os.environ.get(name)
+    value = default if raw is None else raw
+    # Set but empty is refused too: an unfilled deployment template must not mean the default.
     if value not in choices:
         raise EnvError(name, f"must be one of {', '.join(choices)} (exact spelling), got {value!r}")
     return value

@@ -88,7 +88,7 @@ def _production(**changes: str | None) -> dict[str, str]:
         ({"TRUSTED_PROXY_COUNT": "-1"}, "TRUSTED_PROXY_COUNT"),
         ({"CLIENT_IP_HEADER": "X Forwarded For"}, "CLIENT_IP_HEADER"),
         # An unknown APP_ENV would otherwise run with every production check off.
-        *[(_production(APP_ENV=spelling), "APP_ENV") for spelling in ("Production", "prod")],
+        *[(_production(APP_ENV=spelling), "APP_ENV") for spelling in ("Production", "prod", "")],
         (_production(SECRET_KEY=None), "SECRET_KEY"),
         (_production(SECRET_KEY="k" * 50), "SECRET_KEY"),
         (_production(SECRET_KEY="ab" * 30), "SECRET_KEY"),
