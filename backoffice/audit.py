@@ -33,6 +33,8 @@ from django.conf import settings
 from django.db import models
 from django.http import HttpRequest
 
+from config.client_address import client_ip
+
 HIDDEN = "(hidden)"
 
 # Written on every save: recording them would only make each entry longer.
@@ -223,4 +225,8 @@ class AuditActorMiddleware(AuditlogMiddleware):
         if actor is None or not actor.is_staff:
             data["remote_addr"] = None
             data["remote_port"] = None
+        else:
+            # auditlog reads the first X-Forwarded-For entry, which the client writes itself;
+            # the one reading that trusts only the configured proxies (config.client_address).
+            data["remote_addr"] = client_ip(request)
         return data

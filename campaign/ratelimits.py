@@ -11,10 +11,14 @@ import ipaddress
 from dataclasses import dataclass
 
 import structlog
-from django.conf import settings
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage  # type: ignore[import-untyped]  # untyped library
 from redis.exceptions import RedisError
+
+# The one reading of the client's address (trusted proxies), re-exported for the views here.
+from config.client_address import client_ip
+
+__all__ = ["Verdict", "client_ip", "hit", "hit_email", "hit_ip"]
 
 log = structlog.get_logger(__name__)
 
@@ -23,16 +27,6 @@ log = structlog.get_logger(__name__)
 class Verdict:
     limited: bool
     retry_after: int = 0
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The client's address from the configured META key (REMOTE_ADDR unless behind a proxy)."""
-    raw = str(request.META.get(settings.SUPPORTERS_CLIENT_IP_META_KEY, "") or "")
-    candidate = raw.split(",")[0].strip()
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return None
 
 
 def _ip_bucket(ip: str | None) -> str:

@@ -29,6 +29,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from backoffice.models import ExportJob, ExportState
+from config.client_address import client_ip
 from donations.models import (
     EVENT_MAX_ATTEMPTS,
     DonorNotice,
@@ -205,7 +206,7 @@ def _allowed(request: HttpRequest) -> bool:
     if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         return True
     try:
-        client = ip_address(request.META.get("REMOTE_ADDR", ""))
+        client = ip_address(client_ip(request) or "")
     except ValueError:
         return False
     return any(client in ip_network(net, strict=False) for net in settings.METRICS_ALLOWED_IPS)

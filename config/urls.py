@@ -37,8 +37,9 @@ urlpatterns = [
     # Tracked links in marketing email: record a person's click, redirect (mailing/tracking.py).
     path("r/<str:token>/<int:index>/", click_redirect, name="mailing_click"),
     # The ESP's webhooks through django-anymail: bounces and complaints (mailing/esp_events.py)
-    # and inbound mail to the mailto: unsubscribe address (campaign/inbound_mail.py).
-    path("anymail/", include("anymail.urls")),
+    # and inbound mail to the mailto: unsubscribe address (campaign/inbound_mail.py). Only the
+    # ESPs whose webhooks are configured (config/esp_webhooks.py); any other answers 404.
+    path("anymail/", include("config.esp_webhooks")),
     # The demo's emails in the browser; 404 unless the run command started the demo mailbox.
     path("demo/mailbox/", mailbox, name="demo_mailbox"),
     path("demo/mailbox/<str:name>/", mail_detail, name="demo_mail"),

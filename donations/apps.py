@@ -6,6 +6,16 @@ class DonationsConfig(AppConfig):
     verbose_name = "Donations"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from donations.personal_data import register_provider
 
         register_provider()
+        if settings.PRODUCTION and settings.ALLOW_STRIPE_TEST_MODE:
+            import structlog
+
+            # A staging site on Stripe's test mode: say so in every process's log, so a
+            # production site that was left this way is noticed.
+            structlog.get_logger(__name__).warning(
+                "stripe.test_mode_allowed", setting="ALLOW_STRIPE_TEST_MODE"
+            )

@@ -11,6 +11,7 @@ from .email import *  # noqa: F403
 from .logging import *  # noqa: F403
 from .mailing import *  # noqa: F403
 from .metrics import *  # noqa: F403
+from .proxy import *  # noqa: F403
 from .redis import *  # noqa: F403
 from .security import *  # noqa: F403
 from .stripe import *  # noqa: F403

@@ -2,12 +2,14 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from config.env import env_bool, env_list, env_str, env_url
+from config.env import env_bool, env_choice, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 # APP_ENV=production turns on the start-up checks in security.py; development and test relax them.
-APP_ENV = env_str("APP_ENV", "development")
+# Only these spellings: an unknown value ("Production", "prod") stops start-up instead of
+# silently running with every production check off.
+APP_ENV = env_choice("APP_ENV", "development", ("development", "test", "production"))
 PRODUCTION = APP_ENV == "production"
 DEBUG = env_bool("DEBUG", default=False)
 

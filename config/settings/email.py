@@ -3,6 +3,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from config.env import EnvError, env_str, env_url
 
+from .base import PRODUCTION
+
 # EMAIL_URL: smtp://host:port (optionally smtp://user:pass@host:port?tls=1), smtps://, or
 # console:// for development. Django 6.1's MAILERS replaces the EMAIL_* settings.
 EMAIL_URL = env_url(
@@ -12,6 +14,9 @@ DEFAULT_FROM_EMAIL = env_str(
     "DEFAULT_FROM_EMAIL", "Save the Children <verhalen@savethechildren.example>"
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+if PRODUCTION and EMAIL_URL.startswith("console:"):
+    # The console backend prints confirmation links and thank-yous to a log nobody reads.
+    raise EnvError("EMAIL_URL", "must be an smtp:// or smtps:// server in production")
 
 
 def mailer_from_url(url: str) -> dict[str, Any]:

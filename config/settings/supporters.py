@@ -20,10 +20,7 @@ SUPPORTERS_RATE_SIGNUP_EMAIL = env_str("SUPPORTERS_RATE_SIGNUP_EMAIL", "3/h")
 SUPPORTERS_RATE_RESEND_IP = env_str("SUPPORTERS_RATE_RESEND_IP", "10/10m")
 SUPPORTERS_RATE_RESEND_EMAIL = env_str("SUPPORTERS_RATE_RESEND_EMAIL", "3/h")
 
-# The request.META key holding the client address. Empty: REMOTE_ADDR (no proxy in front).
-# Behind one trusted proxy that overwrites it, e.g. HTTP_X_REAL_IP. Never a header a client can
-# set itself, or anyone can pick their own rate-limit bucket.
-SUPPORTERS_CLIENT_IP_META_KEY = env_str("SUPPORTERS_CLIENT_IP_META_KEY", "REMOTE_ADDR")
+# The client address behind the reverse proxies: TRUSTED_PROXY_COUNT in proxy.py.
 
 # The mailto: half of List-Unsubscribe (RFC 2369); the mailbox's inbound processing reads the
 # signed token from the subject. Defaults to an address at the sender's domain.

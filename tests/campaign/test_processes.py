@@ -47,7 +47,7 @@ class WebServer:
         self.log = log_dir / f"web-{self.port}.log"
         self._log_file = self.log.open("wb")
         environment = celery_env(
-            SUPPORTERS_CLIENT_IP_META_KEY="HTTP_X_REAL_IP", LOG_LEVEL="INFO", **env
+            TRUSTED_PROXY_COUNT="1", CLIENT_IP_HEADER=IP_HEADER, LOG_LEVEL="INFO", **env
         )
         self.process = subprocess.Popen(
             [

@@ -80,19 +80,9 @@ def test_without_the_demo_mailbox_the_pages_do_not_exist(client: Client, setting
 
 
 def test_production_refuses_the_demo_mailbox() -> None:
-    from tests.ops.test_settings import _check
+    from tests.ops.test_settings import _check, _production
 
-    result = _check(
-        APP_ENV="production",
-        SECRET_KEY="k" * 50,
-        SITE_URL="https://example.org",
-        DEBUG="0",
-        ANYMAIL_WEBHOOK_SECRET="esp:" + "s" * 32,
-        CHARITY_NAME="Stichting Save the Children Nederland",
-        CHARITY_RSIN="123456782",
-        CHARITY_ADDRESS="Postbus 1, 2500 AA Den Haag",
-        DEMO_MAILBOX_DIR="var/mailbox",
-    )
+    result = _check(**_production(DEMO_MAILBOX_DIR="var/mailbox"))
 
     assert result.returncode != 0
     assert "DEMO_MAILBOX_DIR" in result.stderr.strip().splitlines()[0]

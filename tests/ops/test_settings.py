@@ -1,8 +1,10 @@
-"""Start-up refuses bad configuration with one clear line naming the variable."""
+"""Start-up refuses bad configuration with one clear line naming the variable; production
+refuses unsafe values, and a proper production configuration passes Django's deploy check."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -11,19 +13,67 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Read by the checks under test: the test run's own values must not leak into a case.
+_CONTROLLED = {
+    "APP_ENV",
+    "DEBUG",
+    "SECRET_KEY",
+    "SITE_URL",
+    "ALLOWED_HOSTS",
+    "EMAIL_URL",
+    "ANYMAIL_WEBHOOK_SECRET",
+    "MAILING_TRANSPORT",
+    "MAILGUN_WEBHOOK_SIGNING_KEY",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "ALLOW_STRIPE_TEST_MODE",
+    "TRUSTED_PROXY_COUNT",
+    "CLIENT_IP_HEADER",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_PRELOAD",
+    "CHARITY_NAME",
+    "CHARITY_RSIN",
+    "CHARITY_ADDRESS",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # the test run sets it; a deployment must not
+}
 
-def _check(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"APP_ENV", "DEBUG", "SECRET_KEY"}}
+# Random, as real secrets are: generated per test run, never the project's own defaults.
+PRODUCTION = {
+    "APP_ENV": "production",
+    "DEBUG": "0",
+    "SECRET_KEY": secrets.token_urlsafe(48),
+    "SITE_URL": "https://example.org",
+    "ALLOWED_HOSTS": "example.org",
+    "EMAIL_URL": "smtp://mail.example.org:587?tls=1",
+    "ANYMAIL_WEBHOOK_SECRET": "esp:" + secrets.token_urlsafe(24),
+    "STRIPE_SECRET_KEY": "sk_live_" + secrets.token_urlsafe(32),
+    "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_urlsafe(24),
+    "TRUSTED_PROXY_COUNT": "1",
+    "CHARITY_NAME": "Stichting Save the Children Nederland",
+    "CHARITY_RSIN": "123456782",
+    "CHARITY_ADDRESS": "Postbus 1, 2500 AA Den Haag",
+}
+
+
+def _check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in _CONTROLLED}
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, "manage.py", "check", *args],
         cwd=ROOT,
         env=clean,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
+
+
+def _production(**changes: str | None) -> dict[str, str]:
+    """The valid production environment with some variables changed (None: left unset)."""
+    env = {**PRODUCTION, **changes}
+    return {k: v for k, v in env.items() if v is not None}
 
 
 @pytest.mark.parametrize(
@@ -35,29 +85,43 @@ def _check(**env: str) -> subprocess.CompletedProcess[str]:
         ({"EMAIL_URL": "smtp://"}, "EMAIL_URL"),
         ({"SITE_URL": "127.0.0.1:8000"}, "SITE_URL"),
         ({"DB_CONN_MAX_AGE": "forever"}, "DB_CONN_MAX_AGE"),
-        ({"APP_ENV": "production", "SITE_URL": "https://example.org"}, "SECRET_KEY"),
+        ({"TRUSTED_PROXY_COUNT": "-1"}, "TRUSTED_PROXY_COUNT"),
+        ({"CLIENT_IP_HEADER": "X Forwarded For"}, "CLIENT_IP_HEADER"),
+        # An unknown APP_ENV would otherwise run with every production check off.
+        *[(_production(APP_ENV=spelling), "APP_ENV") for spelling in ("Production", "prod", "")],
+        (_production(SECRET_KEY=None), "SECRET_KEY"),
+        (_production(SECRET_KEY="k" * 50), "SECRET_KEY"),
+        (_production(SECRET_KEY="ab" * 30), "SECRET_KEY"),
+        (_production(SECRET_KEY=secrets.token_urlsafe(24)), "SECRET_KEY"),  # 32 characters
+        (_production(DEBUG="1"), "DEBUG"),
+        (_production(SITE_URL="http://example.org"), "SITE_URL"),
+        (_production(EMAIL_URL="console://"), "EMAIL_URL"),
+        (_production(ANYMAIL_WEBHOOK_SECRET=None), "ANYMAIL_WEBHOOK_SECRET"),
+        (_production(ANYMAIL_WEBHOOK_SECRET="esp:" + "s" * 32), "ANYMAIL_WEBHOOK_SECRET"),
+        (_production(ANYMAIL_WEBHOOK_SECRET=secrets.token_urlsafe(32)), "ANYMAIL_WEBHOOK_SECRET"),
+        (_production(STRIPE_SECRET_KEY=None), "STRIPE_SECRET_KEY"),
+        (_production(STRIPE_SECRET_KEY="sk_test_placeholder"), "STRIPE_SECRET_KEY"),
+        (_production(STRIPE_SECRET_KEY="sk_live_placeholder"), "STRIPE_SECRET_KEY"),
         (
-            {
-                "APP_ENV": "production",
-                "DEBUG": "1",
-                "SECRET_KEY": "x" * 50,
-                "SITE_URL": "https://example.org",
-            },
-            "DEBUG",
+            _production(STRIPE_SECRET_KEY="sk_test_" + secrets.token_urlsafe(32)),
+            "STRIPE_SECRET_KEY",
         ),
+        (_production(STRIPE_WEBHOOK_SECRET=None), "STRIPE_WEBHOOK_SECRET"),
+        (_production(STRIPE_WEBHOOK_SECRET="whsec_placeholder"), "STRIPE_WEBHOOK_SECRET"),
+        (_production(STRIPE_WEBHOOK_SECRET="whsec_" + "0" * 32), "STRIPE_WEBHOOK_SECRET"),
         (
-            {"APP_ENV": "production", "SECRET_KEY": "x" * 50, "SITE_URL": "https://example.org"},
-            "ANYMAIL_WEBHOOK_SECRET",
+            _production(ALLOW_STRIPE_TEST_MODE="1", STRIPE_SECRET_KEY="sk_test_placeholder"),
+            "STRIPE_SECRET_KEY",
         ),
+        (_production(STRIPE_API_BASE="http://127.0.0.1:12111"), "STRIPE_API_BASE"),
+        (_production(TRUSTED_PROXY_COUNT=None), "TRUSTED_PROXY_COUNT"),
+        (_production(MAILING_TRANSPORT="anymail"), "MAILGUN_WEBHOOK_SIGNING_KEY"),
         (
-            {
-                "APP_ENV": "production",
-                "SECRET_KEY": "x" * 50,
-                "SITE_URL": "https://example.org",
-                "ANYMAIL_WEBHOOK_SECRET": "esp:" + "s" * 32,
-            },
-            "CHARITY_NAME",
+            _production(MAILING_TRANSPORT="anymail", MAILGUN_WEBHOOK_SIGNING_KEY="key-123"),
+            "MAILGUN_WEBHOOK_SIGNING_KEY",
         ),
+        (_production(SECURE_HSTS_SECONDS="a year"), "SECURE_HSTS_SECONDS"),
+        (_production(CHARITY_NAME=None), "CHARITY_NAME"),
     ],
 )
 def test_bad_environment_stops_start_up_with_one_line(env: dict[str, str], named: str) -> None:
@@ -66,19 +130,60 @@ def test_bad_environment_stops_start_up_with_one_line(env: dict[str, str], named
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Configuration error: environment variable " + named)
+    assert lines[0].startswith(f"Configuration error: environment variable {named} "), lines[0]
+    # A refused secret is named, never printed.
+    for secret in ("SECRET_KEY", "ANYMAIL_WEBHOOK_SECRET", "STRIPE_SECRET_KEY"):
+        if env.get(secret) and len(env[secret]) > 8:
+            assert env[secret] not in lines[0]
 
 
-def test_production_with_proper_settings_starts() -> None:
-    result = _check(
-        APP_ENV="production",
-        SECRET_KEY="k" * 50,
-        SITE_URL="https://example.org",
-        DEBUG="0",
-        ANYMAIL_WEBHOOK_SECRET="esp:" + "s" * 32,
-        CHARITY_NAME="Stichting Save the Children Nederland",
-        CHARITY_RSIN="123456782",
-        CHARITY_ADDRESS="Postbus 1, 2500 AA Den Haag",
-    )
+def test_unknown_app_env_says_which_values_are_known() -> None:
+    result = _check(**_production(APP_ENV="prod"))
+
+    assert "development, test, production" in result.stderr
+
+
+def test_production_with_proper_settings_passes_the_deploy_check() -> None:
+    result = _check("--deploy", "--fail-level", "WARNING", **_production())
 
     assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        # A staging site: production settings against Stripe's test mode, said explicitly.
+        {
+            "ALLOW_STRIPE_TEST_MODE": "1",
+            "STRIPE_SECRET_KEY": "sk_test_" + secrets.token_urlsafe(32),
+            "STRIPE_API_BASE": "http://127.0.0.1:12111",
+        },
+        {"STRIPE_SECRET_KEY": "rk_live_" + secrets.token_urlsafe(32)},
+        # No proxy in front is a valid answer, as long as it is given.
+        {"TRUSTED_PROXY_COUNT": "0"},
+        {
+            "MAILING_TRANSPORT": "anymail",
+            "MAILGUN_WEBHOOK_SIGNING_KEY": secrets.token_hex(16),
+            "SECURE_HSTS_PRELOAD": "0",
+        },
+    ],
+)
+def test_production_variants_that_are_allowed(changes: dict[str, str]) -> None:
+    result = _check("--deploy", "--fail-level", "WARNING", **_production(**changes))
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_stripe_test_mode_in_production_is_logged() -> None:
+    staging = _production(
+        ALLOW_STRIPE_TEST_MODE="1",
+        STRIPE_SECRET_KEY="sk_test_" + secrets.token_urlsafe(32),
+        LOG_LEVEL="INFO",
+        LOG_FORMAT="json",
+    )
+
+    result = _check(**staging)
+
+    assert result.returncode == 0, result.stderr
+    assert "stripe.test_mode_allowed" in result.stdout + result.stderr
