@@ -5,7 +5,9 @@ ledger claims what no payout settled, or the figures differ. Built through real 
 from __future__ import annotations
 
 import io
+from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from donations.payouts import (
     payouts_overview,
 )
 from tests.fakestripe.server import FakeStripe
-from tests.finance.conftest import GIFTS, KnownLedger, _gift
+from tests.finance.conftest import GIFTS, KnownLedger, _gift, as_row, cents, csv_rows, export
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -223,3 +225,37 @@ def test_the_overview_flags_ledger_rows_old_enough_to_be_paid_out_that_no_payout
 def test_a_payout_without_reported_lines_is_not_ok() -> None:
     assert not payout_reconciliation("po_unknown").ok
     assert payout_reconciliation("po_unknown").lines == 0
+
+
+def test_export_of_one_payout_lists_what_it_settled_each_ok(
+    known_ledger: KnownLedger, tmp_path: Path
+) -> None:
+    payout = known_ledger.payout
+    rows = csv_rows(export(tmp_path / "p.csv", "--payout", payout["id"]))
+
+    assert Counter(as_row(r) for r in rows) == Counter(known_ledger.expected)
+    assert {r["reconciliation"] for r in rows} == {"ok"}
+    assert [cents(r["stripe_net"]) for r in rows] == [cents(r["net"]) for r in rows]
+    assert sum(cents(r["net"]) for r in rows if r["kind"] != "payout") == payout["amount"]
+    assert sum(cents(r["net"]) for r in rows) == 0
+
+
+def test_export_of_a_payout_shows_the_settled_line_missing_from_the_ledger(
+    missed_gift: tuple[dict[str, Any], str], tmp_path: Path
+) -> None:
+    payout, balance = missed_gift
+    rows = csv_rows(export(tmp_path / "p.csv", "--payout", payout["id"]))
+
+    [missing] = [r for r in rows if r["reconciliation"] != "ok"]
+    assert missing["reconciliation"] == "not_in_ledger"
+    assert (missing["stripe_balance_transaction"], missing["stripe_payout"]) == (
+        balance,
+        payout["id"],
+    )
+    assert (missing["kind"], missing["net"], missing["stripe_type"]) == ("", "", "charge")
+    assert cents(missing["stripe_net"]) == MISSED - MISSED_FEE
+    # Stripe's column adds up to the payout; the ledger's falls short by the missed gift.
+    settled = [r for r in rows if r["stripe_type"] != "payout"]
+    assert sum(cents(r["stripe_net"]) for r in settled) == payout["amount"]
+    booked = [r for r in rows if r["kind"] not in {"", "payout"}]
+    assert sum(cents(r["net"]) for r in booked) == payout["amount"] - (MISSED - MISSED_FEE)
