@@ -21,8 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
-from django.db.models import Max, Q
+from django.db.models import Max, QuerySet
 
 from donations.exports import period_bounds
 from donations.models import PayoutLine, Transaction, TransactionKind
@@ -86,7 +87,35 @@ class PayoutReconciliation:
         return [d for d in self.differences if d.problem == problem]
 
 
-def _money(rows: list[Transaction]) -> Money:
+class LedgerRow(NamedTuple):
+    """The fields of a Transaction we compare: tuples, not model instances (a 100,000-line
+    payout took 20 s building Transactions, most of it in their init signals)."""
+
+    pk: int
+    kind: str
+    amount: int
+    fee: int
+    net: int
+    currency: str
+    stripe_balance_transaction: str
+    stripe_object: str
+    occurred_at: datetime
+
+
+class SettledLine(NamedTuple):
+    balance_transaction: str
+    type: str
+    amount: int
+    fee: int
+    net: int
+    currency: str
+
+
+def _ledger_rows(rows: QuerySet[Transaction]) -> list[LedgerRow]:
+    return [LedgerRow(*values) for values in rows.values_list(*LedgerRow._fields)]
+
+
+def _money(rows: list[LedgerRow]) -> Money:
     return Money(
         amount=sum(row.amount for row in rows),
         fee=sum(row.fee for row in rows),
@@ -95,11 +124,11 @@ def _money(rows: list[Transaction]) -> Money:
     )
 
 
-def _line_money(line: PayoutLine) -> Money:
+def _line_money(line: SettledLine) -> Money:
     return Money(line.amount, line.fee, line.net, line.currency.lower())
 
 
-def _not_settled(row: Transaction) -> Difference:
+def _not_settled(row: LedgerRow) -> Difference:
     return Difference(
         problem=Problem.NOT_SETTLED,
         balance_transaction=row.stripe_balance_transaction,
@@ -111,7 +140,7 @@ def _not_settled(row: Transaction) -> Difference:
     )
 
 
-def _compare(line: PayoutLine, rows: list[Transaction]) -> Difference | None:
+def _compare(line: SettledLine, rows: list[LedgerRow]) -> Difference | None:
     stripe = _line_money(line)
     if not rows:
         return Difference(Problem.NOT_IN_LEDGER, line.balance_transaction, line.type, stripe, None)
@@ -130,14 +159,20 @@ def _compare(line: PayoutLine, rows: list[Transaction]) -> Difference | None:
 
 
 def payout_reconciliation(payout: str) -> PayoutReconciliation:
-    lines = list(PayoutLine.objects.filter(payout=payout).order_by("pk"))
+    lines = [
+        SettledLine(*values)
+        for values in PayoutLine.objects.filter(payout=payout)
+        .order_by("pk")
+        .values_list(*SettledLine._fields)
+    ]
     settled = PayoutLine.objects.filter(payout=payout).values("balance_transaction")
-    ledger = list(
-        Transaction.objects.filter(
-            Q(stripe_balance_transaction__in=settled) | Q(stripe_payout=payout)
-        ).order_by("occurred_at", "pk")
-    )
-    by_balance: dict[str, list[Transaction]] = {}
+    # Two queries, not one with OR: PostgreSQL runs `IN (subquery) OR ...` as a filter over
+    # the whole ledger (seconds on 100,000 rows), the IN alone as a join.
+    by_settled = Transaction.objects.filter(stripe_balance_transaction__in=settled)
+    claiming = Transaction.objects.filter(stripe_payout=payout)
+    rows = {row.pk: row for query in (by_settled, claiming) for row in _ledger_rows(query)}
+    ledger = sorted(rows.values(), key=lambda row: (row.occurred_at, row.pk))
+    by_balance: dict[str, list[LedgerRow]] = {}
     for row in ledger:
         if row.stripe_balance_transaction:
             by_balance.setdefault(row.stripe_balance_transaction, []).append(row)
@@ -222,7 +257,7 @@ def ledger_not_paid_out(start: datetime, end: datetime, due_before: datetime) ->
         .exclude(stripe_balance_transaction__in=PayoutLine.objects.values("balance_transaction"))
         .order_by("occurred_at", "pk")
     )
-    return [_not_settled(row) for row in rows]
+    return [_not_settled(row) for row in _ledger_rows(rows)]
 
 
 def payouts_overview(*, since: date, until: date) -> PayoutOverview:
