@@ -437,6 +437,49 @@ def test_the_payouts_page_flags_a_mismatch_and_exports_one_payout(
 
 
 @pytest.mark.django_db
+def test_the_payouts_page_lists_ledger_rows_no_payout_settled_when_due(
+    staff: Callable[..., Any],
+) -> None:
+    _payout("po_even", [1000, 2000], [1000, 2000])  # booked a day ago
+    # A gift 20 days ago (due in a payout after 14) and one 3 days ago, neither settled.
+    for name, days in (("old", 20), ("new", 3)):
+        Transaction.objects.create(
+            kind="gift",
+            amount=1234,
+            fee=0,
+            net=1234,
+            currency="eur",
+            stripe_object=f"ch_{name}",
+            stripe_balance_transaction=f"txn_{name}",
+            occurred_at=timezone.now() - timedelta(days=days),
+        )
+    _, finance = staff(FINANCE)
+
+    page = finance.get(url("finance/payouts/")).content.decode()
+
+    assert 'data-payout="po_even" data-flagged="false"' in page
+    assert 'id="not-paid-out"' in page
+    assert 'data-problem="not_settled" data-balance-transaction="txn_old"' in page
+    assert "txn_new" not in page
+
+
+@pytest.mark.django_db
+def test_the_finance_pages_refuse_days_out_of_range_with_400_or_a_message(
+    staff: Callable[..., Any],
+) -> None:
+    _, finance = staff(FINANCE)
+
+    for since, until in [("2025-01-01", "9999-12-31"), ("0001-01-01", "2025-01-01")]:
+        answer = finance.get(url("finance/payouts/"), {"since": since, "until": until})
+        assert answer.status_code == 400
+    assert finance.get(url("finance/payouts/"), {"since": "x", "until": "y"}).status_code == 400
+    summary = finance.get(url("finance/summary/"), {"month": "9999-12"})
+    assert summary.status_code == 200
+    assert 'id="summary"' not in summary.content.decode()
+    assert finance.get(url(f"finance/payouts/po_{'x' * 300}/")).status_code == 404
+
+
+@pytest.mark.django_db
 def test_marketing_gets_403_on_every_finance_page(staff: Callable[..., Any]) -> None:
     _, marketing = staff(MARKETING)
 

@@ -15,6 +15,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from donations.payouts import Difference, Money, PayoutReconciliation, payouts_overview
 
+# A period near year 9999 would overflow its end; none of ours lies outside these years.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
 
 def _euros(cents: int) -> str:
     # Decimal, not float: a figure finance compares with the bank must be exact.
@@ -63,6 +66,8 @@ class Command(BaseCommand):
             raise CommandError("--since and --until must be dates as YYYY-MM-DD") from None
         if until < since:
             raise CommandError(f"the period ends ({until}) before it starts ({since})")
+        if since.year < FIRST_YEAR or until.year > LAST_YEAR:
+            raise CommandError(f"choose days from {FIRST_YEAR} to {LAST_YEAR}")
         overview = payouts_overview(since=since, until=until)
         for result in overview.payouts:
             self.stdout.write(_payout_line(result))
