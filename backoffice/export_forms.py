@@ -6,7 +6,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import BASE_INPUT_CLASSES, SELECT_CLASSES
 
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 _INPUT = {"class": " ".join(BASE_INPUT_CLASSES)}
+# Days finance may ask about: a date near year 9999 would overflow the period's end (a 500).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 _SELECT = {"class": " ".join(SELECT_CLASSES)}
 
 
@@ -24,6 +26,7 @@ def _date_field(label: StrOrPromise, missing: StrOrPromise) -> forms.DateField:
         label=label,
         input_formats=["%Y-%m-%d"],
         widget=forms.DateInput(attrs={**_INPUT, "type": "date"}, format="%Y-%m-%d"),
+        validators=[MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)],
         error_messages={
             "required": missing,
             "invalid": _("Enter a date as YYYY-MM-DD."),
@@ -118,6 +121,9 @@ class MonthForm(forms.Form):
         value = self.cleaned_data["month"]
         try:
             year, month = (int(part) for part in value.split("-"))
-            return date(year, month, 1)
+            first = date(year, month, 1)
         except ValueError:
             raise forms.ValidationError(_("Enter a month as YYYY-MM.")) from None
+        if not FIRST_DAY <= first <= LAST_DAY:
+            raise forms.ValidationError(_("Enter a month as YYYY-MM."))
+        return first

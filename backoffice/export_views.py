@@ -1,5 +1,5 @@
 """Finance pages of the back office: background exports, their progress and downloads, and
-payout reconciliation with an export per payout (issue #7).
+the monthly summary (issue #7); payout reconciliation is backoffice.payout_views.
 
 Every view runs inside StaffAdminSite.admin_view (logged in, second factor verified; anyone
 else is sent to the login page) and checks backoffice.view_exportjob itself, so a role without
@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import (
@@ -34,20 +33,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice import exports
-from backoffice.export_forms import (
-    MonthForm,
-    PayoutExportForm,
-    PayoutPeriodForm,
-    PeriodExportForm,
-)
+from backoffice.export_forms import MonthForm, PeriodExportForm
 from backoffice.models import ExportJob, ExportState
 from donations.exports import PayoutExporter, TransactionsExporter
-from donations.selectors import PayoutReconciliation, monthly_summary, payouts_reconciliation
+from donations.selectors import monthly_summary
 
 # One permission (Finance, Admin): seeing, asking for and fetching exports are one job.
 EXPORTS = "backoffice.view_exportjob"
 RECENT_JOBS = 25
-PAYOUT_DAYS = 90
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -89,7 +82,6 @@ class FinanceExportViews:
                 wrap(self.download),
                 name="finance_export_download",
             ),
-            path("finance/payouts/", wrap(self.payouts), name="finance_payouts"),
             path("finance/summary/", wrap(self.summary), name="finance_summary"),
         ]
 
@@ -173,49 +165,6 @@ class FinanceExportViews:
             exports_url=reverse("admin:finance_exports", current_app=self.site.name),
         )
         return TemplateResponse(request, "backoffice/exports/gone.html", context, status=410)
-
-    def payouts(self, request: HttpRequest) -> HttpResponse:
-        _require(request)
-        if request.method == "POST":
-            export_form = PayoutExportForm(request.POST)
-            if export_form.is_valid():
-                job = exports.export_request(
-                    user=request.user,
-                    exporter=PayoutExporter.identifier,
-                    params=export_form.params(),
-                    fmt=export_form.cleaned_data["format"],
-                    dialect=export_form.cleaned_data["dialect"],
-                )
-                return HttpResponseRedirect(self._job_url(job))
-            for errors in export_form.errors.values():
-                for error in errors:
-                    messages.error(request, str(error))
-        today = timezone.localdate()
-        period = PayoutPeriodForm(
-            request.GET or {"since": today - timedelta(days=PAYOUT_DAYS), "until": today}
-        )
-        results: list[PayoutReconciliation] = []
-        if period.is_valid():
-            results = payouts_reconciliation(
-                since=period.cleaned_data["since"], until=period.cleaned_data["until"]
-            )
-        rows = [
-            {
-                "result": result,
-                "amount": _euros(result.amount),
-                "settled": _euros(result.settled),
-                "difference": _euros(result.difference),
-            }
-            for result in results
-        ]
-        context = self._context(
-            request,
-            _("Payouts"),
-            period=period,
-            rows=rows,
-            flagged=sum(result.flagged for result in results),
-        )
-        return TemplateResponse(request, "backoffice/exports/payouts.html", context)
 
     def summary(self, request: HttpRequest) -> HttpResponse:
         """The monthly summary: gifts, refunds, disputes, fees, net and payouts per method and

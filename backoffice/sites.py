@@ -131,8 +131,9 @@ class StaffAdminSite(OTPAdminSite, UnfoldAdminSite):
         # Finance pages of our own (exports, payouts), before the admin's catch-all URL.
         # Imported here: they use models, not yet loaded when the admin site is created.
         from backoffice.export_views import FinanceExportViews
+        from backoffice.payout_views import PayoutViews
 
-        finance = FinanceExportViews(self).urls()
+        finance = FinanceExportViews(self).urls() + PayoutViews(self).urls()
         return enrolment + finance + super().get_urls()
 
     def get_sidebar_list(self, request: HttpRequest) -> list[dict[str, Any]]:

@@ -212,29 +212,76 @@ class TransactionsExporter(Exporter):
             return int(cursor.fetchone()[0])
 
 
+# -- one payout, both sides -------------------------------------------------------------------
+
+# The ledger rows a payout export can show: those naming the payout, and those booking a
+# balance transaction it settled. Every ledger column comes through as c0, c1, ... (raw values,
+# formatted by the outer Column), with the sums of the rows booking the same balance
+# transaction, so two rows booking one transaction do not each look right.
+_PAYOUT_LEDGER = f"""
+SELECT {", ".join(f"{column.expression} AS c{i}" for i, column in enumerate(LEDGER_COLUMNS))},
+    t.id AS tid, t.stripe_balance_transaction AS bt, t.currency AS cur, t.occurred_at AS occ,
+    sum(t.amount) OVER same_bt AS bt_amount, sum(t.fee) OVER same_bt AS bt_fee,
+    sum(t.net) OVER same_bt AS bt_net
+{LEDGER_JOINS}
+WHERE t.stripe_payout = %(payout)s OR t.stripe_balance_transaction IN (
+    SELECT balance_transaction FROM donations_payoutline WHERE payout = %(payout)s)
+WINDOW same_bt AS (PARTITION BY t.stripe_balance_transaction)
+"""  # noqa: S608 - our columns and joins; the payout id is a parameter
+
+# Stripe's settled lines (pl) next to our rows (led): a row on one side only is a difference.
+PAYOUT_SOURCE = f"""
+FROM ({_PAYOUT_LEDGER}) led
+FULL JOIN (SELECT * FROM donations_payoutline WHERE payout = %(payout)s) pl
+    ON pl.balance_transaction = led.bt AND led.bt <> ''
+"""  # noqa: S608 - our SQL; the payout id is a parameter
+
+# The problems donations.payouts names, per row (its Problem values, and ok).
+PAYOUT_STATUS_SQL = """CASE
+    WHEN led.tid IS NULL THEN 'not_in_ledger'
+    WHEN pl.id IS NULL THEN 'not_settled'
+    WHEN (led.bt_amount, led.bt_fee, led.bt_net, lower(led.cur))
+        IS DISTINCT FROM (pl.amount, pl.fee, pl.net, lower(pl.currency)) THEN 'amounts_differ'
+    ELSE 'ok' END"""
+
+
+def _payout_column(index: int, column: Column) -> Column:
+    expression = f"led.c{index}"
+    # A line missing from the ledger still names its balance transaction and payout.
+    if column.header == "stripe_balance_transaction":
+        expression = f"COALESCE(NULLIF({expression}, ''), pl.balance_transaction)"
+    elif column.header == "stripe_payout":
+        expression = f"COALESCE(NULLIF({expression}, ''), pl.payout)"
+    return Column(column.header, expression, column.kind)
+
+
 class PayoutExporter(Exporter):
-    """The ledger rows one payout settled, for matching the bank statement line."""
+    """One payout, for the bank statement line and its reconciliation (issue 12): each
+    balance transaction Stripe says it settled next to the ledger rows booking it, plus ledger
+    rows naming the payout that it did not settle; `reconciliation` says ok or what differs,
+    and the stripe_* columns carry Stripe's own figures."""
 
     identifier = "payout"
     verbose_name = "Payout settlement"
-    columns = LEDGER_COLUMNS
+    columns = (
+        *(_payout_column(i, column) for i, column in enumerate(LEDGER_COLUMNS)),
+        Column("reconciliation", PAYOUT_STATUS_SQL),
+        Column("stripe_type", "pl.type"),
+        Column("stripe_gross", "pl.amount", "money"),
+        Column("stripe_fee", "pl.fee", "money"),
+        Column("stripe_net", "pl.net", "money"),
+    )
 
     def __init__(self, *, payout: str) -> None:
         self.payout = payout
 
     def source(self) -> tuple[str, dict[str, Any]]:
-        where = "WHERE pl.payout = %(payout)s OR t.stripe_payout = %(payout)s"
-        return f"{LEDGER_JOINS} {where} ORDER BY t.occurred_at, t.id", {"payout": self.payout}
+        order = "ORDER BY COALESCE(led.occ, pl.created_at), led.tid, pl.id"
+        return f"{PAYOUT_SOURCE} {order}", {"payout": self.payout}
 
     def count(self) -> int:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM donations_transaction t LEFT JOIN donations_payoutline pl "
-                "ON pl.balance_transaction = t.stripe_balance_transaction "
-                "AND t.stripe_balance_transaction <> '' "
-                "WHERE pl.payout = %(payout)s OR t.stripe_payout = %(payout)s",
-                {"payout": self.payout},
-            )
+            cursor.execute(f"SELECT count(*) {PAYOUT_SOURCE}", {"payout": self.payout})
             return int(cursor.fetchone()[0])
 
 

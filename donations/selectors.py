@@ -1,6 +1,6 @@
-"""Finance reads: the monthly summary and payout reconciliation.
+"""Finance reads: the monthly summary (payout reconciliation: donations.payouts).
 
-Both read the same joins as the export (donations.exports.LEDGER_JOINS), so a method or
+It reads the same joins as the export (donations.exports.LEDGER_JOINS), so a method or
 campaign means the same thing in the summary as in the export it must add up to.
 """
 
@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import connection
-from django.db.models import Sum
 
 from donations.exports import CAMPAIGN_SQL, LEDGER_JOINS, METHOD_SQL, period_bounds
-from donations.models import PayoutLine, Transaction, TransactionKind
 
 
 @dataclass(frozen=True)
@@ -73,45 +71,3 @@ def monthly_summary(year: int, month: int) -> MonthlySummary:
             for method, campaign, currency, *sums in cursor.fetchall()
         ]
     return MonthlySummary(year=year, month=month, lines=lines)
-
-
-@dataclass(frozen=True)
-class PayoutReconciliation:
-    """A payout against the balance transactions it settled, in cents."""
-
-    payout: str
-    amount: int  # what reached the bank, per the ledger's payout row (positive)
-    settled: int  # sum of the net of the lines it settled (its own line left out)
-    lines: int
-    currency: str
-
-    @property
-    def difference(self) -> int:
-        return self.settled - self.amount
-
-    @property
-    def flagged(self) -> bool:
-        """The payout does not equal what it settled, or Stripe never told us what it did."""
-        return self.difference != 0 or self.lines == 0
-
-
-def payout_reconciliation(payout: str) -> PayoutReconciliation:
-    row = Transaction.objects.filter(kind=TransactionKind.PAYOUT, stripe_object=payout).first()
-    lines = PayoutLine.objects.filter(payout=payout).exclude(type="payout")
-    settled = lines.aggregate(total=Sum("net"))["total"] or 0
-    return PayoutReconciliation(
-        payout=payout,
-        amount=-row.amount if row is not None else 0,
-        settled=int(settled),
-        lines=lines.count(),
-        currency=row.currency if row is not None else "",
-    )
-
-
-def payouts_reconciliation(*, since: date, until: date) -> list[PayoutReconciliation]:
-    """Every payout booked in the period, each flagged when it does not add up."""
-    start, end = period_bounds(since, until)
-    payouts = Transaction.objects.filter(
-        kind=TransactionKind.PAYOUT, occurred_at__gte=start, occurred_at__lt=end
-    ).order_by("occurred_at", "pk")
-    return [payout_reconciliation(p) for p in payouts.values_list("stripe_object", flat=True)]

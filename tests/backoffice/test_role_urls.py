@@ -34,7 +34,10 @@ from tests.mailing import factories as mailing_factories
 pytestmark = pytest.mark.django_db
 
 # Site-level pages (not under a model admin) whose URL holds a record's id: which model.
-SITE_LEVEL_ROWS = {"finance/exports/": "backoffice.ExportJob"}
+SITE_LEVEL_ROWS = {
+    "finance/exports/": "backoffice.ExportJob",
+    "finance/payouts/": "donations.PayoutLine",  # by its payout id, not its pk
+}
 # Site-level pages that are Finance's.
 FINANCE_SITE_PREFIXES = ("finance/",)
 
@@ -122,7 +125,8 @@ def url_for(route: AdminRoute) -> str:
     def fill(match: re.Match[str]) -> str:
         if match["converter"] == "str" and match["name"] == "language":
             return "nl"
-        return str(row_of(_model_for_arg(route, match["name"])).pk)
+        row = row_of(_model_for_arg(route, match["name"]))
+        return str(row.payout if match["name"] == "payout" else row.pk)  # type: ignore[attr-defined]
 
     return admin_url(_ARG.sub(fill, route.route))
 

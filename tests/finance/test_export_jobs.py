@@ -346,21 +346,39 @@ def test_an_empty_period_gives_a_file_with_headers_only(
     }
 
 
-def _payout(payout: str, amount: int, lines: list[int]) -> None:
-    """A payout row in the ledger and the balance transactions Stripe said it settled."""
-    gifts = [
+def _payout(payout: str, settled: list[int], booked: list[int]) -> None:
+    """Gifts Stripe settled in a payout (nets `settled`), as our ledger booked them (nets
+    `booked`), the payout's own balance transaction, and its row in the ledger."""
+    amount = sum(settled)
+    for i, (stripe_net, ledger_net) in enumerate(zip(settled, booked, strict=True)):
         Transaction.objects.create(
             kind="gift",
-            amount=net,
+            amount=ledger_net,
             fee=0,
-            net=net,
+            net=ledger_net,
             currency="eur",
             stripe_object=f"ch_{payout}_{i}",
             stripe_balance_transaction=f"txn_{payout}_{i}",
             occurred_at=timezone.now() - timedelta(days=3),
         )
-        for i, net in enumerate(lines)
-    ]
+        PayoutLine.objects.create(
+            payout=payout,
+            balance_transaction=f"txn_{payout}_{i}",
+            type="charge",
+            amount=stripe_net,
+            fee=0,
+            net=stripe_net,
+            currency="eur",
+        )
+    PayoutLine.objects.create(
+        payout=payout,
+        balance_transaction=f"txn_{payout}",
+        type="payout",
+        amount=-amount,
+        fee=0,
+        net=-amount,
+        currency="eur",
+    )
     Transaction.objects.create(
         kind="payout",
         amount=-amount,
@@ -368,35 +386,36 @@ def _payout(payout: str, amount: int, lines: list[int]) -> None:
         net=-amount,
         currency="eur",
         stripe_object=payout,
+        stripe_balance_transaction=f"txn_{payout}",
         stripe_payout=payout,
         occurred_at=timezone.now() - timedelta(days=1),
     )
-    for gift in gifts:
-        PayoutLine.objects.create(
-            payout=payout,
-            balance_transaction=gift.stripe_balance_transaction,
-            type="charge",
-            amount=gift.amount,
-            fee=0,
-            net=gift.net,
-            currency="eur",
-        )
 
 
 @pytest.mark.django_db
 def test_the_payouts_page_flags_a_mismatch_and_exports_one_payout(
     export_dir: Path, staff: Callable[..., Any]
 ) -> None:
-    _payout("po_even", 3000, [1000, 2000])
-    _payout("po_odd", 5000, [2500, 2499])
+    _payout("po_even", [100000, 23456], [100000, 23456])
+    # Stripe settled €25.00 for the second gift; our ledger booked €24.99.
+    _payout("po_odd", [2500, 2500], [2500, 2499])
     _, finance = staff(FINANCE)
 
     page = finance.get(url("finance/payouts/")).content.decode()
 
     assert re.search(r'data-payout="po_even" data-flagged="false"', page)
     assert re.search(r'data-payout="po_odd" data-flagged="true"', page)
-    assert "€ 49,99" in page
-    assert "€ -0,01" in page
+    assert "€\xa01.234,56" in page  # po_even, to the bank
+    assert "€\xa049,99" in page  # po_odd, in our ledger
+    assert "€\xa050,00" in page  # po_odd, settled by Stripe
+    # Its own page names the balance transaction that differs, with both sides' figures.
+    detail = finance.get(url("finance/payouts/po_odd/")).content.decode()
+    assert 'data-problem="amounts_differ" data-balance-transaction="txn_po_odd_1"' in detail
+    assert "€\xa025,00" in detail
+    assert "€\xa024,99" in detail
+    assert 'data-problem="' not in finance.get(url("finance/payouts/po_even/")).content.decode()
+    assert finance.get(url("finance/payouts/po_nothing/")).status_code == 404
+    assert finance.get(url("finance/payouts/x';drop/")).status_code == 404
 
     response = finance.post(url("finance/payouts/"), {"payout": "po_odd", "format": "csv"})
     assert response.status_code == 302
@@ -408,11 +427,56 @@ def test_the_payouts_page_flags_a_mismatch_and_exports_one_payout(
     rows = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
     assert sorted(row["kind"] for row in rows) == ["gift", "gift", "payout"]
     assert sum(int(row["net"].replace(".", "")) for row in rows if row["kind"] == "gift") == 4999
+    status = {row["stripe_balance_transaction"]: row["reconciliation"] for row in rows}
+    assert status == {"txn_po_odd_0": "ok", "txn_po_odd_1": "amounts_differ", "txn_po_odd": "ok"}
 
     # A forged payout id is refused with a message, and nothing is queued.
     forged = finance.post(url("finance/payouts/"), {"payout": "x'; drop", "format": "csv"})
     assert forged.status_code == 200
     assert ExportJob.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_payouts_page_lists_ledger_rows_no_payout_settled_when_due(
+    staff: Callable[..., Any],
+) -> None:
+    _payout("po_even", [1000, 2000], [1000, 2000])  # booked a day ago
+    # A gift 20 days ago (due in a payout after 14) and one 3 days ago, neither settled.
+    for name, days in (("old", 20), ("new", 3)):
+        Transaction.objects.create(
+            kind="gift",
+            amount=1234,
+            fee=0,
+            net=1234,
+            currency="eur",
+            stripe_object=f"ch_{name}",
+            stripe_balance_transaction=f"txn_{name}",
+            occurred_at=timezone.now() - timedelta(days=days),
+        )
+    _, finance = staff(FINANCE)
+
+    page = finance.get(url("finance/payouts/")).content.decode()
+
+    assert 'data-payout="po_even" data-flagged="false"' in page
+    assert 'id="not-paid-out"' in page
+    assert 'data-problem="not_settled" data-balance-transaction="txn_old"' in page
+    assert "txn_new" not in page
+
+
+@pytest.mark.django_db
+def test_the_finance_pages_refuse_days_out_of_range_with_400_or_a_message(
+    staff: Callable[..., Any],
+) -> None:
+    _, finance = staff(FINANCE)
+
+    for since, until in [("2025-01-01", "9999-12-31"), ("0001-01-01", "2025-01-01")]:
+        answer = finance.get(url("finance/payouts/"), {"since": since, "until": until})
+        assert answer.status_code == 400
+    assert finance.get(url("finance/payouts/"), {"since": "x", "until": "y"}).status_code == 400
+    summary = finance.get(url("finance/summary/"), {"month": "9999-12"})
+    assert summary.status_code == 200
+    assert 'id="summary"' not in summary.content.decode()
+    assert finance.get(url(f"finance/payouts/po_{'x' * 300}/")).status_code == 404
 
 
 @pytest.mark.django_db
