@@ -122,7 +122,10 @@ class Command(BaseCommand):
         waiting = StripeEvent.objects.filter(
             status__in=[EventStatus.RECEIVED, EventStatus.FAILED]
         ).count()
-        self.stdout.write(f"Applied {applied} events to the ledger.")
+        self.stdout.write(
+            f"Applied {applied} events to gifts and the ledger (types we do not book are "
+            "only kept for the record)."
+        )
         if waiting:
             self.stdout.write(
                 f"{waiting} events are still waiting: the workers retry failed ones with backoff."
