@@ -71,12 +71,9 @@ def webhook_verify(payload: bytes | str, signature_header: str | None) -> None:
 
 
 def _signed_at(signature_header: str) -> int:
-    """The header's `t=` (verify_header has already parsed it as an integer)."""
-    for item in signature_header.split(","):
-        key, _, value = item.partition("=")
-        if key == "t":
-            return int(value)
-    return 0
+    """The header's first `t=`, read as verify_header has just read it (so it parses)."""
+    items = [item.split("=", 2) for item in signature_header.split(",")]
+    return int(next(item[1] for item in items if item[0] == "t"))
 
 
 def checkout_session_create(*, params: dict[str, Any], idempotency_key: str) -> StripeDict:
