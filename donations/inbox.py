@@ -93,8 +93,11 @@ def gift_key(event: dict[str, Any]) -> str:
     """Our donation uuid, where the event's object carries it (payment intents and Checkout
     Sessions of our gifts); empty otherwise."""
     obj = (event.get("data") or {}).get("object") or {}
-    metadata = obj.get("metadata") or {}
-    return str(metadata.get("donation_uuid") or obj.get("client_reference_id") or "")[:255]
+    metadata = obj.get("metadata")
+    # Only the envelope is checked at receipt (donations.envelope): the rest of a signed
+    # body may be any JSON, so no shape is assumed here.
+    uuid = metadata.get("donation_uuid") if isinstance(metadata, dict) else None
+    return str(uuid or obj.get("client_reference_id") or "")[:255]
 
 
 def inbox_wake() -> None:

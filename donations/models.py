@@ -282,8 +282,15 @@ class SyncCursor(models.Model):
     """Where the periodic reconcile left off in Stripe's event list."""
 
     name = models.CharField(max_length=50, unique=True)
+    # Every event created up to this Unix time is in the inbox (moved when a run completes).
     stripe_created = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+    # The run in progress (Stripe lists newest first, so a run walks back in time): it lists
+    # events created after `run_since`, has stored every one down to the event `run_after`
+    # (committed with each page) and found `run_newest` as the newest. NULL: no run open.
+    run_since = models.BigIntegerField(null=True, blank=True)
+    run_after = models.CharField(max_length=255, blank=True, default="")
+    run_newest = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.name} at {self.stripe_created}"

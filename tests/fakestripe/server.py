@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -47,6 +48,9 @@ class FakeStripe:
         self.state.on_event = self.webhooks.on_event
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # Seconds each `GET /v1/events` list takes (outside the lock): a slow Stripe, so a
+        # test can stop a long reconcile between two pages.
+        self.events_list_delay = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -271,6 +275,8 @@ def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             url = urlsplit(self.path)
             if url.path.startswith("/v1/"):
+                if method == "GET" and url.path == "/v1/events" and fake.events_list_delay:
+                    time.sleep(fake.events_list_delay)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 response = fake.api.handle(method, url.path, url.query, body, headers)
                 self._send(response.status, response.headers, response.body)
