@@ -153,7 +153,7 @@ def signup_resend(request: HttpRequest) -> HttpResponse:
 # cookies, and a person pressing the button would get a 403 instead of a confirmed consent.
 @csrf_exempt
 @private_page
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """GET (a person's click, or a mail scanner fetching the link): a page with one button, and
     nothing changes. POST from that button: confirms, with that request's IP address and user
@@ -211,7 +211,7 @@ def _preferences_url(token: str, language: str) -> str:
 
 
 @private_page
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
     supporter = supporter_for_link(token)
     if supporter is None:
@@ -294,7 +294,7 @@ def preferences_data(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @private_page
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def preferences_erase(request: HttpRequest, token: str) -> HttpResponse:
     """ "Send me a link to erase my data" (AVG art. 17); a GET goes back to the preferences."""
     if request.method == "POST":
@@ -330,11 +330,11 @@ def _data_link_page(request: HttpRequest, token: str, purpose: str, outcome: str
 # is the credential, and a dropped cookie must not lock a person out of their own data.
 @csrf_exempt
 @private_page
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def data_export(request: HttpRequest, token: str) -> HttpResponse:
     """GET: a page with the download button (changes nothing). POST: the supporter's own copy
     of their data (AVG art. 15 and 20) as a JSON download; the link is spent."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD: the page, nothing spent
         state = data_links.data_link_check(token=token, purpose=data_links.EXPORT)
         return _data_link_page(request, token, data_links.EXPORT, state.outcome)
     result = data_links.data_link_export(token=token)
@@ -348,10 +348,10 @@ def data_export(request: HttpRequest, token: str) -> HttpResponse:
 
 @csrf_exempt  # see data_export
 @private_page
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def data_erase(request: HttpRequest, token: str) -> HttpResponse:
     """GET: what erasure means, and its button (changes nothing). POST: erase (AVG art. 17)."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD: the page, nothing erased
         state = data_links.data_link_check(token=token, purpose=data_links.ERASE)
         return _data_link_page(request, token, data_links.ERASE, state.outcome)
     result = data_links.data_link_erase(token=token)

@@ -128,14 +128,14 @@ def supporter_token_read(token: str) -> SupporterClaim:
 
 def data_link_token(*, purpose: str, supporter_id: int, link_secret: str, nonce: str) -> str:
     """A personal-data link for one purpose ("export" or "erase"), valid DATA_LINK_MAX_AGE."""
-    return signing.TimestampSigner(salt=DATA_SALTS[purpose]).sign(
+    return LinkTimestampSigner(salt=DATA_SALTS[purpose]).sign(
         f"{supporter_id}.{link_secret}.{nonce}"
     )
 
 
 def data_link_token_read(token: str, *, purpose: str) -> DataLinkClaim:
     """The claim in a data link of this purpose; ``expired`` when authentic but too old."""
-    signer = signing.TimestampSigner(salt=DATA_SALTS[purpose])
+    signer = LinkTimestampSigner(salt=DATA_SALTS[purpose])
     expired = False
     try:
         value = signer.unsign(token, max_age=DATA_LINK_MAX_AGE)

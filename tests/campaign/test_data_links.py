@@ -77,7 +77,7 @@ def exports(supporter: Supporter) -> int:
     ).count()
 
 
-class _SignerInThePast(signing.TimestampSigner):
+class _SignerInThePast(tokens.LinkTimestampSigner):
     def timestamp(self) -> str:
         return signing.b62_encode(int(time.time()) - THIRTY_ONE_MINUTES)
 
@@ -128,7 +128,7 @@ def test_an_expired_link_downloads_and_erases_nothing(
 ) -> None:
     for purpose, path in (("export", "downloaden"), ("erase", "wissen")):
         fresh = request_link(client, supporter, purpose, smtp_server)
-        value = signing.TimestampSigner(salt=tokens.DATA_SALTS[purpose]).unsign(
+        value = tokens.LinkTimestampSigner(salt=tokens.DATA_SALTS[purpose]).unsign(
             fresh.rstrip("/").rsplit("/", 1)[-1]
         )
         old = _SignerInThePast(salt=tokens.DATA_SALTS[purpose]).sign(value)

@@ -92,3 +92,57 @@ def test_head_answers_like_get_on_the_public_pages(client: Client, path: str) ->
     assert head.status_code == get.status_code == 200
     assert head.content == b""
     assert not Supporter.objects.exists()
+
+
+def test_head_of_the_confirmation_and_preference_pages_changes_nothing(
+    client: Client, consent_texts: dict[str, Any]
+) -> None:
+    from campaign.emails import confirmation_url, preferences_url
+
+    pending = SupporterFactory(
+        language="nl",
+        status=Supporter.Status.PENDING,
+        confirmed_at=None,
+        confirmation_nonce="0123456789abcdef",
+    )
+    ConsentFactory(
+        supporter=pending, topic="stories", text=consent_texts["nl"]["stories"], confirmed_at=None
+    )
+    paths = [
+        confirmation_url(pending).split("://", 1)[1].split("/", 1)[1],
+        preferences_url(pending).split("://", 1)[1].split("/", 1)[1],
+    ]
+
+    for path in paths:
+        head, get = head_and_get(client, f"/{path}")
+        assert head.status_code == get.status_code, path
+        assert head.status_code != 405
+        assert head.content == b""
+    pending.refresh_from_db()
+    assert pending.status == Supporter.Status.PENDING
+    assert not Consent.objects.filter(confirmed_at__isnull=False, supporter=pending).exists()
+
+
+@pytest.mark.parametrize("purpose", ["export", "erase"])
+def test_head_of_a_data_link_spends_nothing(
+    member: Supporter, client: Client, purpose: str
+) -> None:
+    from campaign.emails import data_link_url
+    from campaign.tokens import data_link_token
+
+    token = data_link_token(
+        purpose=purpose,
+        supporter_id=member.pk,
+        link_secret=member.link_secret,
+        nonce="ab12cd34ef567890",
+    )
+    path = "/" + data_link_url(supporter=member, purpose=purpose, token=token).split("/", 3)[3]
+
+    head = client.head(path)
+    get = client.get(path)  # still usable: the HEAD spent nothing
+
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    member.refresh_from_db()
+    assert member.email  # not erased
+    assert not SupporterAudit.objects.filter(supporter=member).exists()
