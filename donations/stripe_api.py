@@ -131,6 +131,39 @@ def subscription_cancel(subscription_id: str, *, idempotency_key: str) -> Stripe
     )
 
 
+def customer_retrieve(customer_id: str) -> StripeDict:
+    return _get(_path("customers", customer_id))
+
+
+def _first(path: str, params: dict[str, Any]) -> StripeDict | None:
+    """The newest object of a filtered list, or None."""
+    response = client().raw_request("get", path, **{**params, "limit": 1})
+    found: list[StripeDict] = response.data.get("data") or []
+    return found[0] if found else None
+
+
+def checkout_session_for(*, payment_intent: str = "", subscription: str = "") -> StripeDict | None:
+    """The Checkout Session that created a payment or a subscription (a Payment Link, another
+    site's checkout, our donate page), or None when it was made some other way."""
+    params = {"payment_intent": payment_intent} if payment_intent else {}
+    if subscription:
+        params["subscription"] = subscription
+    return _first("/v1/checkout/sessions", params) if params else None
+
+
+def invoice_for_payment_intent(payment_intent_id: str) -> StripeDict | None:
+    """The invoice a payment intent pays, read with its payments, or None."""
+    record = _first(
+        "/v1/invoice_payments",
+        {"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}},
+    )
+    return invoice_retrieve(_invoice_id(record["invoice"])) if record else None
+
+
+def _invoice_id(value: Any) -> str:
+    return value if isinstance(value, str) else str(value["id"])
+
+
 def mandate_retrieve(mandate_id: str) -> StripeDict:
     return _get(_path("mandates", mandate_id))
 
