@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from campaign.models import Campaign
 from donations import stripe_api
 from donations.models import Channel, Donation, Frequency, Method, RecurringDonation
 
@@ -19,6 +20,9 @@ Payload = dict[str, Any]
 LANGUAGES = ("nl", "en")
 # Our own metadata keys: a payment carrying one of them started on our donate page.
 OUR_KEYS = ("donation_uuid", "recurring_uuid")
+# The one key staff may set on a Payment Link's or a dashboard payment's metadata: the slug of
+# the campaign the gift is for.
+CAMPAIGN_KEY = "campaign"
 
 
 def _id(value: Any) -> str:
@@ -46,8 +50,18 @@ def channel_of(*, session: Payload | None, metadata: Any, invoice: bool = False)
         return Channel.INVOICE
     if any(key in (metadata or {}) for key in OUR_KEYS):
         return Channel.UNKNOWN  # ours, but its donation is not in this database
-    # The dashboard sets no metadata; an integration of another site sets its own.
-    return Channel.OTHER_SITE if metadata else Channel.DASHBOARD
+    # The dashboard sets no metadata (but a campaign staff name); another site sets its own.
+    foreign = set(metadata or {}) - {CAMPAIGN_KEY}
+    return Channel.OTHER_SITE if foreign else Channel.DASHBOARD
+
+
+def campaign_of(*metadata: Any) -> Campaign | None:
+    """The campaign a metadata `campaign` names, if it is one of ours."""
+    for values in metadata:
+        slug = str((values or {}).get(CAMPAIGN_KEY) or "")[:50]  # a slug is at most 50
+        if slug:
+            return Campaign.objects.filter(slug=slug).first()
+    return None
 
 
 def method_of(*details: Any) -> str:
@@ -107,6 +121,9 @@ def donation_for_payment(
             (session or {}).get("locale"), *(customer.get("preferred_locales") or [])
         ),
         channel=channel_of(session=session, metadata=intent.get("metadata"), invoice=bool(invoice)),
+        campaign=campaign_of(
+            intent.get("metadata"), (session or {}).get("metadata"), (invoice or {}).get("metadata")
+        ),
         stripe_checkout_session=str((session or {}).get("id") or ""),
         stripe_payment_intent=intent["id"],
         stripe_invoice=invoice["id"] if invoice else None,
@@ -147,6 +164,7 @@ def recurring_for_subscription(
                 (session or {}).get("locale"), *(customer.get("preferred_locales") or [])
             ),
             "channel": channel_of(session=session, metadata=subscription.get("metadata")),
+            "campaign": campaign_of(subscription.get("metadata"), (session or {}).get("metadata")),
             "stripe_customer": _id(subscription.get("customer")),
         },
     )

@@ -4,6 +4,19 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def donate_page_campaign(apps, schema_editor):
+    """Every gift so far started on the donate page (the only door that made a Donation): it
+    was given to the campaign the page was for, the newest active one."""
+    Campaign = apps.get_model("campaign", "Campaign")
+    campaign = Campaign.objects.filter(is_active=True).order_by("-created_at").first()
+    if campaign is None:
+        return
+    for name in ("Donation", "RecurringDonation"):
+        apps.get_model("donations", name).objects.filter(campaign__isnull=True).update(
+            campaign=campaign
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -37,4 +50,5 @@ class Migration(migrations.Migration):
             name='status',
             field=models.CharField(choices=[('pending', 'pending'), ('processing', 'processing'), ('failed', 'failed'), ('expired', 'expired'), ('paid', 'paid'), ('partially_refunded', 'partially refunded'), ('refunded', 'refunded'), ('disputed', 'disputed')], default='pending', max_length=20),
         ),
+        migrations.RunPython(donate_page_campaign, migrations.RunPython.noop, elidable=True),
     ]

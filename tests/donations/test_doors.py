@@ -34,6 +34,7 @@ from donations.models import (
 )
 from donations.notices import notices_send
 from donations.selectors import monthly_summary
+from donations.statements import donor_statement
 from tests.factories import CampaignFactory
 from tests.fakestripe.server import FakeStripe
 from tests.harness.smtp import SmtpServer
@@ -129,6 +130,10 @@ def test_a_dashboard_sepa_payment_is_booked_with_its_billing_details(
     assert donation.status == DonationStatus.PAID
     assert _gifts(donation) == [5000]
     assert _thanks(donation) == 1
+    # On the donor's annual statement like any gift.
+    statement = donor_statement(year=timezone.localdate().year, email="bank@voorbeeld.nl")
+    assert (statement.name, statement.total) == ("Bea Bank", 5000)
+    assert [(g.method, g.frequency) for g in statement.gifts] == [("sepa_debit", "one_off")]
 
 
 def test_another_sites_payment_is_booked_as_other_site(stripe_world: FakeStripe) -> None:
@@ -149,6 +154,32 @@ def test_another_sites_payment_is_booked_as_other_site(stripe_world: FakeStripe)
         2000,
     )
     assert _gifts(donation) == [2000]
+
+
+def test_a_campaign_named_in_stripe_metadata_is_the_gifts(stripe_world: FakeStripe) -> None:
+    campaign = CampaignFactory(slug="save-the-survivors")
+    stripe_world.dashboard_payment(
+        amount=2500,
+        email="gericht@voorbeeld.nl",
+        name="Gert Gericht",
+        metadata={"campaign": "save-the-survivors"},
+    )
+    subscription = stripe_world.dashboard_subscription(
+        amount=1000,
+        email="maandgericht@voorbeeld.nl",
+        name="Mees Gericht",
+        metadata={"campaign": "save-the-survivors"},
+    )
+    stripe_world.renew(subscription["id"])
+
+    _deliver_and_apply(stripe_world)
+
+    # A campaign is not another site's metadata: these are still dashboard gifts.
+    assert set(Donation.objects.values_list("channel", "campaign_id")) == {
+        (Channel.DASHBOARD, campaign.pk)
+    }
+    assert Donation.objects.count() == 3  # one payment, a monthly gift's first and renewal
+    assert RecurringDonation.objects.get().campaign_id == campaign.pk
 
 
 def test_a_paid_invoice_is_a_gift_in_the_donors_language(stripe_world: FakeStripe) -> None:
