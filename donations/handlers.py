@@ -272,7 +272,8 @@ def payment_intent(payload: Payload) -> None:
     intent = payload["data"]["object"]
     donation_uuid = (intent.get("metadata") or {}).get("donation_uuid")
     if not donation_uuid:
-        _outside_payment(intent["id"])
+        if _outside_payment_news(intent):
+            _outside_payment(intent["id"])
         return
     # Locked before Stripe is asked (see checkout_session); the metadata is our own.
     charge = _id(intent.get("latest_charge"))
@@ -280,6 +281,26 @@ def payment_intent(payload: Payload) -> None:
     if intent.get("status") == "succeeded" and charge and gift_in_ledger:
         return  # succeeded is final and its gift is in the ledger: nothing to re-read
     _record_payment_intent(intent["id"], donation)
+
+
+def _outside_payment_news(intent: Payload) -> bool:
+    """Whether a payment intent event without our metadata may change the books, decided
+    without asking Stripe (finding its invoice or session costs two calls, and every payment
+    of a monthly gift sends three such events): a success not booked yet, or the failure of a
+    payment we booked as processing. Processing alone books nothing: the success will come."""
+    status = intent.get("status")
+    if status == "succeeded":
+        # Final; booked already by its invoice's or session's event?
+        return not _gift_in_ledger(intent.get("latest_charge"))
+    if status == "processing":
+        return False
+    return Donation.objects.filter(stripe_payment_intent=intent["id"]).exists()
+
+
+def _gift_in_ledger(charge: Any) -> bool:
+    charge_id = _id(charge)
+    gifts = Transaction.objects.filter(stripe_object=charge_id, kind=TransactionKind.GIFT)
+    return bool(charge_id) and gifts.exists()
 
 
 def _outside_payment(
@@ -297,7 +318,7 @@ def _outside_payment(
     if invoice is None:
         invoice = stripe_api.invoice_for_payment_intent(intent_id)
     if invoice is not None and _subscription_of(invoice):
-        _invoice_booked(invoice, failed=False)  # a monthly payment: booked per invoice
+        _invoice_booked(invoice, failed=False, intent=intent)  # a monthly payment: per invoice
         return
     # The row lock before the intent's, as _donation_for_charge takes them.
     by_intent = Donation.objects.select_for_update().filter(stripe_payment_intent=intent_id)
@@ -482,14 +503,15 @@ def invoice_paid(payload: Payload) -> None:
     _invoice_booked(invoice, failed=False)
 
 
-def _invoice_booked(invoice: Any, *, failed: bool) -> None:
+def _invoice_booked(invoice: Any, *, failed: bool, intent: Payload | None = None) -> None:
     """A subscription's invoice paid (or its payment failed): its monthly gift, found or
-    created, and the donation for this payment."""
+    created, and the donation for this payment. `intent`: its payment intent, if just read."""
     recurring = _recurring_for_subscription(_subscription_of(invoice), create=True)
     if recurring is None:
         return
     intent_id = _invoice_payment_intent(invoice)
-    intent = stripe_api.payment_intent_retrieve(intent_id) if intent_id else None
+    if intent is None or intent["id"] != intent_id:
+        intent = stripe_api.payment_intent_retrieve(intent_id) if intent_id else None
     donation = _invoice_donation(invoice, recurring, intent)
     if failed:
         _invoice_failed(invoice, recurring, donation)

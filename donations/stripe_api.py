@@ -7,6 +7,7 @@ points the client at a local Stripe-speaking server in tests and demos.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -28,7 +29,11 @@ StripeDict = dict[str, Any]
 
 
 def _plain(obj: stripe.StripeObject) -> StripeDict:
-    return obj.to_dict()
+    # to_dict() turns the *_decimal fields (a price's unit_amount_decimal, an invoice line's
+    # quantity_decimal) into Decimals, which Stripe sends as strings: back to Stripe's text,
+    # or storing such an event as JSON (the inbox, reconcile) fails.
+    plain: StripeDict = json.loads(json.dumps(obj.to_dict(), default=str))
+    return plain
 
 
 def _get(path: str, expand: list[str] | None = None) -> StripeDict:

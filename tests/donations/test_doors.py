@@ -33,6 +33,7 @@ from donations.models import (
     TransactionKind,
 )
 from donations.notices import notices_send
+from donations.reconcile import reconcile_stripe
 from donations.selectors import monthly_summary
 from donations.statements import donor_statement
 from tests.factories import CampaignFactory
@@ -154,6 +155,21 @@ def test_another_sites_payment_is_booked_as_other_site(stripe_world: FakeStripe)
         2000,
     )
     assert _gifts(donation) == [2000]
+
+
+def test_gifts_the_webhook_missed_are_booked_by_reconcile(stripe_world: FakeStripe) -> None:
+    stripe_world.dashboard_payment(amount=2200, email="gemist@voorbeeld.nl", name="Gijs Gemist")
+    stripe_world.invoice_pay(amount=3300, email="gemist@voorbeeld.nl", name="Gijs Gemist")
+
+    reconcile_stripe()  # no webhook was delivered: Stripe's event list is all we have
+    inbox_drain()
+
+    booked = Donation.objects.order_by("amount").values_list("amount", "channel", "donor_email")
+    assert list(booked) == [
+        (2200, Channel.DASHBOARD, "gemist@voorbeeld.nl"),
+        (3300, Channel.INVOICE, "gemist@voorbeeld.nl"),
+    ]
+    assert sorted(Transaction.objects.values_list("amount", flat=True)) == [2200, 3300]
 
 
 def test_a_campaign_named_in_stripe_metadata_is_the_gifts(stripe_world: FakeStripe) -> None:
