@@ -309,8 +309,8 @@ def _outside_payment(
     """Book a payment made through any door as a full gift, whichever of its events (payment
     intent, Checkout Session, invoice) comes first: the donation is keyed by the payment
     intent, found again (under its lock) by every later event. (charge.succeeded stays
-    unhandled: every charge with a payment intent also sends payment_intent.succeeded, and one
-    without is a legacy Charges API payment, which no door of ours makes.)"""
+    unhandled: every charge with a payment intent also sends payment_intent.succeeded; one
+    without is a legacy Charges API payment, which is not booked.)"""
     intent = stripe_api.payment_intent_retrieve(intent_id)
     if (intent.get("metadata") or {}).get("donation_uuid"):
         _record_payment_intent(intent, None)  # ours after all (a stale payload)

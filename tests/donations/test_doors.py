@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from campaign.models import Consent, Supporter
 from donations import checkout
 from donations.checkout import GiftRequest
 from donations.inbox import inbox_drain
@@ -36,7 +37,7 @@ from donations.notices import notices_send
 from donations.reconcile import reconcile_stripe
 from donations.selectors import monthly_summary
 from donations.statements import donor_statement
-from tests.factories import CampaignFactory
+from tests.factories import CampaignFactory, SupporterFactory
 from tests.fakestripe.server import FakeStripe
 from tests.harness.smtp import SmtpServer
 
@@ -135,6 +136,23 @@ def test_a_dashboard_sepa_payment_is_booked_with_its_billing_details(
     statement = donor_statement(year=timezone.localdate().year, email="bank@voorbeeld.nl")
     assert (statement.name, statement.total) == ("Bea Bank", 5000)
     assert [(g.method, g.frequency) for g in statement.gifts] == [("sepa_debit", "one_off")]
+
+
+def test_an_outside_gift_is_matched_to_a_known_supporter_never_creating_one(
+    stripe_world: FakeStripe,
+) -> None:
+    known = SupporterFactory(email="bekend@voorbeeld.nl")
+    stripe_world.dashboard_payment(amount=1000, email="Bekend@Voorbeeld.nl", name="Bo Bekend")
+    stripe_world.dashboard_payment(amount=1200, email="nieuw@voorbeeld.nl", name="Nina Nieuw")
+
+    _deliver_and_apply(stripe_world)
+
+    matched = Donation.objects.get(amount=1000)
+    stranger = Donation.objects.get(amount=1200)
+    assert matched.supporter_id == known.pk
+    assert stranger.supporter_id is None
+    assert list(Supporter.objects.values_list("pk", flat=True)) == [known.pk]
+    assert not Consent.objects.exists()
 
 
 def test_another_sites_payment_is_booked_as_other_site(stripe_world: FakeStripe) -> None:
