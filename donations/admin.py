@@ -60,12 +60,21 @@ class TransactionInline(TabularInline):
 
 @admin.register(Donation)
 class DonationAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "amount_display", "frequency", "method", "status", "donor_name"]
-    list_filter = ["status", "frequency", "method", "currency"]
+    list_display = [
+        "created_at",
+        "amount_display",
+        "frequency",
+        "method",
+        "channel",
+        "campaign",
+        "status",
+        "donor_name",
+    ]
+    list_filter = ["status", "frequency", "method", "channel", "campaign", "currency"]
     search_fields = ["donor_email", "stripe_payment_intent", "stripe_checkout_session", "uuid"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
-    list_select_related = ["supporter"]
+    list_select_related = ["supporter", "campaign"]
     inlines = [TransactionInline]
     # The one-time form token and the donor's address are not finance's business either.
     exclude = ["request_token", "client_ip"]
@@ -77,8 +86,15 @@ class DonationAdmin(ReadOnlyAdmin):
 
 @admin.register(RecurringDonation)
 class RecurringDonationAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "amount_display", "state", "failed_payments", "next_payment_at"]
-    list_filter = ["state", "currency"]
+    list_display = [
+        "created_at",
+        "amount_display",
+        "state",
+        "channel",
+        "failed_payments",
+        "next_payment_at",
+    ]
+    list_filter = ["state", "channel", "currency"]
     search_fields = ["donor_email", "stripe_subscription", "mandate_reference"]
     ordering = ["-created_at"]
 

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from campaign.selectors import campaign_current
 from donations import stripe_api
 from donations.fees import fee_cover_extra
 from donations.models import Donation, Frequency, Method, RecurringDonation
@@ -52,6 +53,7 @@ def donation_create(
     that loses the race rolls back its monthly gift too (donations.views finds the winner).
     """
     extra = fee_cover_extra(request.amount, gift_fee_method(request)) if request.cover_fee else 0
+    campaign = campaign_current()  # the campaign the donate page is for
     recurring = None
     if request.frequency == Frequency.MONTHLY:
         recurring = RecurringDonation.objects.create(
@@ -61,6 +63,7 @@ def donation_create(
             amount=request.amount + extra,
             currency=settings.DONATION_CURRENCY,
             language=request.language,
+            campaign=campaign,
         )
     return Donation.objects.create(
         supporter_id=supporter_id,
@@ -74,6 +77,7 @@ def donation_create(
         method=request.method,
         language=request.language,
         news_opt_in=request.news_opt_in,
+        campaign=campaign,
         source_token=request.source_token,
         utm=request.utm,
         request_token=request_token,

@@ -137,14 +137,18 @@ LEFT JOIN mailing_sequencestep ss ON ss.id = mm.step_id
 LEFT JOIN mailing_sequence sq ON sq.id = ss.sequence_id
 LEFT JOIN campaign_story st ON st.id = COALESCE(mm.story_id, ml.story_id, ss.story_id)
 LEFT JOIN campaign_campaign cp ON cp.id = st.campaign_id
+LEFT JOIN campaign_campaign dcp ON dcp.id = d.campaign_id
 LEFT JOIN donations_payoutline pl
     ON pl.balance_transaction = t.stripe_balance_transaction
    AND t.stripe_balance_transaction <> ''
 """
 
 METHOD_SQL = "COALESCE(d.method, '')"
-# The campaign of the story the gift's email told, else the landing page's utm_campaign.
-CAMPAIGN_SQL = "COALESCE(cp.slug, NULLIF(d.utm->>'utm_campaign', ''), '')"
+# Where the gift came in (donate page, Payment Link, dashboard, invoice, other site).
+CHANNEL_SQL = "COALESCE(d.channel, '')"
+# The campaign of the story the gift's email told, else the landing page's utm_campaign, else
+# the campaign the gift was given to (the donate page's).
+CAMPAIGN_SQL = "COALESCE(cp.slug, NULLIF(d.utm->>'utm_campaign', ''), dcp.slug, '')"
 
 LEDGER_COLUMNS: tuple[Column, ...] = (
     Column("booking_date", "(t.occurred_at AT TIME ZONE 'Europe/Amsterdam')::date", "date"),
@@ -156,6 +160,7 @@ LEDGER_COLUMNS: tuple[Column, ...] = (
         "CASE d.frequency WHEN 'monthly' THEN 'recurring' WHEN 'one_off' THEN 'one-off' END",
     ),
     Column("method", METHOD_SQL),
+    Column("channel", CHANNEL_SQL),
     # After erasure donor_name holds the pseudonym and donor_email is blank.
     Column("donor_name", "d.donor_name"),
     Column("donor_email", "d.donor_email"),

@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from campaign.selectors import supporter_by_email
-from donations import stripe_api
+from donations import doors, stripe_api
 from donations.defence import decline_recorded
 from donations.ledger import (
     Movement,
@@ -200,6 +200,12 @@ def checkout_session(payload: Payload) -> None:
         session.get("client_reference_id") or (session.get("metadata") or {}).get("donation_uuid"),
         Q(donation=OuterRef("pk"), stripe_payment_intent=_id(session.get("payment_intent"))),
     )
+    if payload["type"] == "checkout.session.expired":
+        _expire(donation)
+        return
+    if donation is None:
+        _outside_session(session["id"])
+        return
     # A one-off session reporting paid whose gift the ledger holds has nothing stale left to
     # re-read: paid is final, and the donor details in the payload never change.
     already_paid = (
@@ -226,6 +232,25 @@ def checkout_session(payload: Payload) -> None:
         _link_subscription(_id(session.get("subscription")), _id(session.get("customer")))
 
 
+def _expire(donation: Donation | None) -> None:
+    """The session ran out unpaid: an abandoned gift ends expired (final: Stripe never pays an
+    expired session), so its thank-you page stops waiting."""
+    if donation is not None and status_forward(donation, DonationStatus.EXPIRED):
+        _save(donation, {"status"})
+
+
+def _outside_session(session_id: str) -> None:
+    """A Checkout Session we did not create: a Payment Link, or another site's checkout."""
+    session = stripe_api.checkout_session_retrieve(session_id)
+    if session.get("mode") == "subscription":
+        if session.get("subscription"):
+            _link_subscription(_id(session["subscription"]), _id(session.get("customer")), session)
+        return
+    intent = session.get("payment_intent")
+    if intent:
+        _outside_payment(_id(intent), session=session)
+
+
 def _session_details(donation: Donation, session: Payload) -> set[str]:
     """Copy the session id and the donor details Checkout collected; returns what it set."""
     details = session.get("customer_details") or {}
@@ -247,6 +272,8 @@ def payment_intent(payload: Payload) -> None:
     intent = payload["data"]["object"]
     donation_uuid = (intent.get("metadata") or {}).get("donation_uuid")
     if not donation_uuid:
+        if _outside_payment_news(intent):
+            _outside_payment(intent["id"])
         return
     # Locked before Stripe is asked (see checkout_session); the metadata is our own.
     charge = _id(intent.get("latest_charge"))
@@ -256,10 +283,66 @@ def payment_intent(payload: Payload) -> None:
     _record_payment_intent(intent["id"], donation)
 
 
+def _outside_payment_news(intent: Payload) -> bool:
+    """Whether a payment intent event without our metadata may change the books, decided
+    without asking Stripe (finding its invoice or session costs two calls, and every payment
+    of a monthly gift sends three such events): a success not booked yet, or the failure of a
+    payment we booked as processing. Processing alone books nothing: the success will come."""
+    status = intent.get("status")
+    if status == "succeeded":
+        # Final; booked already by its invoice's or session's event?
+        return not _gift_in_ledger(intent.get("latest_charge"))
+    if status == "processing":
+        return False
+    return Donation.objects.filter(stripe_payment_intent=intent["id"]).exists()
+
+
+def _gift_in_ledger(charge: Any) -> bool:
+    charge_id = _id(charge)
+    gifts = Transaction.objects.filter(stripe_object=charge_id, kind=TransactionKind.GIFT)
+    return bool(charge_id) and gifts.exists()
+
+
+def _outside_payment(
+    intent_id: str, *, session: Payload | None = None, invoice: Payload | None = None
+) -> None:
+    """Book a payment made through any door as a full gift, whichever of its events (payment
+    intent, Checkout Session, invoice) comes first: the donation is keyed by the payment
+    intent, found again (under its lock) by every later event. (charge.succeeded stays
+    unhandled: every charge with a payment intent also sends payment_intent.succeeded; one
+    without is a legacy Charges API payment, which is not booked.)"""
+    intent = stripe_api.payment_intent_retrieve(intent_id)
+    if (intent.get("metadata") or {}).get("donation_uuid"):
+        _record_payment_intent(intent, None)  # ours after all (a stale payload)
+        return
+    if invoice is None:
+        invoice = stripe_api.invoice_for_payment_intent(intent_id)
+    if invoice is not None and _subscription_of(invoice):
+        _invoice_booked(invoice, failed=False, intent=intent)  # a monthly payment: per invoice
+        return
+    # The row lock before the intent's, as _donation_for_charge takes them.
+    by_intent = Donation.objects.select_for_update().filter(stripe_payment_intent=intent_id)
+    donation = by_intent.first()
+    payment_intent_lock(intent_id)
+    if donation is None:
+        donation = by_intent.first()  # created by a drain that committed while we waited
+    if donation is None:
+        if intent.get("status") not in {"succeeded", "processing"}:
+            return  # a declined attempt at another door: no gift, nothing to thank for
+        if session is None:
+            session = stripe_api.checkout_session_for(payment_intent=intent_id)
+        donation = doors.donation_for_payment(intent, session=session, invoice=invoice)
+    _record_payment_intent(intent, donation)
+
+
 # --- monthly gifts --------------------------------------------------------------------------
 
 
-def _recurring_for_subscription(subscription_id: str) -> RecurringDonation | None:
+def _recurring_for_subscription(
+    subscription_id: str, *, create: bool = False
+) -> RecurringDonation | None:
+    """The subscription's monthly gift, by subscription id, else by our metadata; `create`:
+    a subscription made elsewhere gets its own (when a payment or its checkout arrives)."""
     if not subscription_id:
         return None
     found = (
@@ -269,11 +352,14 @@ def _recurring_for_subscription(subscription_id: str) -> RecurringDonation | Non
     )
     if found is not None:
         return found
-    return _link_subscription(subscription_id, "")
+    return _link_subscription(subscription_id, "", create=create)
 
 
-def _link_subscription(subscription_id: str, customer_id: str) -> RecurringDonation | None:
-    """Find our monthly gift through the subscription's metadata and store the Stripe ids."""
+def _link_subscription(
+    subscription_id: str, customer_id: str, session: Payload | None = None, *, create: bool = True
+) -> RecurringDonation | None:
+    """Find our monthly gift through the subscription's metadata and store the Stripe ids; one
+    we did not start becomes a monthly gift of its own (`create`), keyed by its id."""
     if not subscription_id:
         return None
     subscription = stripe_api.subscription_retrieve(subscription_id)
@@ -283,6 +369,10 @@ def _link_subscription(subscription_id: str, customer_id: str) -> RecurringDonat
         if recurring_uuid
         else None
     )
+    if recurring is None and create:
+        if session is None:
+            session = stripe_api.checkout_session_for(subscription=subscription_id)
+        recurring = doors.recurring_for_subscription(subscription, session=session)
     if recurring is None:
         log.warning("donations.unknown_subscription", subscription=subscription_id)
         return None
@@ -309,10 +399,7 @@ def _apply_subscription_state(recurring: RecurringDonation, subscription: Any) -
     recurring.state = state
     items = (subscription.get("items") or {}).get("data") or []
     if items:
-        price = items[0].get("price") or {}
-        recurring.amount = int(price.get("unit_amount") or recurring.amount) * int(
-            items[0].get("quantity") or 1
-        )
+        recurring.amount = doors.subscription_amount(subscription) or recurring.amount
         period_end = items[0].get("current_period_end")
         if period_end and state in {RecurringState.ACTIVE, RecurringState.PAST_DUE}:
             recurring.next_payment_at = from_timestamp(period_end)
@@ -349,10 +436,16 @@ def _subscription_of(invoice: Any) -> str:
     return _id(details.get("subscription") or invoice.get("subscription"))
 
 
-def _invoice_donation(invoice: Any, recurring: RecurringDonation) -> Donation:
-    """The donation for one monthly payment; the first one was created at checkout."""
+def _invoice_donation(
+    invoice: Any, recurring: RecurringDonation, intent: Payload | None
+) -> Donation:
+    """The donation for one monthly payment; the first one was created at checkout.
+    `intent`: the invoice's payment intent as Stripe has it (its method, and its id)."""
     existing = Donation.objects.select_for_update().filter(stripe_invoice=invoice["id"]).first()
     if existing is not None:
+        if intent is not None and not existing.stripe_payment_intent:
+            existing.stripe_payment_intent = intent["id"]
+            existing.save(update_fields=["stripe_payment_intent", "updated_at"])
         return existing
     if invoice.get("billing_reason") == "subscription_create":
         first = (
@@ -365,6 +458,12 @@ def _invoice_donation(invoice: Any, recurring: RecurringDonation) -> Donation:
             first.stripe_invoice = invoice["id"]
             first.save(update_fields=["stripe_invoice", "updated_at"])
             return first
+    charge = (intent or {}).get("latest_charge")
+    payment_method = (intent or {}).get("payment_method")
+    method = doors.method_of(
+        charge.get("payment_method_details") if isinstance(charge, dict) else None,
+        payment_method if isinstance(payment_method, dict) else None,
+    )
     return Donation.objects.create(
         supporter=recurring.supporter,
         recurring=recurring,
@@ -373,9 +472,14 @@ def _invoice_donation(invoice: Any, recurring: RecurringDonation) -> Donation:
         amount=int(invoice.get("amount_due") or recurring.amount),
         currency=invoice.get("currency") or recurring.currency,
         frequency=Frequency.MONTHLY,
-        method=Method.SEPA_DEBIT,
+        # What the invoice was really paid with (a card renewal is no SEPA debit); a payment
+        # not yet attempted is most likely the mandate's debit.
+        method=method if intent is not None else Method.SEPA_DEBIT,
         language=recurring.language,
+        channel=recurring.channel,
+        campaign_id=recurring.campaign_id,
         stripe_invoice=invoice["id"],
+        stripe_payment_intent=intent["id"] if intent is not None else "",
     )
 
 
@@ -390,13 +494,32 @@ def _invoice_payment_intent(invoice: Any) -> str:
 
 def invoice_paid(payload: Payload) -> None:
     invoice = stripe_api.invoice_retrieve(payload["data"]["object"]["id"])
-    recurring = _recurring_for_subscription(_subscription_of(invoice))
+    if not _subscription_of(invoice):
+        # A one-off invoice (sent from the dashboard): a gift like any other payment.
+        intent = _invoice_payment_intent(invoice)
+        if intent:
+            _outside_payment(intent, invoice=invoice)
+        return
+    _invoice_booked(invoice, failed=False)
+
+
+def _invoice_booked(invoice: Any, *, failed: bool, intent: Payload | None = None) -> None:
+    """A subscription's invoice paid (or its payment failed): its monthly gift, found or
+    created, and the donation for this payment. `intent`: its payment intent, if just read."""
+    recurring = _recurring_for_subscription(_subscription_of(invoice), create=True)
     if recurring is None:
         return
-    donation = _invoice_donation(invoice, recurring)
-    intent = _invoice_payment_intent(invoice)
-    if intent:
+    intent_id = _invoice_payment_intent(invoice)
+    if intent is None or intent["id"] != intent_id:
+        intent = stripe_api.payment_intent_retrieve(intent_id) if intent_id else None
+    donation = _invoice_donation(invoice, recurring, intent)
+    if failed:
+        _invoice_failed(invoice, recurring, donation)
+        return
+    if intent is not None:
         _record_payment_intent(intent, donation)
+    if invoice.get("status") != "paid":
+        return  # reached through its payment's events before the invoice was paid
     if recurring.state in {RecurringState.PENDING, RecurringState.PAST_DUE}:
         recurring.state = RecurringState.ACTIVE
     recurring.failed_payments = 0
@@ -411,10 +534,11 @@ def invoice_payment_failed(payload: Payload) -> None:
     often its event arrives: the notice row it leaves is the marker.
     """
     invoice = stripe_api.invoice_retrieve(payload["data"]["object"]["id"])
-    recurring = _recurring_for_subscription(_subscription_of(invoice))
-    if recurring is None:
-        return
-    donation = _invoice_donation(invoice, recurring)
+    if _subscription_of(invoice):
+        _invoice_booked(invoice, failed=True)
+
+
+def _invoice_failed(invoice: Any, recurring: RecurringDonation, donation: Donation) -> None:
     if invoice.get("status") == "paid":
         return  # a later attempt already succeeded; this event is stale
     _fail(donation)
@@ -652,6 +776,7 @@ HANDLERS: dict[str, Callable[[Payload], None]] = {
     "checkout.session.completed": checkout_session,
     "checkout.session.async_payment_succeeded": checkout_session,
     "checkout.session.async_payment_failed": checkout_session,
+    "checkout.session.expired": checkout_session,
     "payment_intent.succeeded": payment_intent,
     "payment_intent.payment_failed": payment_intent,
     "payment_intent.processing": payment_intent,

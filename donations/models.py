@@ -33,6 +33,8 @@ class DonationStatus(models.TextChoices):
     PENDING = "pending", _("pending")
     PROCESSING = "processing", _("processing")
     FAILED = "failed", _("failed")
+    # The Checkout Session ended unpaid (abandoned, or failed and never tried again).
+    EXPIRED = "expired", _("expired")
     PAID = "paid", _("paid")
     PARTIALLY_REFUNDED = "partially_refunded", _("partially refunded")
     REFUNDED = "refunded", _("refunded")
@@ -43,10 +45,13 @@ STATUS_RANK = {
     DonationStatus.PENDING: 0,
     DonationStatus.PROCESSING: 1,
     DonationStatus.FAILED: 2,
-    DonationStatus.PAID: 3,
-    DonationStatus.PARTIALLY_REFUNDED: 4,
-    DonationStatus.REFUNDED: 5,
-    DonationStatus.DISPUTED: 6,
+    # After failed (a declined attempt, then the session runs out), before paid: the ledger
+    # decides over anything Checkout says.
+    DonationStatus.EXPIRED: 3,
+    DonationStatus.PAID: 4,
+    DonationStatus.PARTIALLY_REFUNDED: 5,
+    DonationStatus.REFUNDED: 6,
+    DonationStatus.DISPUTED: 7,
 }
 
 # A gift counts as given once its money arrived; later refunds or disputes do not un-give it.
@@ -56,6 +61,17 @@ GIVEN = (
     DonationStatus.REFUNDED,
     DonationStatus.DISPUTED,
 )
+
+
+class Channel(models.TextChoices):
+    """Where a gift came in: only the donate page is ours; the rest are read from Stripe."""
+
+    DONATE_PAGE = "donate_page", _("donate page")
+    PAYMENT_LINK = "payment_link", _("Payment Link")
+    DASHBOARD = "dashboard", _("Stripe dashboard")
+    INVOICE = "invoice", _("invoice")
+    OTHER_SITE = "other_site", _("other site")
+    UNKNOWN = "unknown", _("unknown")
 
 
 class Donation(AuditedFromLoad):
@@ -92,6 +108,21 @@ class Donation(AuditedFromLoad):
     )
     language = models.CharField(max_length=2, default="nl")
     news_opt_in = models.BooleanField(default=False)
+    channel = models.CharField(
+        _("channel"),
+        max_length=20,
+        choices=Channel.choices,
+        default=Channel.DONATE_PAGE,
+        db_index=True,
+    )
+    # The campaign the gift was given to: the donate page's campaign when it started there.
+    campaign = models.ForeignKey(
+        "campaign.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="donations",
+    )
     # Attribution: the signed token from an email link, and the landing page's UTM tags.
     source_token = models.CharField(max_length=500, blank=True)
     utm = models.JSONField(default=dict, blank=True)
@@ -140,6 +171,13 @@ class RecurringDonation(AuditedFromLoad):
     amount = models.PositiveIntegerField(help_text=_("monthly amount in cents"))
     currency = models.CharField(max_length=3, default="eur")
     language = models.CharField(max_length=2, default="nl")
+    channel = models.CharField(
+        _("channel"), max_length=20, choices=Channel.choices, default=Channel.DONATE_PAGE
+    )
+    # Every payment of the monthly gift is booked to this campaign (see Donation.campaign).
+    campaign = models.ForeignKey(
+        "campaign.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     state = models.CharField(
         max_length=12, choices=RecurringState.choices, default=RecurringState.PENDING
     )

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from django.db import connection
 
-from donations.exports import CAMPAIGN_SQL, LEDGER_JOINS, METHOD_SQL, period_bounds
+from donations.exports import CAMPAIGN_SQL, CHANNEL_SQL, LEDGER_JOINS, METHOD_SQL, period_bounds
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class SummaryLine:
     fees: int
     net: int
     payouts: int
+    channel: str = ""  # where the gifts came in (donations.models.Channel); the last column
 
 
 @dataclass(frozen=True)
@@ -50,24 +52,30 @@ SELECT {METHOD_SQL} AS method, {CAMPAIGN_SQL} AS campaign, t.currency,
     COALESCE(sum(t.fee) FILTER (WHERE t.kind <> 'payout'), 0)
         - COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'fee'), 0),
     COALESCE(sum(t.net) FILTER (WHERE t.kind <> 'payout'), 0),
-    COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'payout'), 0)
+    COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'payout'), 0),
+    {CHANNEL_SQL} AS channel
 {LEDGER_JOINS}
 WHERE t.occurred_at >= %(start)s AND t.occurred_at < %(end)s
-GROUP BY 1, 2, 3
-ORDER BY 1, 2, 3
+GROUP BY 1, 2, 3, 10
+ORDER BY 1, 10, 2, 3
 """
 
 
 def monthly_summary(year: int, month: int) -> MonthlySummary:
-    """Gifts, refunds, disputes, fees and net per method and campaign for one month
+    """Gifts, refunds, disputes, fees and net per method, channel and campaign for one month
     (Europe/Amsterdam), matching the export of that month to the cent."""
     first = date(year, month, 1)
     following = date(year + month // 12, month % 12 + 1, 1)
     start, end = period_bounds(first, following - timedelta(days=1))
     with connection.cursor() as cursor:
         cursor.execute(MONTHLY_SQL, {"start": start, "end": end})
-        lines = [
-            SummaryLine(method, campaign, currency, *(int(value) for value in sums))
-            for method, campaign, currency, *sums in cursor.fetchall()
-        ]
+        lines = [_summary_line(*row) for row in cursor.fetchall()]
     return MonthlySummary(year=year, month=month, lines=lines)
+
+
+def _summary_line(method: str, campaign: str, currency: str, *sums_and_channel: Any) -> SummaryLine:
+    *sums, channel = sums_and_channel
+    gifts, refunds, disputes, fees, net, payouts = (int(value) for value in sums)
+    return SummaryLine(
+        method, campaign, currency, gifts, refunds, disputes, fees, net, payouts, channel
+    )

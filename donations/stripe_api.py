@@ -7,6 +7,7 @@ points the client at a local Stripe-speaking server in tests and demos.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from functools import cache
@@ -29,7 +30,11 @@ StripeDict = dict[str, Any]
 
 
 def _plain(obj: stripe.StripeObject) -> StripeDict:
-    return obj.to_dict()
+    # to_dict() turns the *_decimal fields (a price's unit_amount_decimal, an invoice line's
+    # quantity_decimal) into Decimals, which Stripe sends as strings: back to Stripe's text,
+    # or storing such an event as JSON (the inbox, reconcile) fails.
+    plain: StripeDict = json.loads(json.dumps(obj.to_dict(), default=str))
+    return plain
 
 
 def _get(path: str, expand: list[str] | None = None) -> StripeDict:
@@ -142,6 +147,39 @@ def subscription_cancel(subscription_id: str, *, idempotency_key: str) -> Stripe
             subscription_id, None, {"idempotency_key": idempotency_key}
         )
     )
+
+
+def customer_retrieve(customer_id: str) -> StripeDict:
+    return _get(_path("customers", customer_id))
+
+
+def _first(path: str, params: dict[str, Any]) -> StripeDict | None:
+    """The newest object of a filtered list, or None."""
+    response = client().raw_request("get", path, **{**params, "limit": 1})
+    found: list[StripeDict] = response.data.get("data") or []
+    return found[0] if found else None
+
+
+def checkout_session_for(*, payment_intent: str = "", subscription: str = "") -> StripeDict | None:
+    """The Checkout Session that created a payment or a subscription (a Payment Link, another
+    site's checkout, our donate page), or None when it was made some other way."""
+    params = {"payment_intent": payment_intent} if payment_intent else {}
+    if subscription:
+        params["subscription"] = subscription
+    return _first("/v1/checkout/sessions", params) if params else None
+
+
+def invoice_for_payment_intent(payment_intent_id: str) -> StripeDict | None:
+    """The invoice a payment intent pays, read with its payments, or None."""
+    record = _first(
+        "/v1/invoice_payments",
+        {"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}},
+    )
+    return invoice_retrieve(_invoice_id(record["invoice"])) if record else None
+
+
+def _invoice_id(value: Any) -> str:
+    return value if isinstance(value, str) else str(value["id"])
 
 
 def mandate_retrieve(mandate_id: str) -> StripeDict:

@@ -286,6 +286,7 @@ def _thanks_state(donation: Donation) -> str:
     return {
         DonationStatus.PROCESSING: "processing",
         DonationStatus.FAILED: "failed",
+        DonationStatus.EXPIRED: "expired",
     }.get(status, "paid")
 
 

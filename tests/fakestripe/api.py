@@ -308,6 +308,8 @@ SPECIAL_FILTERS = {
     "events": ("types", "delivery_success"),
     "subscriptions": ("status",),
     "invoices": ("subscription",),
+    "invoice_payments": ("payment",),
+    "checkout/sessions": ("payment_link",),
 }
 
 
@@ -331,6 +333,16 @@ def _special_filter(st: State, collection: str, params: Params) -> Callable[[Obj
         return lambda o: (
             (o.get("parent") or {}).get("subscription_details", {}).get("subscription") == sub_id
         )
+    if collection == "invoice_payments" and "payment" in params:
+        # payment[type]=payment_intent&payment[payment_intent]=pi_...: the invoice a payment paid
+        wanted = params["payment"]
+        if not isinstance(wanted, dict) or wanted.get("type") != "payment_intent":
+            raise invalid("payment[type] must be payment_intent.", param="payment[type]")
+        return lambda o: (
+            (o.get("payment") or {}).get("payment_intent") == wanted.get("payment_intent")
+        )
+    if collection == "checkout/sessions" and "payment_link" in params:
+        return lambda o: o.get("payment_link") == params["payment_link"]
     return lambda o: True
 
 

@@ -293,8 +293,8 @@ def complete(st: State, session_id: str, outcome: str = "paid", method: str | No
     settle_now = outcome == "paid" and method in methods.ASYNC_METHODS
     if settle_now:
         outcome = "processing"  # SEPA debits are never paid at once: settle right after
-    email = session["customer_email"] or "donor@example.org"
-    pm = methods.payment_method(method, now=st.now(), email=email, name="Jenny Rosen")
+    email, name = donor(st, session)
+    pm = methods.payment_method(method, now=st.now(), email=email, name=name)
     st.store.add(pm)
     pi: Obj | None
     if session["mode"] == "payment":
@@ -306,13 +306,20 @@ def complete(st: State, session_id: str, outcome: str = "paid", method: str | No
     return session
 
 
-def _customer_details(email: str) -> Obj:
+def donor(st: State, session: Obj) -> tuple[str, str]:
+    """Who pays on the page: the session's email, else the one a scenario set (doors.py)."""
+    given = st.store.private[session["id"]].get("donor") or {}
+    email = session["customer_email"] or given.get("email") or "donor@example.org"
+    return email, given.get("name") or "Jenny Rosen"
+
+
+def _customer_details(email: str, name: str) -> Obj:
     return {
         "address": {**templates.empty_address(), "country": "NL"},
         "business_name": None,
         "email": email,
         "individual_name": None,
-        "name": "Jenny Rosen",
+        "name": name,
         "phone": None,
         "tax_exempt": "none",
         "tax_ids": [],
@@ -351,7 +358,7 @@ def _subscribe(st: State, session: Obj, pm: Obj, outcome: str) -> Obj | None:
     customer = (
         st.store.get(session["customer"], "customer", "customer")
         if session["customer"]
-        else billing.customer_for(st, email, "Jenny Rosen")
+        else billing.customer_for(st, email, pm["billing_details"]["name"])
     )
     pm["customer"] = customer["id"]
     items = st.store.private[session["id"]]["line_items"]
@@ -389,11 +396,11 @@ def _subscribe(st: State, session: Obj, pm: Obj, outcome: str) -> Obj | None:
 
 
 def _completed(st: State, session: Obj, *, paid: bool) -> None:
-    email = session["customer_email"] or "donor@example.org"
+    email, name = donor(st, session)
     session.update(
         status="complete",
         payment_status="paid" if paid else "unpaid",
-        customer_details=_customer_details(email),
+        customer_details=_customer_details(email, name),
         url=None,
     )
     st.emit("checkout.session.completed", session)

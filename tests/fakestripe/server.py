@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fakestripe import billing, checkout, pages, payments, webhooks
+from tests.fakestripe import billing, checkout, doors, pages, payments, webhooks
 from tests.fakestripe.api import Api, RecordedRequest, control_payload
 from tests.fakestripe.errors import StripeAPIError
 from tests.fakestripe.state import State
@@ -33,6 +33,10 @@ HTTP_CONTROLS = (
     "close_dispute",
     "payout",
     "advance_time",
+    "payment_link_pay",
+    "dashboard_payment",
+    "invoice_pay",
+    "dashboard_subscription",
 )
 
 
@@ -245,6 +249,28 @@ class FakeStripe:
     def payout(self) -> Obj:
         with self.state.lock:
             return self.state.store.render(payments.payout(self.state))
+
+    # -- doors other than our donate page (doors.py) ------------------------------------------
+
+    def payment_link_pay(self, **scenario: Any) -> Obj:
+        """A donor pays through a Payment Link; returns the Checkout Session."""
+        with self.state.lock:
+            return self.state.store.render(doors.payment_link_pay(self.state, **scenario))
+
+    def dashboard_payment(self, **scenario: Any) -> Obj:
+        """A payment made in the dashboard (or by another site); returns the PaymentIntent."""
+        with self.state.lock:
+            return self.state.store.render(doors.dashboard_payment(self.state, **scenario))
+
+    def invoice_pay(self, **scenario: Any) -> Obj:
+        """A one-off invoice, paid; returns the invoice."""
+        with self.state.lock:
+            return self.state.store.render(doors.invoice_pay(self.state, **scenario))
+
+    def dashboard_subscription(self, **scenario: Any) -> Obj:
+        """A subscription made in the dashboard, first invoice paid; returns it."""
+        with self.state.lock:
+            return self.state.store.render(doors.dashboard_subscription(self.state, **scenario))
 
 
 def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:

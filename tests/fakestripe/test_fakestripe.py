@@ -650,3 +650,52 @@ def test_every_object_has_only_fields_of_this_api_version(fake_stripe: FakeStrip
         assert objects, kind
         for obj in objects:
             _check_shape(obj, cls, kind)
+
+
+def test_payments_from_other_doors_have_only_fields_of_this_api_version(
+    fake_stripe: FakeStripe,
+) -> None:
+    session = fake_stripe.payment_link_pay(amount=1000, email="a@example.org", name="A B")
+    fake_stripe.payment_link_pay(
+        amount=1500, email="m@example.org", name="M N", method="ideal", monthly=True
+    )
+    intent = fake_stripe.dashboard_payment(
+        amount=2000, email="d@example.org", name="D E", method="sepa_debit"
+    )
+    invoice = fake_stripe.invoice_pay(amount=3000, email="i@example.org", name="I J", locale="en")
+    sub = fake_stripe.dashboard_subscription(amount=1250, email="s@example.org", name="S T")
+
+    # What each door looks like at Stripe: nothing of ours, the donor where Stripe keeps them.
+    assert session["payment_link"].startswith("plink_")
+    assert (session["metadata"], session["client_reference_id"]) == ({}, None)
+    assert session["customer_details"]["name"] == "A B"
+    assert fake_stripe.get(intent["id"])["status"] == "succeeded"
+    assert intent["metadata"] == {}
+    charge = fake_stripe.get(intent["id"], ["latest_charge"])["latest_charge"]
+    assert charge["billing_details"]["email"] == "d@example.org"
+    assert (invoice["status"], invoice["parent"], invoice["amount_paid"]) == ("paid", None, 3000)
+    customer = fake_stripe.get(invoice["customer"])
+    assert customer["preferred_locales"] == ["en"]
+    assert (sub["status"], sub["metadata"]) == ("active", {})
+    assert sub["items"]["data"][0]["price"]["unit_amount_decimal"] == "1250"
+    found = stripe_api.invoice_for_payment_intent(
+        fake_stripe.objects("invoice_payment")[0]["payment"]["payment_intent"]
+    )
+    assert found is not None
+    assert found["id"] == fake_stripe.objects("invoice")[0]["id"]
+    link = fake_stripe.objects("payment_link")
+    assert len(link) == 2
+    classes = {
+        "checkout.session": stripe.checkout.Session,
+        "payment_link": stripe.PaymentLink,
+        "payment_intent": stripe.PaymentIntent,
+        "charge": stripe.Charge,
+        "invoice": stripe.Invoice,
+        "invoice_payment": stripe.InvoicePayment,
+        "subscription": stripe.Subscription,
+        "customer": stripe.Customer,
+        "event": stripe.Event,
+    }
+    for kind, cls in classes.items():
+        for obj in fake_stripe.objects(kind):
+            _check_shape(obj, cls, kind)

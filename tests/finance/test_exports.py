@@ -151,9 +151,10 @@ def test_export_totals_equal_the_monthly_summary_and_the_payout(
         + summary.total("disputes")
         - summary.total("fees")
     )
-    # Per method and campaign too.
+    # Per method, channel and campaign too.
     for line in summary.lines:
-        mine = [r for r in rows if (r["method"], r["campaign"]) == (line.method, line.campaign)]
+        key = (line.method, line.channel, line.campaign)
+        mine = [r for r in rows if (r["method"], r["channel"], r["campaign"]) == key]
         assert line.net == sum(cents(r["net"]) for r in mine if r["kind"] != "payout")
     # The payout pays out exactly the net of what it settled (booked on its arrival date).
     payout = known_ledger.payout
