@@ -2,8 +2,15 @@
 
 A row is marked sent right after the server accepted it, one UPDATE each, so a worker killed
 mid-batch repeats at most the one message in flight (and that one carries the same Message-ID).
-The UPDATE is not waited for: it travels to PostgreSQL while the next message goes out, and its
-result is read before the next mark (see _SentMarks), so marking costs no round trip.
+The UPDATE is not waited for: it travels to PostgreSQL while the server reads the next
+envelope, and its result is read just before the next message's content is written (see
+_SentMarks and SmtpTransport.before_content), so marking costs no round trip and a database lost
+mid-batch also repeats at most one message: the one whose mark did not arrive.
+
+`attempts` counts only attempts that reached a server reply. A refused or broken connection, a
+paused mailing or a lost database put the unsent rows back untouched (the mail server being
+away for an hour spends nothing); a batch that dies outright leaves its rows to the sweeper,
+which takes them back once their claim (renewed every 2 s) is stale.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from email.utils import parseaddr
 from functools import lru_cache
 from urllib.parse import quote
 
+import psycopg
 import structlog
+from django import db
 from django.conf import settings
 from django.core import signing
 from django.db import connection
@@ -36,7 +45,8 @@ from mailing.ratelimit import SendRateLimiter, limiter_default
 from mailing.rendering import Compiled, Personal, compiled_for, message_id_for
 from mailing.selectors import email_hash, suppressed_hashes
 from mailing.tracking import CLICK_SALT
-from mailing.transport import Letter, Reply, Transport, transport_default
+from mailing.transport import Letter, Reply, SmtpTransport, Transport, transport_default
+from worker import outage
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +56,7 @@ _HEARTBEAT_SECONDS = 2.0
 _HARD_BOUNCE = re.compile(r"\b5\.1\.\d{1,3}\b")
 
 _CLAIM_SQL = """
-UPDATE {delivery} SET state = 'sending', claimed_at = %(now)s, attempts = attempts + 1
+UPDATE {delivery} SET state = 'sending', claimed_at = %(now)s
 WHERE id IN (
     SELECT id FROM {delivery}
     WHERE id = ANY(%(ids)s) AND state = 'queued'
@@ -76,6 +86,8 @@ class SendOutcome:
 
 # Replies that mean "too fast" (service not available, try later; insufficient resources).
 _SLOW_DOWN = {421, 451, 452}
+# The database went away under the batch (a restart, a network cut).
+_DATABASE_LOST = (db.OperationalError, db.InterfaceError, psycopg.OperationalError)
 
 
 def _claim(delivery_ids: list[int]) -> list[Row]:
@@ -94,7 +106,8 @@ def _renew_claim(rows: list[Row]) -> None:
 
 
 def _release(rows: list[Row], *, delay_seconds: int = 0) -> int:
-    """Put claimed rows back, untouched by this attempt (paused mailing, server gone)."""
+    """Put claimed rows back, untouched by this attempt (paused mailing, server gone): the
+    claim never counted as an attempt, so nothing is spent."""
     if not rows:
         return 0
     return Delivery.objects.filter(pk__in=[r.id for r in rows], state="sending").update(
@@ -118,21 +131,24 @@ def _retry_delay(attempts: int) -> int:
 
 
 def _mark_temporary(row: Row, error: str, outcome: SendOutcome) -> None:
-    if row.attempts >= settings.MAILING_MAX_ATTEMPTS:
+    attempts = row.attempts + 1  # this one reached a reply
+    if attempts >= settings.MAILING_MAX_ATTEMPTS:
         Delivery.objects.filter(pk=row.id).update(
             state=Delivery.State.FAILED,
             reason=Delivery.Reason.GAVE_UP,
-            last_error=error[:500],
+            attempts=attempts,
+            last_error=f"gave up after {attempts} temporary failures, the last: {error}"[:500],
             claimed_at=None,
         )
         outcome.failed += 1
         return
     Delivery.objects.filter(pk=row.id).update(
         state=Delivery.State.QUEUED,
+        attempts=attempts,
         last_error=error[:500],
         claimed_at=None,
         dispatched_at=None,
-        next_attempt_at=timezone.now() + timedelta(seconds=_retry_delay(row.attempts)),
+        next_attempt_at=timezone.now() + timedelta(seconds=_retry_delay(attempts)),
     )
     outcome.retried += 1
 
@@ -143,6 +159,7 @@ def _mark_permanent(row: Row, address: str, reply: Reply, outcome: SendOutcome) 
     Delivery.objects.filter(pk=row.id).update(
         state=Delivery.State.FAILED,
         reason=Delivery.Reason.HARD_BOUNCE if hard else Delivery.Reason.REJECTED,
+        attempts=row.attempts + 1,
         last_error=error[:500],
         claimed_at=None,
     )
@@ -186,7 +203,8 @@ def _checked(rows: list[Row], messages: dict[int, Message], outcome: SendOutcome
 
 _MARK_SENT_SQL = (
     f"UPDATE {Delivery._meta.db_table} SET state = 'sent', sent_at = clock_timestamp(), "  # noqa: S608
-    "claimed_at = NULL, smtp_message_id = $1, variant = $2 WHERE id = $3 AND state = 'sending'"
+    "claimed_at = NULL, attempts = attempts + 1, smtp_message_id = $1, variant = $2 "
+    "WHERE id = $3 AND state = 'sending'"
 ).encode()
 
 
@@ -194,9 +212,11 @@ class _SentMarks:
     """Marks rows sent without waiting for the answer.
 
     Each UPDATE is sent on the Django connection's libpq handle (one statement, its own
-    transaction in autocommit) and its result read just before the next statement of any kind:
-    by then it has long arrived. A worker killed right after sending a mark loses nothing: the
-    statement is already in PostgreSQL's socket buffer and is executed and committed.
+    transaction in autocommit) and its result read just before the next message's content goes
+    out (SmtpTransport.before_content) or the next statement of any kind: by then it has long
+    arrived, and a mark that failed stops the batch before a second message is unaccounted
+    for. A worker killed right after sending a mark loses nothing: the statement is already in
+    PostgreSQL's socket buffer and is executed and committed.
     Nothing else may use the connection until wait() has returned.
     """
 
@@ -209,25 +229,30 @@ class _SentMarks:
     def send(self, row_id: int, message_id: str, variant: str) -> None:
         self.wait()
         connection.ensure_connection()
-        pgconn = connection.connection.pgconn
+        try:
+            self._send(connection.connection.pgconn, row_id, message_id, variant)
+        except psycopg.OperationalError as exc:  # libpq: the connection is gone
+            raise _connection_lost(str(exc)) from exc
+        self.outstanding = True
+
+    def _send(self, pgconn: pq.abc.PGconn, row_id: int, message_id: str, variant: str) -> None:
         session = (id(pgconn), pgconn.backend_pid)
         if _SentMarks._prepared_on != session:
             # Prepared once per database session: PostgreSQL then skips parsing and planning
             # for every mark, which is most of its cost per row.
             result = pgconn.prepare(self._STATEMENT, _MARK_SENT_SQL)
             if result.status != pq.ExecStatus.COMMAND_OK:
-                raise RuntimeError((result.error_message or b"").decode(errors="replace"))
+                raise _connection_lost((result.error_message or b"").decode(errors="replace"))
             _SentMarks._prepared_on = session
         pgconn.send_query_prepared(
             self._STATEMENT, [message_id.encode(), variant.encode(), str(row_id).encode()]
         )
-        self.outstanding = True
         # psycopg runs libpq non-blocking: make sure the statement has left this process before
         # the next message goes out (a full socket buffer would otherwise hold it back).
         while (pending := pgconn.flush()) == 1:
             select.select([], [pgconn.socket], [], 5)
         if pending < 0:
-            raise RuntimeError((pgconn.error_message or b"").decode(errors="replace"))
+            raise _connection_lost((pgconn.error_message or b"").decode(errors="replace"))
 
     def wait(self) -> None:
         if not self.outstanding:
@@ -235,11 +260,25 @@ class _SentMarks:
         self.outstanding = False
         pgconn = connection.connection.pgconn
         error = None
-        while (result := pgconn.get_result()) is not None:
-            if result.status != pq.ExecStatus.COMMAND_OK:
-                error = (result.error_message or b"").decode(errors="replace")
+        try:
+            while (result := pgconn.get_result()) is not None:
+                if result.status != pq.ExecStatus.COMMAND_OK:
+                    error = (result.error_message or b"").decode(errors="replace")
+        except psycopg.OperationalError as exc:
+            raise _connection_lost(str(exc)) from exc
+        if pgconn.status == pq.ConnStatus.BAD:
+            raise _connection_lost(error or "connection lost")
         if error:
             raise RuntimeError(f"marking a row sent failed: {error}")
+
+
+def _connection_lost(error: str) -> psycopg.OperationalError:
+    """The server went away (a restart) under a mark. The connection is dead and Django cannot
+    tell (the statement bypassed it): drop it, so putting the unsent rows back, and the task's
+    retry, connect afresh."""
+    if not connection.in_atomic_block:
+        connection.close()
+    return psycopg.OperationalError(f"marking a row sent failed: {error}")
 
 
 @lru_cache(maxsize=8)
@@ -367,6 +406,10 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
     limiter = limiter_default()
     pending = {row.id: row for row in rows}  # claimed, no reply yet
     marks = _SentMarks()
+    if isinstance(transport, SmtpTransport):
+        # The previous message's mark is confirmed before the next content goes out: a lost
+        # database stops the batch with one message unaccounted for, not two (invariant 5).
+        transport.before_content = marks.wait
 
     def heartbeat() -> None:
         # Still alive: the sweeper only takes rows whose claim stopped being renewed, so a
@@ -376,7 +419,8 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
 
     # Marks are many small commits: do not wait for each WAL flush. A database crash could
     # forget the last few hundred milliseconds of marks (a repeat, same Message-ID); a worker
-    # crash cannot, the server already has them. Reset before the connection serves other work.
+    # crash cannot, the server already has them, nor can a restart (a clean shutdown writes
+    # them out first). Reset before the connection serves other work.
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit TO OFF")
     try:
@@ -395,21 +439,24 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
                 _mark_temporary(row, f"{reply.code} {reply.text}", outcome)
             else:
                 _mark_permanent(row, letter.recipient, reply, outcome)
+        marks.wait()
     except OSError as exc:  # TransportLost, refused connection, timeouts (smtplib's too)
-        # The server went away: the rows without a reply go back for a later attempt.
+        # The server went away: the rows without a reply go back for a later attempt, without
+        # spending one (no reply, no attempt), so an outage of any length loses nothing.
         marks.wait()
-        log.warning("mailing.transport_lost", error=str(exc), left=len(pending))
-        outcome.released += _release(list(pending.values()), delay_seconds=_retry_delay(1))
-    except Exception:
-        # Anything unexpected: rows not yet tried go back; the sent ones stay sent.
-        marks.wait()
-        _release(list(pending.values()))
+        left = list(pending.values())
+        outcome.released += _release(left, delay_seconds=settings.MAILING_CONNECT_RETRY_SECONDS)
+        for label, count in _waiting_by_mailing(left, messages).items():
+            outage.waiting("mail server", label, count=count, error=str(exc)[:300])
+    except Exception as exc:
+        # Anything unexpected, a lost database too: rows not yet tried go back; the sent ones
+        # stay sent. With the database gone they cannot: the sweeper takes them back once
+        # their claim is stale, and the task retries itself (worker.retry).
+        _release_after_error(list(pending.values()), marks, exc)
         raise
     finally:
-        marks.wait()
         transport.close()
-        with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO DEFAULT")
+        _synchronous_commit_default()
     log.info(
         "mailing.batch_sent",
         sent=outcome.sent,
@@ -418,3 +465,32 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
         failed=outcome.failed,
     )
     return outcome
+
+
+def _waiting_by_mailing(rows: list[Row], messages: dict[int, Message]) -> dict[str, int]:
+    """What an outage holds up, in staff's terms: "mailing 12" or "sequence step 3"."""
+    counts: dict[str, int] = defaultdict(int)
+    for row in rows:
+        message = messages[row.message_id]
+        if message.mailing_id is not None:
+            counts[f"mailing {message.mailing_id}"] += 1
+        else:
+            counts[f"sequence step {message.step_id}"] += 1
+    return counts
+
+
+def _release_after_error(rows: list[Row], marks: _SentMarks, error: Exception) -> None:
+    try:
+        marks.wait()
+        _release(rows)
+    except _DATABASE_LOST as exc:
+        # Said once per interval by the task's retry (worker.retry), not per batch.
+        log.info("mailing.release_failed", rows=len(rows), error=str(exc)[:300], cause=str(error))
+
+
+def _synchronous_commit_default() -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO DEFAULT")
+    except _DATABASE_LOST:
+        pass  # the session is gone, and with it the setting: a new one starts at the default

@@ -17,7 +17,7 @@ import structlog
 from django.conf import settings
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -327,10 +327,38 @@ def _publish(batch: list[int]) -> None:
     app.send_task(SEND_TASK, args=[batch])
 
 
+def _send_tasks_waiting() -> bool:
+    """Whether the broker holds send tasks not yet taken by a worker (True when unsure)."""
+    from kombu.exceptions import ChannelError
+
+    from worker.celery_app import app
+    from worker.routing import MAIL_QUEUE
+
+    try:
+        with app.connection_for_read() as conn:
+            channel: Any = conn.default_channel  # kombu's virtual channel (Redis)
+            declared = channel.queue_declare(queue=MAIL_QUEUE, passive=True)
+            return bool(declared.message_count)
+    except ChannelError:  # no such queue: Redis was flushed or restarted empty
+        return False
+    except Exception as exc:  # noqa: BLE001 - broker down: publishing would fail anyway
+        log.info("mailing.broker_unreachable", error=str(exc)[:300])
+        return True
+
+
 def deliveries_dispatch(now: datetime) -> int:
-    """Publish send tasks for queued rows never published, or published long ago and still
-    queued (Redis flushed, a worker died holding the message). Returns rows published."""
-    stale = now - timedelta(seconds=settings.MAILING_REDISPATCH_SECONDS)
+    """Publish send tasks for queued rows never published, or published a while ago and still
+    queued although no send task waits in the broker (Redis flushed or restarted empty, a task
+    that failed for good). Returns rows published.
+
+    Rows published recently may still be waiting in the broker behind other batches, so they
+    count as lost only once the mail queue is empty, MAILING_REDISPATCH_SECONDS after their
+    publish; ten times that later they are published again in any case (a repeat is harmless:
+    a batch sends only the rows it can claim)."""
+    lost_after = settings.MAILING_REDISPATCH_SECONDS
+    if _send_tasks_waiting():
+        lost_after *= 10
+    stale = now - timedelta(seconds=lost_after)
     sql = _DISPATCH_SQL.format(
         delivery=Delivery._meta.db_table,
         message=Message._meta.db_table,
@@ -372,20 +400,47 @@ def mailings_finish(now: datetime) -> int:
 
 
 def deliveries_sweep(now: datetime) -> int:
-    """Rows left in `sending` by a dead worker go back to `queued` (or fail after too many
-    claims: a message that kills its worker every time must not loop forever)."""
+    """Rows of dead batches go back to `queued`; returns how many.
+
+    A live batch renews its claim every 2 s (sending.py), so a claim older than
+    MAILING_SENDING_TIMEOUT_SECONDS means the batch died (worker killed, database or broker lost
+    under it). A row whose batch died MAILING_MAX_ORPHANED times fails (worker_lost): a message
+    that kills its worker every time must not loop for ever. Rows of a cancelled mailing are
+    skipped instead, whether a dead batch held them or a live one put them back, so a cancelled
+    mailing never keeps a row `queued` or `sending`.
+    """
     cutoff = now - timedelta(seconds=settings.MAILING_SENDING_TIMEOUT_SECONDS)
     stuck = Delivery.objects.filter(state=Delivery.State.SENDING, claimed_at__lt=cutoff)
-    given_up = stuck.filter(attempts__gte=settings.MAILING_MAX_ATTEMPTS).update(
+    # Rows come back `queued` after a cancel only from batches running at that moment (a dead
+    # one's rows here, a live one's when the mail server went away), so within the hour.
+    recently_cancelled = Mailing.objects.filter(
+        state=Mailing.State.CANCELLED, finished_at__gte=now - timedelta(hours=1)
+    )
+    skip = {
+        "state": Delivery.State.SKIPPED,
+        "reason": Delivery.Reason.CANCELLED,
+        "claimed_at": None,
+    }
+    cancelled = stuck.filter(message__mailing__state=Mailing.State.CANCELLED).update(**skip)
+    cancelled += Delivery.objects.filter(
+        state=Delivery.State.QUEUED, message__mailing__in=recently_cancelled
+    ).update(**skip)
+    given_up = stuck.filter(orphaned__gte=settings.MAILING_MAX_ORPHANED - 1).update(
         state=Delivery.State.FAILED,
-        reason=Delivery.Reason.GAVE_UP,
-        last_error="stuck in sending",
+        reason=Delivery.Reason.WORKER_LOST,
+        orphaned=F("orphaned") + 1,
+        claimed_at=None,
+        last_error=f"its batch died {settings.MAILING_MAX_ORPHANED} times while sending it",
     )
     requeued = stuck.update(
-        state=Delivery.State.QUEUED, claimed_at=None, dispatched_at=None, next_attempt_at=None
+        state=Delivery.State.QUEUED,
+        orphaned=F("orphaned") + 1,
+        claimed_at=None,
+        dispatched_at=None,
+        next_attempt_at=None,
     )
-    if requeued or given_up:
-        log.warning("mailing.swept", requeued=requeued, failed=given_up)
+    if requeued or given_up or cancelled:
+        log.warning("mailing.swept", requeued=requeued, failed=given_up, cancelled=cancelled)
     return requeued
 
 
