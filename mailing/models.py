@@ -287,6 +287,13 @@ class Delivery(models.Model):
                 condition=models.Q(state="sending"),
                 name="delivery_sending_idx",
             ),
+            # Rows backing off (a 4xx, a mail server that did not answer): few, and /healthz
+            # counts them while a fault lasts (selectors.rows_held_up).
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(state="queued", next_attempt_at__isnull=False),
+                name="delivery_backoff_idx",
+            ),
         ]
 
     def __str__(self) -> str:

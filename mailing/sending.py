@@ -43,7 +43,7 @@ from mailing import services
 from mailing.models import Delivery, Enrollment, Mailing, Message, Suppression
 from mailing.ratelimit import SendRateLimiter, limiter_default
 from mailing.rendering import Compiled, Personal, compiled_for, message_id_for
-from mailing.selectors import email_hash, suppressed_hashes
+from mailing.selectors import NO_REPLY, email_hash, suppressed_hashes
 from mailing.tracking import CLICK_SALT
 from mailing.transport import Letter, Reply, SmtpTransport, Transport, transport_default
 from worker import outage
@@ -105,16 +105,18 @@ def _renew_claim(rows: list[Row]) -> None:
     )
 
 
-def _release(rows: list[Row], *, delay_seconds: int = 0) -> int:
+def _release(rows: list[Row], *, delay_seconds: int = 0, error: str = "") -> int:
     """Put claimed rows back, untouched by this attempt (paused mailing, server gone): the
     claim never counted as an attempt, so nothing is spent."""
     if not rows:
         return 0
+    said = {"last_error": f"{NO_REPLY}{error}"[:500]} if error else {}
     return Delivery.objects.filter(pk__in=[r.id for r in rows], state="sending").update(
         state=Delivery.State.QUEUED,
         claimed_at=None,
         dispatched_at=None,
         next_attempt_at=timezone.now() + timedelta(seconds=delay_seconds),
+        **said,
     )
 
 
@@ -445,7 +447,9 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
         # spending one (no reply, no attempt), so an outage of any length loses nothing.
         marks.wait()
         left = list(pending.values())
-        outcome.released += _release(left, delay_seconds=settings.MAILING_CONNECT_RETRY_SECONDS)
+        outcome.released += _release(
+            left, delay_seconds=settings.MAILING_CONNECT_RETRY_SECONDS, error=str(exc) or repr(exc)
+        )
         for label, count in _waiting_by_mailing(left, messages).items():
             outage.waiting("mail server", label, count=count, error=str(exc)[:300])
     except Exception as exc:

@@ -11,6 +11,7 @@ Numbers are summed between two warnings (rows, tasks, requests): what waited in 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ WARN_INTERVAL = 30.0
 @dataclass
 class _Outage:
     since: float
+    last_seen: float
     warned_at: float = 0.0
     waiting: Counter[str] = field(default_factory=Counter)
     last_error: str = ""
@@ -40,7 +42,11 @@ def waiting(down: str, what: str, *, count: int = 1, error: str = "") -> bool:
     Logs a warning at the first call and then at most once per WARN_INTERVAL; True if it did."""
     now = time.monotonic()
     with _lock:
-        outage = _outages.setdefault(down, _Outage(since=now))
+        outage = _outages.get(down)
+        if outage is None or now - outage.last_seen > 2 * WARN_INTERVAL:
+            # Nothing failed for a while: whatever this is, it is a new outage.
+            outage = _outages[down] = _Outage(since=now, last_seen=now)
+        outage.last_seen = now
         outage.waiting[what] += count
         outage.last_error = error or outage.last_error
         if outage.warned_at and now - outage.warned_at < WARN_INTERVAL:
@@ -72,3 +78,22 @@ def current() -> dict[str, float]:
     now = time.monotonic()
     with _lock:
         return {down: now - o.since for down, o in _outages.items()}
+
+
+class OutageLogFilter(logging.Filter):
+    """Drops the traceback of a request or task that failed because PostgreSQL or the broker is
+    down, counting it in the outage warning instead (config/logs.py installs it): a 20 s
+    database outage must not write a traceback for every request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None:
+            return True
+        from worker.retry import what_is_down  # celery and kombu: only once a failure is seen
+
+        down = what_is_down(error)
+        if down == "unknown":
+            return True
+        what = "web requests" if record.name.startswith("django") else "tasks"
+        waiting(down, what, error=f"{type(error).__name__}: {error}"[:300])
+        return False

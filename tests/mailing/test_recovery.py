@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
+from django.test import Client
 from django.utils import timezone
 
 from campaign.models import ConsentText, Supporter
@@ -42,13 +43,13 @@ def _make_due(ids: list[int]) -> None:
 
 
 def test_refused_connections_spend_no_attempt_and_451s_give_up_naming_the_reason(
-    consent_text: ConsentText, settings: Any, tmp_path: Any
+    consent_text: ConsentText, settings: Any, tmp_path: Any, client: Client
 ) -> None:
     settings.MAILING_MAX_ATTEMPTS = 6
     ids = supporters_bulk(3, text=consent_text)
     emails = dict(Supporter.objects.filter(pk__in=ids).values_list("pk", "email"))
     patient, hopeless, fine = (emails[i] for i in ids)
-    _mailing, rows = _fanned_out_mailing()
+    mailing, rows = _fanned_out_mailing()
 
     # The mail server is away (nothing listens): twenty batches in a row find it so.
     settings.MAILERS = {"default": mailer_from_url(f"smtp://127.0.0.1:{free_port()}")}
@@ -63,6 +64,10 @@ def test_refused_connections_spend_no_attempt_and_451s_give_up_naming_the_reason
         _make_due(rows)
         assert deliveries_send(rows).released == 3
     assert set(waiting.values_list("state", "attempts")) == {("queued", 0)}
+    assert all(d.last_error.startswith("no reply: ") for d in waiting)
+    # The health check says what waits, and for what.
+    health = client.get("/healthz").json()
+    assert health["waiting"] == {"mail server": {f"mailing {mailing.pk}": 3}}
 
     # It answers again, first with 451s: 5 then accepted, and 6 (the limit) for good.
     limit = settings.MAILING_MAX_ATTEMPTS
