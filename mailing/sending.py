@@ -21,7 +21,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
 from urllib.parse import quote
@@ -90,19 +90,27 @@ _SLOW_DOWN = {421, 451, 452}
 _DATABASE_LOST = (db.OperationalError, db.InterfaceError, psycopg.OperationalError)
 
 
-def _claim(delivery_ids: list[int]) -> list[Row]:
+class ClaimLost(Exception):
+    """The sweeper took rows of this batch back (it looked dead); another batch may hold them."""
+
+
+def _claim(delivery_ids: list[int], now: datetime) -> list[Row]:
     with connection.cursor() as cursor:
         cursor.execute(
             _CLAIM_SQL.format(delivery=Delivery._meta.db_table),
-            {"ids": delivery_ids, "now": timezone.now()},
+            {"ids": delivery_ids, "now": now},
         )
         return [Row(*values) for values in cursor.fetchall()]
 
 
-def _renew_claim(rows: list[Row]) -> None:
-    Delivery.objects.filter(pk__in=[r.id for r in rows], state="sending").update(
-        claimed_at=timezone.now()
-    )
+def _renew_claim(rows: list[Row], claimed_at: datetime, now: datetime) -> None:
+    """The claim's time is its token: rows the sweeper took back and another batch claimed
+    carry another time, so they are not renewed here, and this batch stops (ClaimLost)."""
+    renewed = Delivery.objects.filter(
+        pk__in=[r.id for r in rows], state="sending", claimed_at=claimed_at
+    ).update(claimed_at=now)
+    if renewed < len(rows):
+        raise ClaimLost(f"{len(rows) - renewed} of {len(rows)} rows taken back by the sweeper")
 
 
 def _release(rows: list[Row], *, delay_seconds: int = 0, error: str = "") -> int:
@@ -206,7 +214,9 @@ def _checked(rows: list[Row], messages: dict[int, Message], outcome: SendOutcome
 _MARK_SENT_SQL = (
     f"UPDATE {Delivery._meta.db_table} SET state = 'sent', sent_at = clock_timestamp(), "  # noqa: S608
     "claimed_at = NULL, attempts = attempts + 1, smtp_message_id = $1, variant = $2 "
-    "WHERE id = $3 AND state = 'sending'"
+    # 'queued' too: the sweeper may have taken the row back while its message was on the wire
+    # (a stall past the timeout); it went out, so it is sent, and is not sent again.
+    "WHERE id = $3 AND state IN ('sending', 'queued')"
 ).encode()
 
 
@@ -341,12 +351,9 @@ def _letters(
     heartbeat: Callable[[], None],
 ) -> Iterator[Letter]:
     """Built one at a time, as the transport asks: memory stays flat whatever the batch."""
-    beat = time.monotonic()
     links = _Links()
     for row in rows:
-        if time.monotonic() - beat > _HEARTBEAT_SECONDS:
-            heartbeat()
-            beat = time.monotonic()
+        heartbeat()
         supporter = supporters[row.supporter_id]
         language = _language(supporter)
         version = compiled[(row.message_id, language)]
@@ -367,7 +374,8 @@ def _language(supporter: Supporter) -> str:
 def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = None) -> SendOutcome:
     """Send the rows of a batch that are still queued; rows another worker holds are left."""
     outcome = SendOutcome()
-    rows = _claim(delivery_ids)
+    claimed_at = timezone.now()
+    rows = _claim(delivery_ids, claimed_at)
     if not rows:
         return outcome
     messages = {
@@ -408,16 +416,29 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
     limiter = limiter_default()
     pending = {row.id: row for row in rows}  # claimed, no reply yet
     marks = _SentMarks()
-    if isinstance(transport, SmtpTransport):
-        # The previous message's mark is confirmed before the next content goes out: a lost
-        # database stops the batch with one message unaccounted for, not two (invariant 5).
-        transport.before_content = marks.wait
+    last_beat = time.monotonic()
 
     def heartbeat() -> None:
         # Still alive: the sweeper only takes rows whose claim stopped being renewed, so a
         # slow batch is never sent twice.
+        nonlocal claimed_at, last_beat
+        if time.monotonic() - last_beat < _HEARTBEAT_SECONDS:
+            return
         marks.wait()
-        _renew_claim(list(pending.values()))
+        now = timezone.now()
+        _renew_claim(list(pending.values()), claimed_at, now)
+        claimed_at, last_beat = now, time.monotonic()
+
+    def before_content() -> None:
+        # The previous message's mark is confirmed before the next content goes out: a lost
+        # database stops the batch with one message unaccounted for, not two (invariant 5).
+        # After a stall (a slow server, a long rate-limit wait) the claim is renewed first, so
+        # content never goes out for a row the sweeper has taken back meanwhile.
+        marks.wait()
+        heartbeat()
+
+    if isinstance(transport, SmtpTransport):
+        transport.before_content = before_content
 
     # Marks are many small commits: do not wait for each WAL flush. A database crash could
     # forget the last few hundred milliseconds of marks (a repeat, same Message-ID); a worker
@@ -442,6 +463,10 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
             else:
                 _mark_permanent(row, letter.recipient, reply, outcome)
         marks.wait()
+    except ClaimLost as exc:
+        # Stalled past the sweeper's timeout: the rows left belong to whoever holds them now.
+        marks.wait()
+        log.warning("mailing.claim_lost", error=str(exc), left=len(pending))
     except OSError as exc:  # TransportLost, refused connection, timeouts (smtplib's too)
         # The server went away: the rows without a reply go back for a later attempt, without
         # spending one (no reply, no attempt), so an outage of any length loses nothing.

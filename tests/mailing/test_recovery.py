@@ -5,11 +5,14 @@ are re-published once no send task waits in the broker."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import redis as redis_lib
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -19,6 +22,7 @@ from config.settings.email import mailer_from_url
 from mailing import services
 from mailing.models import Delivery, Mailing
 from mailing.sending import deliveries_send
+from tests.harness.waiting import wait_until
 from tests.mailing.conftest import supporters_bulk
 from tests.mailing.factories import MailingFactory
 from tests.mailing.sink import SinkProcess
@@ -181,3 +185,44 @@ def test_lost_send_tasks_are_republished_once_no_send_task_waits(
     redis_client.flushdb()
     assert services.deliveries_dispatch(later + timedelta(seconds=20)) == 0
     assert services.deliveries_dispatch(later + timedelta(seconds=31)) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_stalled_past_the_timeout_stops_when_the_sweeper_took_its_rows(
+    consent_text: ConsentText, settings: Any, sink: SinkProcess, redis_client: redis_lib.Redis
+) -> None:
+    settings.MAILERS = {"default": mailer_from_url(sink.url)}  # pipelining, as in production
+    # One message per 5 s (a rate limit): between two letters the batch stalls for 5 s, longer
+    # than this sweeper's timeout of 1 s, so the sweeper takes its rows back meanwhile.
+    redis_client.flushdb()
+    settings.MAILING_RATE_PER_SECOND = 0.2
+    settings.MAILING_RATE_BURST = 1
+    settings.MAILING_SENDING_TIMEOUT_SECONDS = 1
+    supporters_bulk(6, text=consent_text)
+    _mailing, rows = _fanned_out_mailing()
+    outcome: list[Any] = []
+
+    def send_batch() -> None:
+        try:
+            outcome.append(deliveries_send(rows))
+        finally:
+            connection.close()  # this thread's own
+
+    batch = threading.Thread(target=send_batch)
+    batch.start()
+    try:
+        wait_until(lambda: sink.lines(), timeout=30, interval=0.05)
+        time.sleep(1.5)
+        taken = services.deliveries_sweep(timezone.now())
+    finally:
+        batch.join(timeout=60)
+    assert not batch.is_alive()
+
+    assert taken == 6, "the sweeper took every row it held, the first one still unmarked"
+    # The batch renewed its claim before the next content and found the rows gone: it stopped.
+    # The one message that went out is marked sent all the same, so it is never sent again.
+    delivered = [address for address, _ in sink.lines()]
+    assert len(delivered) == 1
+    assert outcome[0].sent == 1
+    assert Delivery.objects.get(state="sent").supporter.email == delivered[0]
+    assert Delivery.objects.filter(state="queued").count() == 5
