@@ -55,9 +55,10 @@ def what_is_down(exc: BaseException | None) -> str:
 @signals.task_retry.connect
 def _log_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
     """One warning per interval per worker process, not a line per task."""
-    down = what_is_down(reason if isinstance(reason, BaseException) else None)
+    error = getattr(reason, "exc", reason)  # celery's Retry carries the error that caused it
+    down = what_is_down(error if isinstance(error, BaseException) else None)
     task = getattr(request, "task", "?")
-    outage.waiting(down, f"task {task}", error=f"{type(reason).__name__}: {reason}"[:300])
+    outage.waiting(down, f"task {task}", error=f"{type(error).__name__}: {error}"[:300])
 
 
 @signals.task_success.connect
