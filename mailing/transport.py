@@ -149,6 +149,14 @@ class SmtpTransport:
         except smtplib.SMTPServerDisconnected as exc:
             self.connection = None
             raise TransportLost(str(exc)) from exc
+        except BaseException:
+            if accepted is not None:
+                # The server waits for content that will not come (the batch stopped, say its
+                # database went away): a QUIT would be read as content and wait out the
+                # timeout. Drop the connection; the server discards the unfinished message.
+                self.connection = None
+                connection.close()
+            raise
 
     @staticmethod
     def _built(letters: Iterable[Letter], signing: bool) -> Iterator[tuple[Letter, bytes | None]]:
