@@ -5,7 +5,8 @@ mid-batch repeats at most the one message in flight (and that one carries the sa
 The UPDATE is not waited for: it travels to PostgreSQL while the server reads the next
 envelope, and its result is read just before the next message's content is written (see
 _SentMarks and SmtpTransport.before_content), so marking costs no round trip and a database lost
-mid-batch also repeats at most one message: the one whose mark did not arrive.
+mid-batch also repeats at most one message: the one whose mark did not arrive. If the database
+is back within seconds (a restart), that mark is applied again and nothing repeats.
 
 `attempts` counts only attempts that reached a server reply. A refused or broken connection, a
 paused mailing or a lost database put the unsent rows back untouched (the mail server being
@@ -32,6 +33,7 @@ from django import db
 from django.conf import settings
 from django.core import signing
 from django.db import connection
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone, translation
 from psycopg import pq
@@ -237,9 +239,12 @@ class _SentMarks:
 
     def __init__(self) -> None:
         self.outstanding = False
+        # The last mark whose success has not been read: (row id, Message-ID, variant).
+        self.unconfirmed: tuple[int, str, str] | None = None
 
     def send(self, row_id: int, message_id: str, variant: str) -> None:
         self.wait()
+        self.unconfirmed = (row_id, message_id, variant)
         connection.ensure_connection()
         try:
             self._send(connection.connection.pgconn, row_id, message_id, variant)
@@ -282,6 +287,25 @@ class _SentMarks:
             raise _connection_lost(error or "connection lost")
         if error:
             raise RuntimeError(f"marking a row sent failed: {error}")
+        self.unconfirmed = None
+
+    def confirm_lost(self) -> None:
+        """Apply again a mark the database went away under (its message did go out), so the
+        one message a restart interrupts is not sent twice either. A no-op if it had landed."""
+        if self.unconfirmed is None:
+            return
+        row_id, message_id, variant = self.unconfirmed
+        Delivery.objects.filter(
+            pk=row_id, state__in=[Delivery.State.SENDING, Delivery.State.QUEUED]
+        ).update(
+            state=Delivery.State.SENT,
+            sent_at=timezone.now(),
+            claimed_at=None,
+            attempts=F("attempts") + 1,
+            smtp_message_id=message_id,
+            variant=variant,
+        )
+        self.unconfirmed = None
 
 
 def _connection_lost(error: str) -> psycopg.OperationalError:
@@ -508,13 +532,27 @@ def _waiting_by_mailing(rows: list[Row], messages: dict[int, Message]) -> dict[s
     return counts
 
 
+# Tries over ~8 s to record a broken batch's last mark and put its unsent rows back: a database
+# restart is usually over by then, and then nothing repeats. After that the sweeper takes the
+# rows back once their claim is stale (and the one unrecorded message repeats).
+_RELEASE_TRIES = 5
+
+
 def _release_after_error(rows: list[Row], marks: _SentMarks, error: Exception) -> None:
-    try:
-        marks.wait()
-        _release(rows)
-    except _DATABASE_LOST as exc:
-        # Said once per interval by the task's retry (worker.retry), not per batch.
-        log.info("mailing.release_failed", rows=len(rows), error=str(exc)[:300], cause=str(error))
+    for _ in range(_RELEASE_TRIES):
+        try:
+            marks.wait()
+            marks.confirm_lost()
+            _release(rows)
+            return
+        except _DATABASE_LOST as exc:
+            lost = exc
+            if connection.in_atomic_block:
+                break
+            connection.close()  # a new connection for the next try
+            time.sleep(2)
+    # Said once per interval by the task's retry (worker.retry), not per batch.
+    log.info("mailing.release_failed", rows=len(rows), error=str(lost)[:300], cause=str(error))
 
 
 def _synchronous_commit_default() -> None:

@@ -58,7 +58,12 @@ def _log_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
     error = getattr(reason, "exc", reason)  # celery's Retry carries the error that caused it
     down = what_is_down(error if isinstance(error, BaseException) else None)
     task = getattr(request, "task", "?")
-    outage.waiting(down, f"task {task}", error=f"{type(error).__name__}: {error}"[:300])
+    args = getattr(request, "args", None) or []
+    if args and isinstance(args[-1], list):  # a batch of ids (mail, statements): count rows
+        what, count = f"rows of {task}", len(args[-1])
+    else:
+        what, count = f"task {task}", 1
+    outage.waiting(down, what, count=count, error=f"{type(error).__name__}: {error}"[:300])
 
 
 @signals.task_success.connect

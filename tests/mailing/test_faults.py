@@ -162,7 +162,7 @@ def test_postgres_restarted_mid_send(
         _in_private_database(env, "manage.py", "migrate", "--noinput")
         _in_private_database(env, "-c", _SETUP.format(total=total))
         addresses = {row[0] for row in _query(postgres.url, "SELECT email FROM campaign_supporter")}
-        celery_worker(**env)
+        worker = celery_worker(**env)
         celery_beat(**env)
 
         wait_until(lambda: len(sink.lines()) >= 300, timeout=60, interval=0.05)
@@ -185,5 +185,10 @@ def test_postgres_restarted_mid_send(
         assert repeats <= 1, _repeated_rows(postgres.url, sink, back)
         states = _query(postgres.url, "SELECT state, count(*) FROM mailing_delivery GROUP BY 1")
         assert states == [("sent", total)]
+        # The worker said what was down and what waited, and wrote no traceback for it.
+        log = worker.output()
+        assert "Traceback" not in log
+        assert "outage.waiting" in log
+        assert "down=database" in log
     finally:
         postgres.stop()
