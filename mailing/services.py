@@ -317,14 +317,19 @@ WHERE d.id IN (
     LIMIT %(limit)s
     FOR UPDATE OF d2 SKIP LOCKED
 )
-RETURNING d.id
+RETURNING d.id, (d.orphaned > 0 OR d.attempts > 0 OR d.last_error <> '')
 """
 
+# A mailing's first batches go out at a lower priority than rows coming back (their batch died,
+# the mail server was away, a 4xx): those then go ahead of the big backlog a mailing puts in
+# the broker instead of waiting behind all of it. (Redis serves priority 0 first.)
+FIRST_TRY_PRIORITY = 3
 
-def _publish(batch: list[int]) -> None:
+
+def _publish(batch: list[int], *, again: bool) -> None:
     from worker.celery_app import app
 
-    app.send_task(SEND_TASK, args=[batch])
+    app.send_task(SEND_TASK, args=[batch], priority=None if again else FIRST_TRY_PRIORITY)
 
 
 def _send_tasks_waiting() -> bool:
@@ -366,20 +371,23 @@ def deliveries_dispatch(now: datetime) -> int:
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, {"now": now, "stale": stale, "limit": settings.MAILING_DISPATCH_LIMIT})
-        ids = sorted(row[0] for row in cursor.fetchall())
+        rows = cursor.fetchall()
     size = settings.MAILING_BATCH_SIZE
-    batches = [ids[i : i + size] for i in range(0, len(ids), size)]
-    for index, batch in enumerate(batches):
+    batches: list[tuple[list[int], bool]] = []
+    for again in (True, False):
+        ids = sorted(row_id for row_id, came_back in rows if came_back == again)
+        batches.extend((ids[i : i + size], again) for i in range(0, len(ids), size))
+    for index, (batch, again) in enumerate(batches):
         try:
-            _publish(batch)
+            _publish(batch, again=again)
         except Exception as exc:  # noqa: BLE001 - broker down: the rows wait for the next tick
-            unpublished = [i for rest in batches[index:] for i in rest]
+            unpublished = [i for rest, _ in batches[index:] for i in rest]
             Delivery.objects.filter(pk__in=unpublished, state=Delivery.State.QUEUED).update(
                 dispatched_at=None
             )
             log.warning("mailing.dispatch_failed", rows=len(unpublished), error=str(exc))
-            return sum(len(b) for b in batches[:index])
-    return len(ids)
+            return sum(len(b) for b, _ in batches[:index])
+    return len(rows)
 
 
 def mailings_finish(now: datetime) -> int:

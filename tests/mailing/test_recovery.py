@@ -41,6 +41,12 @@ def _fanned_out_mailing() -> tuple[Mailing, list[int]]:
     return mailing, ids
 
 
+def _send_tasks(redis_client: redis_lib.Redis, *, first_tries: bool) -> int:
+    """Send tasks waiting in the broker: at the first-try priority, or at the top one."""
+    key = f"mail\x06\x16{services.FIRST_TRY_PRIORITY}" if first_tries else "mail"
+    return int(redis_client.llen(key))
+
+
 def _make_due(ids: list[int]) -> None:
     """Time passes: every backoff has run out (the clock moved by moving the due time)."""
     Delivery.objects.filter(pk__in=ids).update(next_attempt_at=timezone.now())
@@ -124,7 +130,7 @@ def test_a_cancelled_mailing_keeps_no_row_queued_or_sending(consent_text: Consen
 
 
 def test_dead_batches_come_back_on_a_stale_heartbeat_and_repeat_offenders_fail(
-    consent_text: ConsentText, settings: Any
+    consent_text: ConsentText, settings: Any, redis_client: redis_lib.Redis, clean_broker: None
 ) -> None:
     settings.MAILING_SENDING_TIMEOUT_SECONDS = 45  # the default
     settings.MAILING_MAX_ORPHANED = 5  # the default
@@ -162,6 +168,9 @@ def test_dead_batches_come_back_on_a_stale_heartbeat_and_repeat_offenders_fail(
     assert services.deliveries_dispatch(timezone.now()) == 0
     services.mailing_resume(mailing_id=mailing.pk)
     assert services.deliveries_dispatch(timezone.now()) == 2
+    # Ahead of any first tries waiting in the broker.
+    assert _send_tasks(redis_client, first_tries=False) == 1
+    assert _send_tasks(redis_client, first_tries=True) == 0
 
 
 def test_lost_send_tasks_are_republished_once_no_send_task_waits(
@@ -171,7 +180,7 @@ def test_lost_send_tasks_are_republished_once_no_send_task_waits(
     supporters_bulk(3, text=consent_text)
     _fanned_out_mailing()
     assert services.deliveries_dispatch(timezone.now()) == 3
-    assert redis_client.llen("mail") == 1
+    assert _send_tasks(redis_client, first_tries=True) == 1
 
     # 40 s later the rows are still queued, but their task still waits in the broker.
     later = timezone.now() + timedelta(seconds=40)
@@ -180,7 +189,7 @@ def test_lost_send_tasks_are_republished_once_no_send_task_waits(
     # Redis loses it (flushed, or restarted empty): the next tick publishes the rows again.
     redis_client.flushdb()
     assert services.deliveries_dispatch(later) == 3
-    assert redis_client.llen("mail") == 1
+    assert _send_tasks(redis_client, first_tries=True) == 1
     # Published just now: not again before their time is up, even with the queue empty.
     redis_client.flushdb()
     assert services.deliveries_dispatch(later + timedelta(seconds=20)) == 0
