@@ -9,6 +9,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from backoffice import exports
+from worker.retry import RETRY_ON_CONNECTION_LOST
 
 
 class _ExportTask(Task):
@@ -21,7 +22,13 @@ class _ExportTask(Task):
             exports.export_failed(int(job_id), f"{type(exc).__name__}: {exc}")
 
 
-@shared_task(name="backoffice.tasks.export_run", base=_ExportTask, ignore_result=True)
+# A lost database or broker retries the run within seconds (export_run restarts a running job).
+@shared_task(
+    name="backoffice.tasks.export_run",
+    base=_ExportTask,
+    ignore_result=True,
+    **RETRY_ON_CONNECTION_LOST,
+)
 def export_run_task(job_id: int) -> int | None:
     job = exports.export_run(job_id)
     return job.rows_done if job is not None else None

@@ -51,5 +51,20 @@ def healthz(request: HttpRequest) -> JsonResponse:
             results[name] = f"down: {type(exc).__name__}"
     down = [name for name, state in results.items() if state != "ok"]
     status = 503 if down else 200
-    body = {"status": "down" if down else "ok", "down": down, "checks": results}
+    body: dict[str, object] = {"status": "down" if down else "ok", "down": down, "checks": results}
+    if "database" not in down and (waiting := _held_up()):
+        body["waiting"] = waiting
     return JsonResponse(body, status=status)
+
+
+def _held_up() -> dict[str, dict[str, int]]:
+    """What a fault holds up, e.g. {"mail server": {"mailing 12": 5750}}: the same the worker's
+    outage warnings say (worker.outage)."""
+    from django.utils import timezone
+
+    from mailing.selectors import rows_held_up
+
+    try:
+        return rows_held_up(timezone.now())
+    except Exception:  # noqa: BLE001 - the health check itself must answer
+        return {}

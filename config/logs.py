@@ -48,7 +48,15 @@ def configure_structlog(*, level: str, fmt: str) -> dict[str, Any]:
                 "foreign_pre_chain": _SHARED_PROCESSORS,
             }
         },
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+        # One warning per interval during an outage instead of a traceback per request or task.
+        "filters": {"outages": {"()": "worker.outage.OutageLogFilter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "structured",
+                "filters": ["outages"],
+            }
+        },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},

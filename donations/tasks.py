@@ -5,6 +5,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from donations import inbox, notices, reconcile, statements
+from worker.retry import CONNECTION_LOST, RETRY_ON_CONNECTION_LOST
 
 
 @shared_task(name="donations.tasks.inbox_drain", ignore_result=True)
@@ -12,7 +13,7 @@ def inbox_drain_task() -> int:
     return inbox.inbox_drain()
 
 
-@shared_task(name="donations.tasks.notices_send", ignore_result=True)
+@shared_task(name="donations.tasks.notices_send", ignore_result=True, **RETRY_ON_CONNECTION_LOST)
 def notices_send_task() -> int:
     return notices.notices_send()
 
@@ -31,7 +32,12 @@ class _StatementTask(Task):
         statements.statement_run_failed(run_id=int(args[0]), error=f"{type(exc).__name__}: {exc}")
 
 
-@shared_task(name="donations.tasks.statement_run_prepare", base=_StatementTask, ignore_result=True)
+@shared_task(
+    name="donations.tasks.statement_run_prepare",
+    base=_StatementTask,
+    ignore_result=True,
+    **RETRY_ON_CONNECTION_LOST,
+)
 def statement_run_prepare_task(run_id: int) -> int:
     return len(statements.statement_run_prepare(run_id=run_id))
 
@@ -39,7 +45,7 @@ def statement_run_prepare_task(run_id: int) -> int:
 @shared_task(
     name="donations.tasks.statement_batch_send",
     base=_StatementTask,
-    autoretry_for=(OSError,),
+    autoretry_for=(OSError, *CONNECTION_LOST),
     retry_backoff=10,
     max_retries=10,
     ignore_result=True,

@@ -239,6 +239,7 @@ class Delivery(models.Model):
         HARD_BOUNCE = "hard_bounce", _("hard bounce")
         REJECTED = "rejected", _("rejected by the server")
         GAVE_UP = "gave_up", _("too many temporary failures")
+        WORKER_LOST = "worker_lost", _("its worker died too often while sending it")
 
     id = models.BigAutoField(primary_key=True)
     # No index of its own: the unique (message, supporter) index serves lookups by message, and
@@ -253,7 +254,12 @@ class Delivery(models.Model):
     reason = models.CharField(
         max_length=20, choices=Reason.choices, blank=True, default="", db_default=""
     )
+    # Attempts that reached a server reply (sent, 4xx, 5xx): a refused or lost connection and a
+    # paused mailing put the row back without spending one.
     attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    # Times the batch holding this row died (its claim went stale and the sweeper took it back):
+    # a message that kills its worker every time must not loop for ever.
+    orphaned = models.PositiveSmallIntegerField(default=0, db_default=0)
     last_error = models.CharField(max_length=500, blank=True, default="", db_default="")
     variant = models.CharField(max_length=1, blank=True, default="", db_default="")
     smtp_message_id = models.CharField(max_length=200, blank=True, default="", db_default="")
@@ -280,6 +286,13 @@ class Delivery(models.Model):
                 fields=["claimed_at"],
                 condition=models.Q(state="sending"),
                 name="delivery_sending_idx",
+            ),
+            # Rows backing off (a 4xx, a mail server that did not answer): few, and /healthz
+            # counts them while a fault lasts (selectors.rows_held_up).
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(state="queued", next_attempt_at__isnull=False),
+                name="delivery_backoff_idx",
             ),
         ]
 

@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Exists, Func, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from campaign.models import Consent, Supporter
-from mailing.models import Delivery, GiftAttribution, Mailing, Suppression
+from mailing.models import Delivery, GiftAttribution, Mailing, Message, Suppression
 from mailing.segments import SegmentFilter
 
 
@@ -109,3 +110,34 @@ def mailing_skip_reasons(mailing_id: int) -> dict[str, int]:
 
 def mailings_due(now: datetime) -> QuerySet[Mailing]:
     return Mailing.objects.filter(state=Mailing.State.SCHEDULED, send_at__lte=now)
+
+
+# The last_error of rows put back because the mail server did not answer (sending.py).
+NO_REPLY = "no reply: "
+
+
+def rows_held_up(now: datetime) -> dict[str, dict[str, int]]:
+    """What a fault holds up, in staff's terms, for /healthz: rows backing off because the mail
+    server did not answer, and rows of dead batches the sweeper has yet to take back, counted
+    per "mailing 12" or "sequence step 3". Empty when nothing is held up."""
+    stale = now - timedelta(seconds=settings.MAILING_SENDING_TIMEOUT_SECONDS)
+    held = {
+        "mail server": Delivery.objects.filter(
+            state=Delivery.State.QUEUED, next_attempt_at__gt=now, last_error__startswith=NO_REPLY
+        ),
+        "dead batches": Delivery.objects.filter(state=Delivery.State.SENDING, claimed_at__lt=stale),
+    }
+    found: dict[str, dict[str, int]] = {}
+    for what, rows in held.items():
+        counts = rows.values("message_id").annotate(n=Count("id"))
+        per_message = {row["message_id"]: row["n"] for row in counts}
+        if not per_message:
+            continue
+        owners = Message.objects.filter(pk__in=per_message).values_list(
+            "pk", "mailing_id", "step_id"
+        )
+        found[what] = {}
+        for pk, mailing_id, step_id in owners:
+            label = f"mailing {mailing_id}" if mailing_id else f"sequence step {step_id}"
+            found[what][label] = found[what].get(label, 0) + per_message[pk]
+    return found

@@ -2,8 +2,16 @@
 
 A row is marked sent right after the server accepted it, one UPDATE each, so a worker killed
 mid-batch repeats at most the one message in flight (and that one carries the same Message-ID).
-The UPDATE is not waited for: it travels to PostgreSQL while the next message goes out, and its
-result is read before the next mark (see _SentMarks), so marking costs no round trip.
+The UPDATE is not waited for: it travels to PostgreSQL while the server reads the next
+envelope, and its result is read just before the next message's content is written (see
+_SentMarks and SmtpTransport.before_content), so marking costs no round trip and a database lost
+mid-batch also repeats at most one message: the one whose mark did not arrive. If the database
+is back within seconds (a restart), that mark is applied again and nothing repeats.
+
+`attempts` counts only attempts that reached a server reply. A refused or broken connection, a
+paused mailing or a lost database put the unsent rows back untouched (the mail server being
+away for an hour spends nothing); a batch that dies outright leaves its rows to the sweeper,
+which takes them back once their claim (renewed every 2 s) is stale.
 """
 
 from __future__ import annotations
@@ -14,14 +22,17 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
 from urllib.parse import quote
 
+import psycopg
 import structlog
+from django import db
 from django.conf import settings
 from django.db import connection
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone, translation
 from psycopg import pq
@@ -33,9 +44,10 @@ from mailing import services
 from mailing.models import Delivery, Enrollment, Mailing, Message, Suppression
 from mailing.ratelimit import SendRateLimiter, limiter_default
 from mailing.rendering import Compiled, Personal, compiled_for, message_id_for
-from mailing.selectors import email_hash, suppressed_hashes
+from mailing.selectors import NO_REPLY, email_hash, suppressed_hashes
 from mailing.tracking import CLICK_SALT
-from mailing.transport import Letter, Reply, Transport, transport_default
+from mailing.transport import Letter, Reply, SmtpTransport, Transport, transport_default
+from worker import outage
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +57,7 @@ _HEARTBEAT_SECONDS = 2.0
 _HARD_BOUNCE = re.compile(r"\b5\.1\.\d{1,3}\b")
 
 _CLAIM_SQL = """
-UPDATE {delivery} SET state = 'sending', claimed_at = %(now)s, attempts = attempts + 1
+UPDATE {delivery} SET state = 'sending', claimed_at = %(now)s
 WHERE id IN (
     SELECT id FROM {delivery}
     WHERE id = ANY(%(ids)s) AND state = 'queued'
@@ -75,32 +87,45 @@ class SendOutcome:
 
 # Replies that mean "too fast" (service not available, try later; insufficient resources).
 _SLOW_DOWN = {421, 451, 452}
+# The database went away under the batch (a restart, a network cut).
+_DATABASE_LOST = (db.OperationalError, db.InterfaceError, psycopg.OperationalError)
 
 
-def _claim(delivery_ids: list[int]) -> list[Row]:
+class ClaimLost(Exception):
+    """The sweeper took rows of this batch back (it looked dead); another batch may hold them."""
+
+
+def _claim(delivery_ids: list[int], now: datetime) -> list[Row]:
     with connection.cursor() as cursor:
         cursor.execute(
             _CLAIM_SQL.format(delivery=Delivery._meta.db_table),
-            {"ids": delivery_ids, "now": timezone.now()},
+            {"ids": delivery_ids, "now": now},
         )
         return [Row(*values) for values in cursor.fetchall()]
 
 
-def _renew_claim(rows: list[Row]) -> None:
-    Delivery.objects.filter(pk__in=[r.id for r in rows], state="sending").update(
-        claimed_at=timezone.now()
-    )
+def _renew_claim(rows: list[Row], claimed_at: datetime, now: datetime) -> None:
+    """The claim's time is its token: rows the sweeper took back and another batch claimed
+    carry another time, so they are not renewed here, and this batch stops (ClaimLost)."""
+    renewed = Delivery.objects.filter(
+        pk__in=[r.id for r in rows], state="sending", claimed_at=claimed_at
+    ).update(claimed_at=now)
+    if renewed < len(rows):
+        raise ClaimLost(f"{len(rows) - renewed} of {len(rows)} rows taken back by the sweeper")
 
 
-def _release(rows: list[Row], *, delay_seconds: int = 0) -> int:
-    """Put claimed rows back, untouched by this attempt (paused mailing, server gone)."""
+def _release(rows: list[Row], *, delay_seconds: int = 0, error: str = "") -> int:
+    """Put claimed rows back, untouched by this attempt (paused mailing, server gone): the
+    claim never counted as an attempt, so nothing is spent."""
     if not rows:
         return 0
+    said = {"last_error": f"{NO_REPLY}{error}"[:500]} if error else {}
     return Delivery.objects.filter(pk__in=[r.id for r in rows], state="sending").update(
         state=Delivery.State.QUEUED,
         claimed_at=None,
         dispatched_at=None,
         next_attempt_at=timezone.now() + timedelta(seconds=delay_seconds),
+        **said,
     )
 
 
@@ -117,21 +142,24 @@ def _retry_delay(attempts: int) -> int:
 
 
 def _mark_temporary(row: Row, error: str, outcome: SendOutcome) -> None:
-    if row.attempts >= settings.MAILING_MAX_ATTEMPTS:
+    attempts = row.attempts + 1  # this one reached a reply
+    if attempts >= settings.MAILING_MAX_ATTEMPTS:
         Delivery.objects.filter(pk=row.id).update(
             state=Delivery.State.FAILED,
             reason=Delivery.Reason.GAVE_UP,
-            last_error=error[:500],
+            attempts=attempts,
+            last_error=f"gave up after {attempts} temporary failures, the last: {error}"[:500],
             claimed_at=None,
         )
         outcome.failed += 1
         return
     Delivery.objects.filter(pk=row.id).update(
         state=Delivery.State.QUEUED,
+        attempts=attempts,
         last_error=error[:500],
         claimed_at=None,
         dispatched_at=None,
-        next_attempt_at=timezone.now() + timedelta(seconds=_retry_delay(row.attempts)),
+        next_attempt_at=timezone.now() + timedelta(seconds=_retry_delay(attempts)),
     )
     outcome.retried += 1
 
@@ -142,6 +170,7 @@ def _mark_permanent(row: Row, address: str, reply: Reply, outcome: SendOutcome) 
     Delivery.objects.filter(pk=row.id).update(
         state=Delivery.State.FAILED,
         reason=Delivery.Reason.HARD_BOUNCE if hard else Delivery.Reason.REJECTED,
+        attempts=row.attempts + 1,
         last_error=error[:500],
         claimed_at=None,
     )
@@ -185,7 +214,10 @@ def _checked(rows: list[Row], messages: dict[int, Message], outcome: SendOutcome
 
 _MARK_SENT_SQL = (
     f"UPDATE {Delivery._meta.db_table} SET state = 'sent', sent_at = clock_timestamp(), "  # noqa: S608
-    "claimed_at = NULL, smtp_message_id = $1, variant = $2 WHERE id = $3 AND state = 'sending'"
+    "claimed_at = NULL, attempts = attempts + 1, smtp_message_id = $1, variant = $2 "
+    # 'queued' too: the sweeper may have taken the row back while its message was on the wire
+    # (a stall past the timeout); it went out, so it is sent, and is not sent again.
+    "WHERE id = $3 AND state IN ('sending', 'queued')"
 ).encode()
 
 
@@ -193,9 +225,11 @@ class _SentMarks:
     """Marks rows sent without waiting for the answer.
 
     Each UPDATE is sent on the Django connection's libpq handle (one statement, its own
-    transaction in autocommit) and its result read just before the next statement of any kind:
-    by then it has long arrived. A worker killed right after sending a mark loses nothing: the
-    statement is already in PostgreSQL's socket buffer and is executed and committed.
+    transaction in autocommit) and its result read just before the next message's content goes
+    out (SmtpTransport.before_content) or the next statement of any kind: by then it has long
+    arrived, and a mark that failed stops the batch before a second message is unaccounted
+    for. A worker killed right after sending a mark loses nothing: the statement is already in
+    PostgreSQL's socket buffer and is executed and committed.
     Nothing else may use the connection until wait() has returned.
     """
 
@@ -204,29 +238,37 @@ class _SentMarks:
 
     def __init__(self) -> None:
         self.outstanding = False
+        # The last mark whose success has not been read: (row id, Message-ID, variant).
+        self.unconfirmed: tuple[int, str, str] | None = None
 
     def send(self, row_id: int, message_id: str, variant: str) -> None:
         self.wait()
+        self.unconfirmed = (row_id, message_id, variant)
         connection.ensure_connection()
-        pgconn = connection.connection.pgconn
+        try:
+            self._send(connection.connection.pgconn, row_id, message_id, variant)
+        except psycopg.OperationalError as exc:  # libpq: the connection is gone
+            raise _connection_lost(str(exc)) from exc
+        self.outstanding = True
+
+    def _send(self, pgconn: pq.abc.PGconn, row_id: int, message_id: str, variant: str) -> None:
         session = (id(pgconn), pgconn.backend_pid)
         if _SentMarks._prepared_on != session:
             # Prepared once per database session: PostgreSQL then skips parsing and planning
             # for every mark, which is most of its cost per row.
             result = pgconn.prepare(self._STATEMENT, _MARK_SENT_SQL)
             if result.status != pq.ExecStatus.COMMAND_OK:
-                raise RuntimeError((result.error_message or b"").decode(errors="replace"))
+                raise _connection_lost((result.error_message or b"").decode(errors="replace"))
             _SentMarks._prepared_on = session
         pgconn.send_query_prepared(
             self._STATEMENT, [message_id.encode(), variant.encode(), str(row_id).encode()]
         )
-        self.outstanding = True
         # psycopg runs libpq non-blocking: make sure the statement has left this process before
         # the next message goes out (a full socket buffer would otherwise hold it back).
         while (pending := pgconn.flush()) == 1:
             select.select([], [pgconn.socket], [], 5)
         if pending < 0:
-            raise RuntimeError((pgconn.error_message or b"").decode(errors="replace"))
+            raise _connection_lost((pgconn.error_message or b"").decode(errors="replace"))
 
     def wait(self) -> None:
         if not self.outstanding:
@@ -234,11 +276,44 @@ class _SentMarks:
         self.outstanding = False
         pgconn = connection.connection.pgconn
         error = None
-        while (result := pgconn.get_result()) is not None:
-            if result.status != pq.ExecStatus.COMMAND_OK:
-                error = (result.error_message or b"").decode(errors="replace")
+        try:
+            while (result := pgconn.get_result()) is not None:
+                if result.status != pq.ExecStatus.COMMAND_OK:
+                    error = (result.error_message or b"").decode(errors="replace")
+        except psycopg.OperationalError as exc:
+            raise _connection_lost(str(exc)) from exc
+        if pgconn.status == pq.ConnStatus.BAD:
+            raise _connection_lost(error or "connection lost")
         if error:
             raise RuntimeError(f"marking a row sent failed: {error}")
+        self.unconfirmed = None
+
+    def confirm_lost(self) -> None:
+        """Apply again a mark the database went away under (its message did go out), so the
+        one message a restart interrupts is not sent twice either. A no-op if it had landed."""
+        if self.unconfirmed is None:
+            return
+        row_id, message_id, variant = self.unconfirmed
+        Delivery.objects.filter(
+            pk=row_id, state__in=[Delivery.State.SENDING, Delivery.State.QUEUED]
+        ).update(
+            state=Delivery.State.SENT,
+            sent_at=timezone.now(),
+            claimed_at=None,
+            attempts=F("attempts") + 1,
+            smtp_message_id=message_id,
+            variant=variant,
+        )
+        self.unconfirmed = None
+
+
+def _connection_lost(error: str) -> psycopg.OperationalError:
+    """The server went away (a restart) under a mark. The connection is dead and Django cannot
+    tell (the statement bypassed it): drop it, so putting the unsent rows back, and the task's
+    retry, connect afresh."""
+    if not connection.in_atomic_block:
+        connection.close()
+    return psycopg.OperationalError(f"marking a row sent failed: {error}")
 
 
 @lru_cache(maxsize=8)
@@ -299,12 +374,9 @@ def _letters(
     heartbeat: Callable[[], None],
 ) -> Iterator[Letter]:
     """Built one at a time, as the transport asks: memory stays flat whatever the batch."""
-    beat = time.monotonic()
     links = _Links()
     for row in rows:
-        if time.monotonic() - beat > _HEARTBEAT_SECONDS:
-            heartbeat()
-            beat = time.monotonic()
+        heartbeat()
         supporter = supporters[row.supporter_id]
         language = _language(supporter)
         version = compiled[(row.message_id, language)]
@@ -325,7 +397,8 @@ def _language(supporter: Supporter) -> str:
 def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = None) -> SendOutcome:
     """Send the rows of a batch that are still queued; rows another worker holds are left."""
     outcome = SendOutcome()
-    rows = _claim(delivery_ids)
+    claimed_at = timezone.now()
+    rows = _claim(delivery_ids, claimed_at)
     if not rows:
         return outcome
     messages = {
@@ -366,16 +439,34 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
     limiter = limiter_default()
     pending = {row.id: row for row in rows}  # claimed, no reply yet
     marks = _SentMarks()
+    last_beat = time.monotonic()
 
     def heartbeat() -> None:
         # Still alive: the sweeper only takes rows whose claim stopped being renewed, so a
         # slow batch is never sent twice.
+        nonlocal claimed_at, last_beat
+        if time.monotonic() - last_beat < _HEARTBEAT_SECONDS:
+            return
         marks.wait()
-        _renew_claim(list(pending.values()))
+        now = timezone.now()
+        _renew_claim(list(pending.values()), claimed_at, now)
+        claimed_at, last_beat = now, time.monotonic()
+
+    def before_content() -> None:
+        # The previous message's mark is confirmed before the next content goes out: a lost
+        # database stops the batch with one message unaccounted for, not two (invariant 5).
+        # After a stall (a slow server, a long rate-limit wait) the claim is renewed first, so
+        # content never goes out for a row the sweeper has taken back meanwhile.
+        marks.wait()
+        heartbeat()
+
+    if isinstance(transport, SmtpTransport):
+        transport.before_content = before_content
 
     # Marks are many small commits: do not wait for each WAL flush. A database crash could
     # forget the last few hundred milliseconds of marks (a repeat, same Message-ID); a worker
-    # crash cannot, the server already has them. Reset before the connection serves other work.
+    # crash cannot, the server already has them, nor can a restart (a clean shutdown writes
+    # them out first). Reset before the connection serves other work.
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit TO OFF")
     try:
@@ -394,21 +485,30 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
                 _mark_temporary(row, f"{reply.code} {reply.text}", outcome)
             else:
                 _mark_permanent(row, letter.recipient, reply, outcome)
+        marks.wait()
+    except ClaimLost as exc:
+        # Stalled past the sweeper's timeout: the rows left belong to whoever holds them now.
+        marks.wait()
+        log.warning("mailing.claim_lost", error=str(exc), left=len(pending))
     except OSError as exc:  # TransportLost, refused connection, timeouts (smtplib's too)
-        # The server went away: the rows without a reply go back for a later attempt.
+        # The server went away: the rows without a reply go back for a later attempt, without
+        # spending one (no reply, no attempt), so an outage of any length loses nothing.
         marks.wait()
-        log.warning("mailing.transport_lost", error=str(exc), left=len(pending))
-        outcome.released += _release(list(pending.values()), delay_seconds=_retry_delay(1))
-    except Exception:
-        # Anything unexpected: rows not yet tried go back; the sent ones stay sent.
-        marks.wait()
-        _release(list(pending.values()))
+        left = list(pending.values())
+        outcome.released += _release(
+            left, delay_seconds=settings.MAILING_CONNECT_RETRY_SECONDS, error=str(exc) or repr(exc)
+        )
+        for label, count in _waiting_by_mailing(left, messages).items():
+            outage.waiting("mail server", label, count=count, error=str(exc)[:300])
+    except Exception as exc:
+        # Anything unexpected, a lost database too: rows not yet tried go back; the sent ones
+        # stay sent. With the database gone they cannot: the sweeper takes them back once
+        # their claim is stale, and the task retries itself (worker.retry).
+        _release_after_error(list(pending.values()), marks, exc)
         raise
     finally:
-        marks.wait()
         transport.close()
-        with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO DEFAULT")
+        _synchronous_commit_default()
     log.info(
         "mailing.batch_sent",
         sent=outcome.sent,
@@ -417,3 +517,46 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
         failed=outcome.failed,
     )
     return outcome
+
+
+def _waiting_by_mailing(rows: list[Row], messages: dict[int, Message]) -> dict[str, int]:
+    """What an outage holds up, in staff's terms: "mailing 12" or "sequence step 3"."""
+    counts: dict[str, int] = defaultdict(int)
+    for row in rows:
+        message = messages[row.message_id]
+        if message.mailing_id is not None:
+            counts[f"mailing {message.mailing_id}"] += 1
+        else:
+            counts[f"sequence step {message.step_id}"] += 1
+    return counts
+
+
+# Tries over ~8 s to record a broken batch's last mark and put its unsent rows back: a database
+# restart is usually over by then, and then nothing repeats. After that the sweeper takes the
+# rows back once their claim is stale (and the one unrecorded message repeats).
+_RELEASE_TRIES = 5
+
+
+def _release_after_error(rows: list[Row], marks: _SentMarks, error: Exception) -> None:
+    for _ in range(_RELEASE_TRIES):
+        try:
+            marks.wait()
+            marks.confirm_lost()
+            _release(rows)
+            return
+        except _DATABASE_LOST as exc:
+            lost = exc
+            if connection.in_atomic_block:
+                break
+            connection.close()  # a new connection for the next try
+            time.sleep(2)
+    # Said once per interval by the task's retry (worker.retry), not per batch.
+    log.info("mailing.release_failed", rows=len(rows), error=str(lost)[:300], cause=str(error))
+
+
+def _synchronous_commit_default() -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO DEFAULT")
+    except _DATABASE_LOST:
+        pass  # the session is gone, and with it the setting: a new one starts at the default

@@ -17,7 +17,7 @@ import structlog
 from django.conf import settings
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -318,20 +318,53 @@ WHERE d.id IN (
     LIMIT %(limit)s
     FOR UPDATE OF d2 SKIP LOCKED
 )
-RETURNING d.id
+RETURNING d.id, (d.orphaned > 0 OR d.attempts > 0 OR d.last_error <> '')
 """
 
+# A mailing's first batches go out at a lower priority than rows coming back (their batch died,
+# the mail server was away, a 4xx): those then go ahead of the big backlog a mailing puts in
+# the broker instead of waiting behind all of it. (Redis serves priority 0 first.)
+FIRST_TRY_PRIORITY = 3
 
-def _publish(batch: list[int]) -> None:
+
+def _publish(batch: list[int], *, again: bool) -> None:
     from worker.celery_app import app
 
-    app.send_task(SEND_TASK, args=[batch])
+    app.send_task(SEND_TASK, args=[batch], priority=None if again else FIRST_TRY_PRIORITY)
+
+
+def _send_tasks_waiting() -> bool:
+    """Whether the broker holds send tasks not yet taken by a worker (True when unsure)."""
+    from kombu.exceptions import ChannelError
+
+    from worker.celery_app import app
+    from worker.routing import MAIL_QUEUE
+
+    try:
+        with app.connection_for_read() as conn:
+            channel: Any = conn.default_channel  # kombu's virtual channel (Redis)
+            declared = channel.queue_declare(queue=MAIL_QUEUE, passive=True)
+            return bool(declared.message_count)
+    except ChannelError:  # no such queue: Redis was flushed or restarted empty
+        return False
+    except Exception as exc:  # noqa: BLE001 - broker down: publishing would fail anyway
+        log.info("mailing.broker_unreachable", error=str(exc)[:300])
+        return True
 
 
 def deliveries_dispatch(now: datetime) -> int:
-    """Publish send tasks for queued rows never published, or published long ago and still
-    queued (Redis flushed, a worker died holding the message). Returns rows published."""
-    stale = now - timedelta(seconds=settings.MAILING_REDISPATCH_SECONDS)
+    """Publish send tasks for queued rows never published, or published a while ago and still
+    queued although no send task waits in the broker (Redis flushed or restarted empty, a task
+    that failed for good). Returns rows published.
+
+    Rows published recently may still be waiting in the broker behind other batches, so they
+    count as lost only once the mail queue is empty, MAILING_REDISPATCH_SECONDS after their
+    publish; ten times that later they are published again in any case (a repeat is harmless:
+    a batch sends only the rows it can claim)."""
+    lost_after = settings.MAILING_REDISPATCH_SECONDS
+    if _send_tasks_waiting():
+        lost_after *= 10
+    stale = now - timedelta(seconds=lost_after)
     sql = _DISPATCH_SQL.format(
         delivery=Delivery._meta.db_table,
         message=Message._meta.db_table,
@@ -339,20 +372,23 @@ def deliveries_dispatch(now: datetime) -> int:
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, {"now": now, "stale": stale, "limit": settings.MAILING_DISPATCH_LIMIT})
-        ids = sorted(row[0] for row in cursor.fetchall())
+        rows = cursor.fetchall()
     size = settings.MAILING_BATCH_SIZE
-    batches = [ids[i : i + size] for i in range(0, len(ids), size)]
-    for index, batch in enumerate(batches):
+    batches: list[tuple[list[int], bool]] = []
+    for again in (True, False):
+        ids = sorted(row_id for row_id, came_back in rows if came_back == again)
+        batches.extend((ids[i : i + size], again) for i in range(0, len(ids), size))
+    for index, (batch, again) in enumerate(batches):
         try:
-            _publish(batch)
+            _publish(batch, again=again)
         except Exception as exc:  # noqa: BLE001 - broker down: the rows wait for the next tick
-            unpublished = [i for rest in batches[index:] for i in rest]
+            unpublished = [i for rest, _ in batches[index:] for i in rest]
             Delivery.objects.filter(pk__in=unpublished, state=Delivery.State.QUEUED).update(
                 dispatched_at=None
             )
             log.warning("mailing.dispatch_failed", rows=len(unpublished), error=str(exc))
-            return sum(len(b) for b in batches[:index])
-    return len(ids)
+            return sum(len(b) for b, _ in batches[:index])
+    return len(rows)
 
 
 def mailings_finish(now: datetime) -> int:
@@ -373,20 +409,47 @@ def mailings_finish(now: datetime) -> int:
 
 
 def deliveries_sweep(now: datetime) -> int:
-    """Rows left in `sending` by a dead worker go back to `queued` (or fail after too many
-    claims: a message that kills its worker every time must not loop forever)."""
+    """Rows of dead batches go back to `queued`; returns how many.
+
+    A live batch renews its claim every 2 s (sending.py), so a claim older than
+    MAILING_SENDING_TIMEOUT_SECONDS means the batch died (worker killed, database or broker lost
+    under it). A row whose batch died MAILING_MAX_ORPHANED times fails (worker_lost): a message
+    that kills its worker every time must not loop for ever. Rows of a cancelled mailing are
+    skipped instead, whether a dead batch held them or a live one put them back, so a cancelled
+    mailing never keeps a row `queued` or `sending`.
+    """
     cutoff = now - timedelta(seconds=settings.MAILING_SENDING_TIMEOUT_SECONDS)
     stuck = Delivery.objects.filter(state=Delivery.State.SENDING, claimed_at__lt=cutoff)
-    given_up = stuck.filter(attempts__gte=settings.MAILING_MAX_ATTEMPTS).update(
+    # Rows come back `queued` after a cancel only from batches running at that moment (a dead
+    # one's rows here, a live one's when the mail server went away), so within the hour.
+    recently_cancelled = Mailing.objects.filter(
+        state=Mailing.State.CANCELLED, finished_at__gte=now - timedelta(hours=1)
+    )
+    skip = {
+        "state": Delivery.State.SKIPPED,
+        "reason": Delivery.Reason.CANCELLED,
+        "claimed_at": None,
+    }
+    cancelled = stuck.filter(message__mailing__state=Mailing.State.CANCELLED).update(**skip)
+    cancelled += Delivery.objects.filter(
+        state=Delivery.State.QUEUED, message__mailing__in=recently_cancelled
+    ).update(**skip)
+    given_up = stuck.filter(orphaned__gte=settings.MAILING_MAX_ORPHANED - 1).update(
         state=Delivery.State.FAILED,
-        reason=Delivery.Reason.GAVE_UP,
-        last_error="stuck in sending",
+        reason=Delivery.Reason.WORKER_LOST,
+        orphaned=F("orphaned") + 1,
+        claimed_at=None,
+        last_error=f"its batch died {settings.MAILING_MAX_ORPHANED} times while sending it",
     )
     requeued = stuck.update(
-        state=Delivery.State.QUEUED, claimed_at=None, dispatched_at=None, next_attempt_at=None
+        state=Delivery.State.QUEUED,
+        orphaned=F("orphaned") + 1,
+        claimed_at=None,
+        dispatched_at=None,
+        next_attempt_at=None,
     )
-    if requeued or given_up:
-        log.warning("mailing.swept", requeued=requeued, failed=given_up)
+    if requeued or given_up or cancelled:
+        log.warning("mailing.swept", requeued=requeued, failed=given_up, cancelled=cancelled)
     return requeued
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import smtplib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,6 +59,10 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+def _nothing() -> None:
+    pass
+
+
 def _content(data: bytes) -> bytes:
     """DATA content with dot-stuffing (RFC 5321 4.5.2) and the end marker. The messages we
     build use CRLF line ends throughout (rendering.py), so no line-end repair is needed."""
@@ -76,6 +80,10 @@ class SmtpTransport:
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
         self.connection: smtplib.SMTP | None = None
+        # Called right before a message's content is written, once the previous message's
+        # reply has been handed out: the sender confirms its record of that one here, so a
+        # failure to record stops the batch before another message leaves.
+        self.before_content: Callable[[], None] = _nothing
 
     def open(self) -> None:
         o = self.options
@@ -115,6 +123,7 @@ class SmtpTransport:
                 envelope = mail_from + b"RCPT TO:<%s>\r\nDATA\r\n" % letter.recipient.encode()
                 if accepted is not None:
                     # The previous message's content leads the group (RFC 2920 section 3.1).
+                    self.before_content()
                     connection.send(_content(accepted[1]) + envelope)
                 else:
                     connection.send(envelope)
@@ -134,11 +143,20 @@ class SmtpTransport:
                 else:
                     yield letter, refusal
             if accepted is not None:
+                self.before_content()
                 connection.send(_content(accepted[1]))
                 yield accepted[0], self._reply(connection)
         except smtplib.SMTPServerDisconnected as exc:
             self.connection = None
             raise TransportLost(str(exc)) from exc
+        except BaseException:
+            if accepted is not None:
+                # The server waits for content that will not come (the batch stopped, say its
+                # database went away): a QUIT would be read as content and wait out the
+                # timeout. Drop the connection; the server discards the unfinished message.
+                self.connection = None
+                connection.close()
+            raise
 
     @staticmethod
     def _built(letters: Iterable[Letter], signing: bool) -> Iterator[tuple[Letter, bytes | None]]:
@@ -180,6 +198,7 @@ class SmtpTransport:
             data = letter.data()
             if signing:
                 data = dkim_sign(data)
+            self.before_content()
             try:
                 connection.sendmail(sender, [letter.recipient], data)
             except smtplib.SMTPRecipientsRefused as exc:

@@ -10,7 +10,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = None  # declared in routing.configure
 app.autodiscover_tasks()
 
-from worker import routing, schedule  # noqa: E402 - needs the app configured first
+from worker import retry, routing, schedule  # noqa: E402, F401 - needs the app configured first
 
 routing.configure(app)
 schedule.configure(app)

@@ -43,7 +43,9 @@ def configure(app: Celery) -> None:
             "task": "mailing.tasks.tick",
             "schedule": float(settings.MAILING_TICK_SECONDS),
         },
-        # Puts ledger rows left in `sending` by a killed worker back to `queued`.
+        # Puts ledger rows of a dead batch (killed worker, database or broker lost under it)
+        # back to `queued` once their 2 s heartbeat is 45 s stale, and skips those of cancelled
+        # mailings. Runs on the default queue, never behind a mailing's batches.
         "mailing-sweep": {
             "task": "mailing.tasks.sweep",
             "schedule": float(settings.MAILING_SWEEP_SECONDS),

@@ -15,19 +15,29 @@ MAILING_LIST_ID = env_str("MAILING_LIST_ID", f"Save the Survivors <verhalen.{_FR
 # One tick claims due mailings and sequence steps (SELECT ... FOR UPDATE SKIP LOCKED) and
 # publishes batches. Never Celery ETA tasks: Redis re-delivers those after the visibility timeout.
 MAILING_TICK_SECONDS = env_int("MAILING_TICK_SECONDS", 10, minimum=1)
-MAILING_SWEEP_SECONDS = env_int("MAILING_SWEEP_SECONDS", 30, minimum=1)
+# The sweeper takes back rows of dead batches (below); cheap (one indexed UPDATE), so often.
+MAILING_SWEEP_SECONDS = env_int("MAILING_SWEEP_SECONDS", 10, minimum=1)
 # Ledger ids per send task: one task per recipient caps at ~500 tasks/s on two cores, batches of
 # a few hundred move tens of thousands of items/s (measured in issue #5).
 MAILING_BATCH_SIZE = env_int("MAILING_BATCH_SIZE", 250, minimum=1)
-# Rows published as a task but still queued this long after are published again: Redis may have
-# been flushed or a worker died holding the message. A repeat is harmless (rows are claimed).
-MAILING_REDISPATCH_SECONDS = env_int("MAILING_REDISPATCH_SECONDS", 300, minimum=1)
-# Rows stuck in `sending` this long belong to a dead worker and go back to `queued`. Must exceed
-# the longest batch (250 messages at a slow server's pace).
-MAILING_SENDING_TIMEOUT_SECONDS = env_int("MAILING_SENDING_TIMEOUT_SECONDS", 600, minimum=1)
+# Rows published as a task but still queued this long after are published again once the
+# broker's mail queue is empty (so they cannot be waiting in it: Redis was flushed or restarted
+# empty, a task failed for good); after ten times this in any case. A repeat is harmless (rows
+# are claimed), so this only bounds how long a lost task stalls its rows.
+MAILING_REDISPATCH_SECONDS = env_int("MAILING_REDISPATCH_SECONDS", 30, minimum=1)
+# A running batch renews the claim on its unsent rows every 2 s (sending.py); rows whose claim
+# has not been renewed for this long belong to a dead batch (worker killed, database or broker
+# lost mid-batch) and go back to `queued`. Must exceed the longest pause between two letters
+# of a live batch (an SMTP command timeout, 20 s), not the length of a batch.
+MAILING_SENDING_TIMEOUT_SECONDS = env_int("MAILING_SENDING_TIMEOUT_SECONDS", 45, minimum=1)
+# A row whose batch died this many times is failed (reason worker_lost), not swept back again.
+MAILING_MAX_ORPHANED = env_int("MAILING_MAX_ORPHANED", 5, minimum=1)
 # 4xx replies: retry after base * 2^(attempt-1) seconds, give up (failed) after max attempts.
+# Only replies count: a refused or lost connection backs off MAILING_CONNECT_RETRY_SECONDS
+# without spending an attempt, however long the mail server is away.
 MAILING_RETRY_BASE_SECONDS = env_int("MAILING_RETRY_BASE_SECONDS", 60, minimum=0)
 MAILING_MAX_ATTEMPTS = env_int("MAILING_MAX_ATTEMPTS", 6, minimum=1)
+MAILING_CONNECT_RETRY_SECONDS = env_int("MAILING_CONNECT_RETRY_SECONDS", 30, minimum=0)
 # Most rows a single tick dispatches, so one huge mailing cannot hold the tick for long.
 MAILING_DISPATCH_LIMIT = env_int("MAILING_DISPATCH_LIMIT", 50_000, minimum=1)
 # The sender's postal address in every marketing email's footer (required by bulk-mail rules).

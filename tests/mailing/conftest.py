@@ -19,6 +19,7 @@ from tests.mailing.sink import SinkProcess
 @pytest.fixture(autouse=True)
 def fast_mailing(settings: Any) -> None:
     settings.MAILING_RETRY_BASE_SECONDS = 0
+    settings.MAILING_CONNECT_RETRY_SECONDS = 0
     settings.SITE_URL = "https://www.savethechildren.example"
 
 

@@ -1,7 +1,8 @@
 """A tiny counting SMTP sink in its own process, fast enough for 20,000-message tests.
 
-Logs one line per accepted message: "<recipient>\t<Message-ID>". Optional rules answer 451 to
-an address the first N times (a temporary failure) or 550 5.1.1 always (a hard bounce).
+Logs one line per accepted message: "<recipient>\t<Message-ID>\t<unix time>". Optional rules
+answer 451 to an address the first N times (a temporary failure) or 550 5.1.1 always (a hard
+bounce).
 
     python -m tests.mailing.sink PORT LOGFILE [--tempfail ADDR:N ...] [--bounce ADDR ...]
 """
@@ -66,8 +67,9 @@ async def _session(
             data = await reader.readuntil(b"\r\n.\r\n")
             found = _MESSAGE_ID.search(data)
             message_id = found.group(1).decode() if found else "-"
+            now = time.time()
             for address in recipients:
-                log.write(f"{address}\t{message_id}\n")  # type: ignore[attr-defined]
+                log.write(f"{address}\t{message_id}\t{now:.3f}\n")  # type: ignore[attr-defined]
             log.flush()  # type: ignore[attr-defined]
             writer.write(b"250 2.0.0 queued\r\n")
         elif verb == b"QUIT":
@@ -132,9 +134,13 @@ class SinkProcess:
     def lines(self) -> list[tuple[str, str]]:
         rows = []
         for line in self.log.read_text().splitlines():
-            address, _, message_id = line.partition("\t")
+            address, message_id, *_ = line.split("\t")
             rows.append((address, message_id))
         return rows
+
+    def accepted_at(self) -> list[float]:
+        """When each message was accepted (unix time), in order."""
+        return [float(line.rsplit("\t", 1)[1]) for line in self.log.read_text().splitlines()]
 
 
 if __name__ == "__main__":

@@ -151,6 +151,7 @@ def test_an_esp_outage_puts_rows_back_and_a_later_attempt_sends_them(
     first = deliveries_send(ids)
     assert (first.sent, first.released) == (0, 2)
     assert set(Delivery.objects.values_list("state", flat=True)) == {"queued"}
+    assert set(Delivery.objects.values_list("attempts", flat=True)) == {0}, "no reply, no attempt"
 
     # Throttled: the rows are retried later, counted as an attempt
     esp.throttle_next = 1
