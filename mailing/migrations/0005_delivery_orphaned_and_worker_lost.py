@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("campaign", "0004_consent_methods_mailto_complaint"),
-        ("mailing", "0003_delivery_message_no_extra_index"),
+        ("mailing", "0004_gift_amounts_and_reversals"),
     ]
 
     operations = [
