@@ -38,6 +38,7 @@ from donations.models import (
     SyncCursor,
 )
 from mailing.models import Delivery, Mailing
+from mailing.selectors import rows_held_up
 from worker.heartbeat import HEARTBEAT_KEY
 from worker.models import OutboxTask
 from worker.routing import QUEUES
@@ -60,6 +61,7 @@ class SurvivorsCollector(Collector):
         yield from self._stripe_inbox(now)
         yield from self._donor_notices(now)
         yield from self._deliveries()
+        yield from self._held_up()
         yield from self._outbox(now)
         yield from self._exports()
         yield from self._reconcile()
@@ -135,6 +137,18 @@ class SurvivorsCollector(Collector):
         yield _gauge(
             "survivors_mail_sent_last_minute", "Campaign emails sent in the last 60 s", sent
         )
+
+    def _held_up(self) -> Iterator[GaugeMetricFamily]:
+        """What a fault holds up, as /healthz's "waiting" says it (mailing.selectors)."""
+        family = GaugeMetricFamily(
+            "survivors_mail_held_up",
+            "Emails waiting on a fault: the mail server not answering, or a dead batch",
+            labels=["cause", "owner"],
+        )
+        for cause, owners in rows_held_up(timezone.now()).items():
+            for owner, count in owners.items():
+                family.add_metric([cause, owner], count)
+        yield family
 
     def _outbox(self, now: float) -> Iterator[GaugeMetricFamily]:
         row = OutboxTask.objects.filter(published_at__isnull=True).aggregate(

@@ -6,6 +6,7 @@ import json
 import re
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,16 @@ def test_numbers_are_the_databases_after_real_work(client: Client) -> None:
         assert values[key] == count
     assert values[("survivors_mail_sent_last_minute", ())] == plan["sent"]
     assert values[("survivors_redis_up", ())] == 1
+    # Two rows backing off because the mail server did not answer: health and metrics agree.
+    from mailing.selectors import NO_REPLY
+
+    held = list(Delivery.objects.filter(message=message, state="queued")[:2])
+    Delivery.objects.filter(pk__in=[row.pk for row in held]).update(
+        next_attempt_at=_now() + timedelta(minutes=5), last_error=f"{NO_REPLY}connection refused"
+    )
+    values = _scrape(client)
+    owner = f"mailing {message.mailing_id}"
+    assert values[("survivors_mail_held_up", (("cause", "mail server"), ("owner", owner)))] == 2
     assert {
         queue
         for (name, labels) in values
