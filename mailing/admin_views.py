@@ -45,10 +45,13 @@ def progress_payload(mailing: Mailing) -> dict[str, Any]:
         "skipped": counts["skipped"],
         "state": mailing.get_state_display(),
     }
+    # The page's "State" header and the live bar's label both read state_label from this one
+    # payload (progress.js refreshes [data-progress-state]): they cannot disagree.
     return {
         "done": done,
         "total": total,
         "state": mailing.state,
+        "state_label": mailing.get_state_display(),
         "finished": finished,
         "label": label,
         "counts": counts,
