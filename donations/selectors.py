@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import connection
+from django.db.models import Sum
 
 from donations.exports import CAMPAIGN_SQL, LEDGER_JOINS, METHOD_SQL, period_bounds
+from donations.models import Transaction
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,17 @@ def monthly_summary(year: int, month: int) -> MonthlySummary:
             for method, campaign, currency, *sums in cursor.fetchall()
         ]
     return MonthlySummary(year=year, month=month, lines=lines)
+
+
+# What the public progress line counts: the gifts' money less what refunds and disputes took back
+# (ledger signs: refunds and disputes negative, a won dispute positive); fees are not subtracted,
+# people gave the gross amount.
+_RAISED_KINDS = ("gift", "refund", "dispute", "dispute_won")
+
+
+def euros_raised() -> int:
+    """Euro cents raised by the campaign, from the ledger (registered with campaign.progress)."""
+    total = Transaction.objects.filter(kind__in=_RAISED_KINDS, currency="eur").aggregate(
+        cents=Sum("amount")
+    )["cents"]
+    return int(total or 0)
