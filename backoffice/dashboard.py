@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
@@ -13,8 +15,8 @@ from django.utils.translation import gettext as _
 
 from backoffice.charts import Bar, columns
 from campaign.models import Supporter
+from campaign.money import euros
 from donations.models import GIVEN, Donation
-from donations.templatetags.donations import euros
 from mailing.services import AMSTERDAM
 
 DAYS = 30
@@ -62,23 +64,47 @@ def campaign_per_day(today: date | None = None) -> list[DayFigures]:
     ]
 
 
-def campaign_charts(*, with_euros: bool) -> dict[str, SafeString | list[DayFigures]]:
-    figures = campaign_per_day()
+@dataclass(frozen=True)
+class Chart:
+    """One dashboard chart: its visible heading, the SVG, and whether there is anything to
+    show yet (an empty chart is a flat line that reads as "broken": the page says so instead)."""
+
+    key: str
+    title: str
+    svg: SafeString
+    empty: bool
+
+
+def _chart(
+    key: str, title: str, bars: list[Bar], show: Callable[[int], str] | None = None
+) -> Chart:
+    svg = columns(title, bars, show=show) if show else columns(title, bars)
+    return Chart(key=key, title=title, svg=svg, empty=not any(b.value for b in bars))
+
+
+def campaign_charts(*, with_euros: bool, today: date | None = None) -> dict[str, Any]:
+    figures = campaign_per_day(today)
     label = [f.day.strftime("%d-%m") for f in figures]
-    charts: dict[str, SafeString | list[DayFigures]] = {
-        "figures": figures,
-        "signups_chart": columns(
+    charts = [
+        _chart(
+            "signups",
             _("Confirmed sign-ups per day"),
             [Bar(lab, f.signups) for lab, f in zip(label, figures, strict=True)],
         ),
-        "gifts_chart": columns(
-            _("Gifts per day"), [Bar(lab, f.gifts) for lab, f in zip(label, figures, strict=True)]
+        _chart(
+            "gifts",
+            _("Gifts per day"),
+            [Bar(lab, f.gifts) for lab, f in zip(label, figures, strict=True)],
         ),
-    }
+    ]
     if with_euros:
-        charts["euros_chart"] = columns(
-            _("Euros given per day"),
-            [Bar(lab, f.euros_cents) for lab, f in zip(label, figures, strict=True)],
-            show=euros,
+        charts.append(
+            _chart(
+                "euros",
+                _("Euros given per day"),
+                [Bar(lab, f.euros_cents) for lab, f in zip(label, figures, strict=True)],
+                show=euros,
+            )
         )
-    return charts
+    rows = [(f, euros(f.euros_cents)) for f in figures]
+    return {"charts": charts, "figure_rows": rows, "with_euros": with_euros}

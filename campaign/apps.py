@@ -6,6 +6,7 @@ class CampaignConfig(AppConfig):
     verbose_name = "Campaign"
 
     def ready(self) -> None:
-        from campaign import inbound_mail
+        from campaign import inbound_mail, progress
 
         inbound_mail.connect()
+        progress.connect()

@@ -1,14 +1,21 @@
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 from django.shortcuts import get_object_or_404, render
 from django.template import loader
+from django.utils import formats
 
 from campaign.forms import signup_form_for_page
+from campaign.money import euros
+from campaign.progress import campaign_progress
 from campaign.selectors import campaign_current, stories_published
 
 
 def landing(request: HttpRequest) -> HttpResponse:
+    progress = campaign_progress()
     context = {
         "campaign": campaign_current(),
+        "raised": euros(progress.raised_cents),
+        "supporters": progress.supporters,
+        "supporters_shown": formats.number_format(progress.supporters, force_grouping=True),
         "stories": stories_published(),
         "signup_form": signup_form_for_page(request),
     }

@@ -8,9 +8,12 @@ class DonationsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from campaign.progress import register_raised_source
         from donations.personal_data import register_provider
+        from donations.selectors import euros_raised
 
         register_provider()
+        register_raised_source(euros_raised)
         if settings.PRODUCTION and settings.ALLOW_STRIPE_TEST_MODE:
             import structlog
 

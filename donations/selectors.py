@@ -11,8 +11,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db import connection
+from django.db.models import Sum
 
 from donations.exports import CAMPAIGN_SQL, CHANNEL_SQL, LEDGER_JOINS, METHOD_SQL, period_bounds
+from donations.models import Transaction
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,17 @@ def _summary_line(method: str, campaign: str, currency: str, *sums_and_channel: 
     return SummaryLine(
         method, campaign, currency, gifts, refunds, disputes, fees, net, payouts, channel
     )
+
+
+# What the public progress line counts: the gifts' money less what refunds and disputes took back
+# (ledger signs: refunds and disputes negative, a won dispute positive); fees are not subtracted,
+# people gave the gross amount.
+_RAISED_KINDS = ("gift", "refund", "dispute", "dispute_won")
+
+
+def euros_raised() -> int:
+    """Euro cents raised by the campaign, from the ledger (registered with campaign.progress)."""
+    total = Transaction.objects.filter(kind__in=_RAISED_KINDS, currency="eur").aggregate(
+        cents=Sum("amount")
+    )["cents"]
+    return int(total or 0)

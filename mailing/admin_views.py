@@ -25,7 +25,7 @@ from backoffice.charts import Bar, columns, horizontal_bars
 from campaign.money import euros
 from mailing import previews, results, selectors, services
 from mailing.forms import EnrolSegmentForm, PreviewForm, ScheduleForm, TestSendForm
-from mailing.models import LANGUAGES, Mailing, Message, Sequence, SequenceStep
+from mailing.models import LANGUAGES, Enrollment, Mailing, Message, Sequence, SequenceStep
 
 # The preview frame shows the email's own HTML (inline styles, no script): it may be framed by
 # our own pages only, and the sandboxed iframe runs nothing.
@@ -45,10 +45,13 @@ def progress_payload(mailing: Mailing) -> dict[str, Any]:
         "skipped": counts["skipped"],
         "state": mailing.get_state_display(),
     }
+    # The page's "State" header and the live bar's label both read state_label from this one
+    # payload (progress.js refreshes [data-progress-state]): they cannot disagree.
     return {
         "done": done,
         "total": total,
         "state": mailing.state,
+        "state_label": mailing.get_state_display(),
         "finished": finished,
         "label": label,
         "counts": counts,
@@ -317,6 +320,9 @@ class MailingWorkspace(WorkspaceMixin):
         return JsonResponse(progress_payload(get_object_or_404(Mailing, pk=pk)))
 
 
+_REASONS = dict(Enrollment.ExitReason.choices)
+
+
 class SequenceWorkspace(WorkspaceMixin):
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
@@ -367,10 +373,22 @@ class SequenceWorkspace(WorkspaceMixin):
                     **results_context(Message.objects.filter(step=step)),
                 }
             )
+        enrolment = results.sequence_enrolment(sequence.pk)
         context = {
             **self.each_context_for(request, _("Results: %(name)s") % {"name": sequence}),
             "sequence": sequence,
             "steps": steps,
+            "enrolment": enrolment,
+            "waiting": [(s["step"], enrolment.waiting.get(s["step"].position, 0)) for s in steps],
+            "exited": [
+                (_REASONS.get(reason, reason or _("unknown")), n)
+                for reason, n in enrolment.exited.items()
+            ],
+            "next_due": (
+                timezone.localtime(enrolment.next_due, services.AMSTERDAM)
+                if enrolment.next_due
+                else None
+            ),
         }
         return TemplateResponse(request, "mailing/admin/sequence_results.html", context)
 

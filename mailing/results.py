@@ -14,13 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 
 from campaign.models import Consent
-from mailing.models import Click, Delivery, GiftAttribution, GiftReversal, Message, Suppression
+from mailing.models import (
+    Click,
+    Delivery,
+    Enrollment,
+    GiftAttribution,
+    GiftReversal,
+    Message,
+    Suppression,
+)
 from mailing.selectors import EmailHash
 from mailing.services import AMSTERDAM
 
@@ -135,3 +143,38 @@ def gifts_per_day(messages: QuerySet[Message]) -> list[Day]:
         .order_by("day")
     )
     return [Day(day=r["day"], gifts=r["n"], euros_cents=r["cents"] or 0) for r in rows]
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """Where the people of a sequence are: still in it (and at which step they wait), or out
+    of it and why; and when the next email falls due."""
+
+    active: int
+    waiting: dict[int, int]  # step position -> people whose next email is that step
+    exited: dict[str, int]  # exit reason -> people
+    next_due: datetime | None  # the earliest due_at of those still in it (UTC)
+
+
+def sequence_enrolment(sequence_id: int) -> Enrolment:
+    rows = Enrollment.objects.filter(sequence_id=sequence_id)
+    active = rows.filter(exited_at__isnull=True)
+    waiting = dict(
+        active.values("next_position")
+        .annotate(n=Count("pk"))
+        .order_by("next_position")
+        .values_list("next_position", "n")
+    )
+    exited = dict(
+        rows.filter(exited_at__isnull=False)
+        .values("exit_reason")
+        .annotate(n=Count("pk"))
+        .order_by("exit_reason")
+        .values_list("exit_reason", "n")
+    )
+    return Enrolment(
+        active=sum(waiting.values()),
+        waiting=waiting,
+        exited=exited,
+        next_due=active.aggregate(first=Min("due_at"))["first"],
+    )

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import html
+import re
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from backoffice.charts import Bar, columns
 from backoffice.dashboard import campaign_per_day
 from backoffice.roles import FINANCE, MARKETING
+from campaign.money import euros
 from donations.models import Donation, DonationStatus
 from tests.factories import DonationFactory, SupporterFactory
 from tests.staff import verified_client
@@ -48,3 +53,79 @@ def test_dashboard_shows_the_charts_and_euros_only_to_finance(make_staff: Any) -
     finance = verified_client(make_staff(FINANCE)).get(f"/{settings.ADMIN_PATH}")
     assert 'data-chart="euros"' in finance.content.decode()
     assert "€\xa042,00" in finance.content.decode()
+
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def _gift_at(moment: datetime, cents: int) -> None:
+    gift = DonationFactory(amount=cents)
+    Donation.objects.filter(pk=gift.pk).update(created_at=moment)
+
+
+def test_gifts_land_on_their_amsterdam_day_around_midnight() -> None:
+    # 29 March 2026 is the day the clocks go forward: 00:30 there is still 23:30 UTC on the
+    # 28th, and 23:30 on the 28th is 22:30 UTC on the 28th.
+    _gift_at(datetime(2026, 3, 29, 0, 30, tzinfo=AMSTERDAM), 1000)
+    _gift_at(datetime(2026, 3, 28, 23, 30, tzinfo=AMSTERDAM), 300)
+    _gift_at(datetime(2026, 3, 27, 23, 59, tzinfo=AMSTERDAM), 7)
+    # 00:30 on 1 March (winter time): 23:30 UTC on 28 February, outside the 30 days.
+    _gift_at(datetime(2026, 2, 28, 0, 30, tzinfo=AMSTERDAM), 5)
+    SupporterFactory(confirmed_at=datetime(2026, 3, 29, 0, 30, tzinfo=AMSTERDAM))
+    days = {d.day: d for d in campaign_per_day(date(2026, 3, 29))}
+    assert min(days) == date(2026, 2, 28)
+    assert (days[date(2026, 3, 29)].gifts, days[date(2026, 3, 29)].euros_cents) == (1, 1000)
+    assert (days[date(2026, 3, 28)].gifts, days[date(2026, 3, 28)].euros_cents) == (1, 300)
+    assert (days[date(2026, 3, 27)].gifts, days[date(2026, 3, 27)].euros_cents) == (1, 7)
+    assert days[date(2026, 2, 28)].euros_cents == 5
+    assert days[date(2026, 3, 29)].signups == 1
+    assert days[date(2026, 3, 28)].signups == 0
+
+
+def _texts(svg: str, marker: str) -> list[tuple[float, str]]:
+    return [
+        (float(x), text)
+        for x, text in re.findall(rf'<text x="([\d.]+)"[^>]*{marker}>([^<]*)</text>', svg)
+    ]
+
+
+def test_todays_column_carries_todays_label_and_no_value_is_clipped() -> None:
+    bars = [Bar(f"{n:02d}-03", n * 123_456) for n in range(1, 31)]
+    svg = str(columns("Euros", bars, show=euros))
+    labels = _texts(svg, "data-label")
+    assert labels[-1][1] == "30-03"  # the last column (today) is always labelled
+    rects = [
+        float(x) + float(w) / 2
+        for x, w in re.findall(r'<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', svg)
+    ]
+    for x, label in labels:
+        assert abs(rects[int(label[:2]) - 1] - x) < 0.2  # each label under its own column
+    view_height = int(re.search(r'viewBox="0 0 560 (\d+)"', svg)[1])  # type: ignore[index]
+    for y, text in re.findall(
+        r'<text x="[\d.]+" y="(-?[\d.]+)" transform="rotate\(-90[^>]*>([^<]*)<', svg
+    ):
+        # Upright text runs up from y: at 10px, a character is at most ~0.62 em wide.
+        assert float(y) - len(text) * 10 * 0.62 >= 0
+        assert float(y) <= view_height
+    assert "€\xa037.036,80" in svg
+
+
+def test_empty_charts_say_so_with_visible_titles(make_staff: Any) -> None:
+    response = verified_client(make_staff(FINANCE)).get(f"/{settings.ADMIN_PATH}")
+    page = html.unescape(response.content.decode())
+    for title in ("Bevestigde aanmeldingen per dag", "Giften per dag", "Euro's gegeven per dag"):
+        assert re.search(rf"<h3[^>]*>{re.escape(title)}</h3>", page), title
+    assert page.count("data-empty") == 3
+    assert "<svg" not in page.split('id="campaign-charts"')[1].split("</section>")[0]
+
+
+def test_the_table_has_euros_for_finance_only(make_staff: Any) -> None:
+    today = timezone.localdate(timezone=AMSTERDAM)
+    _gift_at(datetime.combine(today, time(0, 30), AMSTERDAM), 123456)
+    finance = verified_client(make_staff(FINANCE)).get(f"/{settings.ADMIN_PATH}").content.decode()
+    row = finance.split(f'data-day="{today:%Y-%m-%d}"')[1].split("</tr>")[0]
+    assert '<td class="pr-4 text-right" data-euros>€\xa01.234,56</td>' in row
+    assert "data-empty" in finance  # no sign-ups yet: that chart says so
+    marketing = verified_client(make_staff(MARKETING)).get(f"/{settings.ADMIN_PATH}")
+    assert "data-euros" not in marketing.content.decode()
+    assert "€" not in marketing.content.decode().split('id="campaign-charts"')[1]

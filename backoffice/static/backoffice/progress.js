@@ -2,7 +2,7 @@
 //
 // Markup (backoffice/includes/progress.html):
 //   <div data-progress-url="/…/progress/"> <progress> <span data-progress-label> … </div>
-// The URL answers JSON {done, total, state, finished, label}. We poll it every second until
+// The URL answers JSON {done, total, state, finished, label, state_label?}. We poll it every second until
 // `finished`, then un-hide the [data-progress-finished] elements of the nearest
 // [data-progress-scope] ancestor (or of the page): a download link, the results; and stop. Errors keep polling with a slower pace: a deploy or a blip should not
 // leave the page stuck.
@@ -24,6 +24,13 @@
     box.dataset.state = data.state || "";
     if (label) {
       label.textContent = percent + "% · " + done + " / " + total + (data.label ? " · " + data.label : "");
+    }
+    // A header elsewhere in the scope that names the state follows the same payload.
+    if (data.state_label) {
+      (box.closest("[data-progress-scope]") || document).querySelectorAll("[data-progress-state]").forEach(function (el) {
+        el.textContent = data.state_label;
+        el.dataset.state = data.state || "";
+      });
     }
     if (data.finished) {
       box.dataset.finished = "true";
