@@ -75,3 +75,29 @@ def test_files_saved_through_the_storage_are_private_too(settings: Any, tmp_path
 
     assert mode(tmp_path / "exports" / name) == 0o600
     assert mode(tmp_path / "exports" / "sub") == 0o700
+
+
+def test_the_export_command_writes_its_file_for_the_operator_only(
+    open_umask: None, tmp_path: Path
+) -> None:
+    from django.core.management import call_command
+
+    ledger_rows(3)
+    target = tmp_path / "books.csv"
+    target.write_text("an older export, readable by all\n")
+    target.chmod(0o644)
+
+    call_command(
+        "export_transactions",
+        "--since",
+        FIRST_DAY.isoformat(),
+        "--until",
+        LAST_DAY.isoformat(),
+        "--format",
+        "csv",
+        "--output",
+        str(target),
+    )
+
+    assert mode(target) == 0o600
+    assert "an older export" not in target.read_text()

@@ -6,10 +6,10 @@ stdout, so it pipes; a progress bar goes to stderr only when stderr is a termina
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import date
-from pathlib import Path
 from typing import Any, BinaryIO, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -80,7 +80,11 @@ class Command(BaseCommand):
         bar = ProgressBar(stderr, exporter.count()) if stderr.isatty() else None
         renderer = Renderer(exporter, dialect=dialect, progress=bar)
         if out_path:
-            with Path(out_path).open("wb") as out:
+            # Donors' names and emails: readable by the operator only (0600), whatever the umask,
+            # as the back office's export files are (backoffice/exports.py).
+            descriptor = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(descriptor, 0o600)
+            with os.fdopen(descriptor, "wb") as out:
                 rows = renderer.render(fmt, out)
         else:
             rows = renderer.render(fmt, self._binary_stdout())
