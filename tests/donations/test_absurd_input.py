@@ -26,7 +26,7 @@ WELL_UNDER_A_SECOND = 0.5
 
 INVALID_AMOUNT = "Enter an amount in euros, such as 25 or 12,50."
 TOO_MUCH = "please contact us: we would love to thank you in person."
-TOO_LITTLE = "The smallest gift we can accept is € 5.00."
+TOO_LITTLE = "The smallest gift we can accept is €5.00."
 NOT_A_PRESET = "Choose one of the amounts shown, or fill in another amount."
 
 TYPED = [
@@ -126,8 +126,8 @@ def test_the_extras_shown_for_an_invalid_form_are_for_an_amount_we_accept(warm: 
     response = warm.post("/en/donate/", donate_data(amount="other", other_amount="9" * 20))
 
     # Not worked out for 20 nines: for the default €25 (iDEAL + €0.29, card + €0.63).
-    assert 'for <span class="fee-for">€ 25.00</span>' in page(response)
-    assert "€ 0.63" in page(response)
+    assert 'for <span class="fee-for">€25.00</span>' in page(response)
+    assert "€0.63" in page(response)
 
 
 @pytest.mark.parametrize("news_text", ["²", "9" * 5000, "-1", "1" * 12, "٣"])
