@@ -111,15 +111,16 @@ def finish(message: EmailMessage) -> bytes:
 
 
 class FinishedMessage(EmailMessage):
-    """A parsed view of finished bytes that serialises to exactly those bytes: what Django's
-    mail backends send (they all call ``message().as_bytes()``)."""
+    """The finished bytes, with their headers parsed for whoever looks (the body is left
+    unparsed: parsing it again would double the cost of an email), serialising to exactly
+    those bytes: what Django's mail backends send (they all call ``message().as_bytes()``)."""
 
     finished: bytes | None = None
 
     @classmethod
     def of(cls, raw: bytes) -> FinishedMessage:
         parser = email.parser.BytesParser(_class=cls, policy=email.policy.SMTP)
-        parsed = parser.parsebytes(raw)
+        parsed = parser.parsebytes(raw, headersonly=True)
         assert isinstance(parsed, FinishedMessage)
         parsed.finished = raw
         return parsed

@@ -27,7 +27,7 @@ import mrml
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from campaign.markdown import render_markdown
 
@@ -50,7 +50,7 @@ _SOFT_BREAK = b"=\r\n"
 _CRLF = b"\r\n"
 _SMTP = email.policy.SMTP
 # The story page's notice (campaign/templates/campaign/story.html), word for word.
-ILLUSTRATIVE_NOTICE = (
+ILLUSTRATIVE_NOTICE = gettext_noop(
     "This is an illustrative story: a composite written for this demo from facts about children "
     "on the move. The name is a pseudonym. Real campaign stories are shared with the children's "
     "consent."
