@@ -9,11 +9,11 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
+from campaign.mail_headers import OutgoingEmail, fresh_message_id
 from campaign.models import Supporter, Topic
 from campaign.tokens import (
     DATA_LINK_MAX_AGE,
@@ -70,7 +70,7 @@ def confirmation_url(supporter: Supporter) -> str:
 
 def confirmation_message(
     *, supporter: Supporter, kind: str, pending: list[str], active: list[str]
-) -> EmailMultiAlternatives:
+) -> OutgoingEmail:
     """The double opt-in email (kind "confirm"), or for a supporter with nothing to confirm the
     "you are already subscribed" email (kind "subscribed"), in the supporter's language."""
     assert supporter.email is not None
@@ -89,15 +89,7 @@ def confirmation_message(
         subject = render_to_string("campaign/email/confirmation_subject.txt", context)
         text = render_to_string("campaign/email/confirmation.txt", context)
         html = render_to_string("campaign/email/confirmation.html", context)
-    message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()),
-        body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[supporter.email],
-        headers={**list_unsubscribe_headers(supporter), "Content-Language": supporter.language},
-    )
-    message.attach_alternative(html, "text/html")
-    return message
+    return _supporter_email(supporter, kind="confirm", subject=subject, text=text, html=html)
 
 
 # The page each purpose's link opens (campaign/data_links.py).
@@ -110,7 +102,7 @@ def data_link_url(*, supporter: Supporter, purpose: str, token: str) -> str:
     return _absolute(path)
 
 
-def data_link_message(*, supporter: Supporter, purpose: str, token: str) -> EmailMultiAlternatives:
+def data_link_message(*, supporter: Supporter, purpose: str, token: str) -> OutgoingEmail:
     """The email with a short-lived link to download (purpose "export") or erase ("erase") the
     supporter's data, sent only to the supporter's own address."""
     assert supporter.email is not None
@@ -125,12 +117,21 @@ def data_link_message(*, supporter: Supporter, purpose: str, token: str) -> Emai
         subject = render_to_string("campaign/email/data_link_subject.txt", context)
         text = render_to_string("campaign/email/data_link.txt", context)
         html = render_to_string("campaign/email/data_link.html", context)
-    message = EmailMultiAlternatives(
-        subject=" ".join(subject.split()),
-        body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[supporter.email],
-        headers={**list_unsubscribe_headers(supporter), "Content-Language": supporter.language},
+    return _supporter_email(supporter, kind="datalink", subject=subject, text=text, html=html)
+
+
+def _supporter_email(
+    supporter: Supporter, *, kind: str, subject: str, text: str, html: str
+) -> OutgoingEmail:
+    """Every email to a supporter offers the one-click unsubscribe (campaign/mail_headers.py
+    writes it raw and signs it)."""
+    assert supporter.email is not None
+    return OutgoingEmail(
+        subject=subject,
+        text=text,
+        html=html,
+        to=supporter.email,
+        language=supporter.language,
+        message_id=fresh_message_id(kind),
+        unsubscribe=(unsubscribe_url(supporter), unsubscribe_mailto(supporter)),
     )
-    message.attach_alternative(html, "text/html")
-    return message

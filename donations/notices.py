@@ -18,9 +18,10 @@ from django.conf import settings
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 
+from campaign.mail_headers import message_id
+from donations.donor_email import donor_email
 from donations.models import Donation, DonorNotice, NoticeKind, RecurringDonation, StripeEvent
 from worker.wake import wake, wake_again
 
@@ -84,6 +85,11 @@ def _recipient(notice: DonorNotice) -> tuple[str, str, str]:
     if owner is None:
         return "", "", "nl"
     return owner.donor_email, owner.donor_name, owner.language
+
+
+def _supporter_id(notice: DonorNotice) -> int | None:
+    owner: Donation | RecurringDonation | None = notice.donation or notice.recurring
+    return owner.supporter_id if owner is not None else None
 
 
 def notices_retry(*, notice_ids: list[int]) -> int:
@@ -169,16 +175,15 @@ def _send_locked(notice: DonorNotice, mailer: BaseEmailBackend) -> bool:
         "site_url": settings.SITE_URL,
         **notice.context,
     }
-    with translation.override(language):
-        subject = render_to_string(f"donations/email/{notice.kind}_subject.txt", context)
-        text = render_to_string(f"donations/email/{notice.kind}.txt", context)
-    message = mail.EmailMultiAlternatives(
-        subject=" ".join(subject.split()),
-        body=text,
-        to=[email],
-        headers={"Message-ID": f"<notice-{notice.pk}@{settings.MAILING_DOMAIN}>"},
-    )
     try:
+        message = donor_email(
+            template=f"donations/email/{notice.kind}",
+            context=context,
+            to=email,
+            language=language,
+            message_id=message_id("notice", notice.pk),
+            supporter_id=_supporter_id(notice),
+        )
         mailer.open()  # once: the connection stays open for the sender's next notices
         mailer.send_messages([message])
     except Exception as exc:  # noqa: BLE001 - refused, disconnected, down, a broken template:

@@ -25,10 +25,11 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, transaction
 from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Lower
-from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
+from campaign.mail_headers import message_id as mail_message_id
+from donations.donor_email import donor_email
 from donations.exports import AMSTERDAM, period_bounds
 from donations.models import (
     AnnualStatement,
@@ -352,21 +353,20 @@ def statement_send(*, statement_id: int, mailer: BaseEmailBackend | None = None)
             statement.delete()
             return False
         data.language = statement.language
-        message_id = f"<statement-{statement.year}-{statement.pk}@{settings.MAILING_DOMAIN}>"
+        message_id = mail_message_id("statement", f"{statement.year}-{statement.pk}")
         context = {
             "statement": statement,
             "name": statement.donor_name,
             "total": data.total,
             "charity": settings.CHARITY_NAME,
         }
-        with translation.override(statement.language):
-            subject = render_to_string("donations/statements/email_subject.txt", context)
-            body = render_to_string("donations/statements/email.txt", context)
-        message = mail.EmailMultiAlternatives(
-            subject=" ".join(subject.split()),
-            body=body,
-            to=[statement.donor_email],
-            headers={"Message-ID": message_id},
+        message = donor_email(
+            template="donations/statements/email",
+            context=context,
+            to=statement.donor_email,
+            language=statement.language,
+            message_id=message_id,
+            supporter_id=statement.supporter_id,
         )
         message.attach(statement_filename(statement), statement_pdf(data), "application/pdf")
         (mailer or mail.mailers.default).send_messages([message])

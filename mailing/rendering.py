@@ -27,7 +27,7 @@ import mrml
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from campaign.markdown import render_markdown
 
@@ -49,6 +49,12 @@ _UNTRACKED = tuple(_PLACEHOLDER.format(f) for f in ("preferences_url", "unsubscr
 _SOFT_BREAK = b"=\r\n"
 _CRLF = b"\r\n"
 _SMTP = email.policy.SMTP
+# The story page's notice (campaign/templates/campaign/story.html), word for word.
+ILLUSTRATIVE_NOTICE = gettext_noop(
+    "This is an illustrative story: a composite written for this demo from facts about children "
+    "on the move. The name is a pseudonym. Real campaign stories are shared with the children's "
+    "consent."
+)
 
 # Piece kinds in Compiled.body.
 _STATIC, _HTML_VALUE, _TEXT_VALUE = 0, 1, 2
@@ -165,6 +171,9 @@ def render_parts(content: dict[str, Any], language: str, *, track_clicks: bool =
             "body_html": render_markdown(localized["body"]),
             "body_text": _strip_markdown(localized["body"]),
             "story_url": localized.get("story_url", ""),
+            "illustrative_notice": gettext(ILLUSTRATIVE_NOTICE)
+            if content.get("illustrative")
+            else "",
             "greeting": gettext("Dear"),
             "read_more": gettext("Read the whole story"),
             "donate_label": gettext("Give now"),

@@ -77,7 +77,8 @@ def message_snapshot(source: Mailing | SequenceStep) -> dict[str, Any]:
             else (story.localized("body", language) if story else ""),
             "story_url": _story_url(story.slug, language) if story else "",
         }
-    return {"languages": languages}
+    # An illustrative (composite) story says so wherever it is told, as its web page does.
+    return {"languages": languages, "illustrative": bool(story and story.is_illustrative)}
 
 
 def message_current(source: Mailing | SequenceStep) -> Message:

@@ -1,7 +1,11 @@
 """The mailing engine (issue #5): fan-out tick, batch sending, retries, headers."""
 
+import re
+from pathlib import Path
+
 from config.env import EnvError, env_bool, env_int, env_str
 
+from .base import PRODUCTION
 from .email import DEFAULT_FROM_EMAIL
 
 _FROM_DOMAIN = DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].rstrip(">").strip() or "localhost"
@@ -71,3 +75,47 @@ MAILING_ESP_OPTIONS = {
 # redirect, /r/<token>/<n>/, that records a person's first click per link (mailing/tracking.py).
 # Off: links point straight at their target. There is no open pixel (privacy).
 MAILING_CLICK_TRACKING = env_bool("MAILING_CLICK_TRACKING", True)
+
+# Production signs every email (campaign/mail_headers.py): unsigned mail with a one-click
+# unsubscribe does not count with the big mailbox providers. A site that cannot sign (its
+# relay signs for it) says so explicitly; that is logged at every start (campaign/apps.py).
+MAILING_DKIM_OPTOUT = env_bool("MAILING_DKIM_OPTOUT", False)
+# Bulk-mail rules want a full postal address in every footer: street and number, and a Dutch
+# postcode (1234 AB; a Postbus number counts as the street).
+_STREET_AND_NUMBER = re.compile(r"[^\W\d_][\w'.-]*\s+\d+\s*[a-zA-Z]?\b")
+_POSTCODE = re.compile(r"\b[1-9][0-9]{3}\s?(?!SA|SD|SS)[A-Z]{2}\b")
+
+
+def postal_address_problem(value: str) -> str | None:
+    """Why an address cannot stand in a production footer, or None."""
+    if not _STREET_AND_NUMBER.search(value):
+        return f"needs a street and house number, got {value!r}"
+    if not _POSTCODE.search(value):
+        return f"needs a Dutch postcode (1234 AB), got {value!r}"
+    return None
+
+
+def dkim_key_problem(path: str) -> str | None:
+    """Why the DKIM key file cannot sign, or None. Never prints the key."""
+    try:
+        head = Path(path).read_bytes()[:100]
+    except OSError as error:
+        return f"cannot be read ({error.strerror}): {path!r}"
+    if b"PRIVATE KEY-----" not in head:
+        return f"is not a PEM private key: {path!r}"
+    return None
+
+
+if PRODUCTION:
+    if MAILING_DKIM_KEY_FILE:
+        _problem = dkim_key_problem(MAILING_DKIM_KEY_FILE)
+        if _problem is not None:
+            raise EnvError("MAILING_DKIM_KEY_FILE", _problem)
+    elif not MAILING_DKIM_OPTOUT:
+        raise EnvError(
+            "MAILING_DKIM_KEY_FILE",
+            "is required in production (or set MAILING_DKIM_OPTOUT=1 when the relay signs)",
+        )
+    _problem = postal_address_problem(MAILING_POSTAL_ADDRESS)
+    if _problem is not None:
+        raise EnvError("MAILING_POSTAL_ADDRESS", _problem)

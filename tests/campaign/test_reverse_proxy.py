@@ -171,6 +171,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
         CHARITY_NAME="Stichting Save the Children Nederland",
         CHARITY_RSIN="123456782",
         CHARITY_ADDRESS="Postbus 1, 2500 AA Den Haag",
+        MAILING_DKIM_OPTOUT="1",
+        MAILING_POSTAL_ADDRESS="Postbus 1, 2500 AA Den Haag",
         SUPPORTERS_RATE_SIGNUP_IP=f"{SIGNUPS_PER_ADDRESS}/h",
     )
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

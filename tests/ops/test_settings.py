@@ -7,6 +7,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,19 @@ _CONTROLLED = {
     "CHARITY_NAME",
     "CHARITY_RSIN",
     "CHARITY_ADDRESS",
+    "MAILING_DKIM_KEY_FILE",
+    "MAILING_DKIM_OPTOUT",
+    "MAILING_POSTAL_ADDRESS",
     "DJANGO_ALLOW_ASYNC_UNSAFE",  # the test run sets it; a deployment must not
 }
+
+# A real DKIM key, made per test run (production refuses to send unsigned).
+_DKIM_KEY = Path(tempfile.mkdtemp(prefix="dkim-")) / "dkim.pem"
+subprocess.run(
+    ["openssl", "genrsa", "-out", str(_DKIM_KEY), "2048"], check=True, capture_output=True
+)
+_NOT_A_KEY = _DKIM_KEY.with_name("public.pem")
+_NOT_A_KEY.write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
 
 # Random, as real secrets are: generated per test run, never the project's own defaults.
 PRODUCTION = {
@@ -53,6 +65,8 @@ PRODUCTION = {
     "CHARITY_NAME": "Stichting Save the Children Nederland",
     "CHARITY_RSIN": "123456782",
     "CHARITY_ADDRESS": "Postbus 1, 2500 AA Den Haag",
+    "MAILING_DKIM_KEY_FILE": str(_DKIM_KEY),
+    "MAILING_POSTAL_ADDRESS": "Save the Children Nederland, Alexanderveld 5, 2585 DB Den Haag",
 }
 
 
@@ -122,6 +136,22 @@ def _production(**changes: str | None) -> dict[str, str]:
         ),
         (_production(SECURE_HSTS_SECONDS="a year"), "SECURE_HSTS_SECONDS"),
         (_production(CHARITY_NAME=None), "CHARITY_NAME"),
+        # Unsigned mail only when said explicitly; a key that cannot sign is no key.
+        (_production(MAILING_DKIM_KEY_FILE=None), "MAILING_DKIM_KEY_FILE"),
+        (_production(MAILING_DKIM_KEY_FILE="/nonexistent/dkim.pem"), "MAILING_DKIM_KEY_FILE"),
+        (_production(MAILING_DKIM_KEY_FILE=str(_NOT_A_KEY)), "MAILING_DKIM_KEY_FILE"),
+        (_production(MAILING_DKIM_OPTOUT="maybe"), "MAILING_DKIM_OPTOUT"),
+        # The footer's address: street and number and a Dutch postcode, never the default.
+        (_production(MAILING_POSTAL_ADDRESS=None), "MAILING_POSTAL_ADDRESS"),
+        (
+            _production(MAILING_POSTAL_ADDRESS="Save the Children, 2585 DB Den Haag"),
+            "MAILING_POSTAL_ADDRESS",
+        ),
+        (_production(MAILING_POSTAL_ADDRESS="Alexanderveld 5, Den Haag"), "MAILING_POSTAL_ADDRESS"),
+        (
+            _production(MAILING_POSTAL_ADDRESS="Alexanderveld 5, 2585 db Den Haag"),
+            "MAILING_POSTAL_ADDRESS",
+        ),
     ],
 )
 def test_bad_environment_stops_start_up_with_one_line(env: dict[str, str], named: str) -> None:
@@ -162,6 +192,7 @@ def test_production_with_proper_settings_passes_the_deploy_check() -> None:
         {"STRIPE_SECRET_KEY": "rk_live_" + secrets.token_urlsafe(32)},
         # No proxy in front is a valid answer, as long as it is given.
         {"TRUSTED_PROXY_COUNT": "0"},
+        {"MAILING_POSTAL_ADDRESS": "Stichting Save the Children, Postbus 82061, 2508 EB Den Haag"},
         {
             "MAILING_TRANSPORT": "anymail",
             "MAILGUN_WEBHOOK_SIGNING_KEY": secrets.token_hex(16),
@@ -187,3 +218,21 @@ def test_stripe_test_mode_in_production_is_logged() -> None:
 
     assert result.returncode == 0, result.stderr
     assert "stripe.test_mode_allowed" in result.stdout + result.stderr
+
+
+def test_production_without_dkim_needs_the_opt_out_and_logs_it() -> None:
+    unsigned = _production(
+        MAILING_DKIM_KEY_FILE=None, MAILING_DKIM_OPTOUT="1", LOG_LEVEL="INFO", LOG_FORMAT="json"
+    )
+
+    result = _check(**unsigned)
+
+    assert result.returncode == 0, result.stderr
+    assert "mailing.dkim_opted_out" in result.stdout + result.stderr
+
+
+def test_production_with_a_dkim_key_logs_no_opt_out() -> None:
+    result = _check(**_production(MAILING_DKIM_OPTOUT="1", LOG_LEVEL="INFO", LOG_FORMAT="json"))
+
+    assert result.returncode == 0, result.stderr
+    assert "mailing.dkim_opted_out" not in result.stdout + result.stderr
