@@ -21,8 +21,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
+from campaign.money import euros
 from donations import statements
-from donations.admin import ReadOnlyAdmin, euros
+from donations.admin import ReadOnlyAdmin
 from donations.models import AnnualStatement, StatementRun
 
 
@@ -123,7 +124,7 @@ class AnnualStatementAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("total"), ordering="total")
     def amount(self, obj: AnnualStatement) -> str:
-        return euros(obj.total, obj.currency)
+        return euros(obj.total)
 
     @admin.display(description=_("PDF"))
     def pdf_link(self, obj: AnnualStatement) -> str:
