@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action
+from unfold.widgets import UnfoldAdminDecimalFieldWidget
 
 from campaign.money import euros
 from donations import agreements
@@ -35,7 +36,12 @@ SHORT_IN = "short_in"
 
 class AgreementAddForm(forms.ModelForm):
     yearly_euros = forms.DecimalField(
-        label=_("Yearly amount in euros"), min_value=Decimal("0.01"), decimal_places=2
+        label=_("Yearly amount in euros"),
+        min_value=Decimal("0.01"),
+        max_value=Decimal("1000000"),
+        decimal_places=2,
+        # Declared here, not on the model: unfold's widget by hand (bordered, like the rest).
+        widget=UnfoldAdminDecimalFieldWidget,
     )
 
     class Meta:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminIntegerFieldWidget
 
 from campaign.money import euros
 from donations import statements
@@ -28,7 +29,12 @@ from donations.models import AnnualStatement, StatementRun
 
 
 class StartRunForm(forms.Form):
-    year = forms.IntegerField(label=_("Year"), min_value=statements.FIRST_YEAR)
+    year = forms.IntegerField(
+        label=_("Year"),
+        min_value=statements.FIRST_YEAR,
+        max_value=9999,
+        widget=UnfoldAdminIntegerFieldWidget,
+    )
 
 
 def pdf_response(content: bytes, filename: str) -> HttpResponse:

@@ -95,11 +95,20 @@ class VisibleText(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.parts: list[str] = []
+        self.unstyled: list[str] = []  # form fields without any of the theme's classes
         self._hidden = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.HIDDEN:
             self._hidden += 1
+        attributes = dict(attrs)
+        plain = ("hidden", "checkbox", "radio", "submit", "file", "button")
+        is_field = tag in ("select", "textarea") or (
+            tag == "input" and attributes.get("type", "text") not in plain
+        )
+        # Django's own widgets render with no class at all: no border, no padding.
+        if is_field and not (attributes.get("class") or "").strip():
+            self.unstyled.append(f"unstyled <{tag} name={attributes.get('name')}>")
         for name, value in attrs:
             if name in ("placeholder", "title", "aria-label") and value:
                 self.parts.append(value)
@@ -115,10 +124,11 @@ class VisibleText(HTMLParser):
             self.parts.append(data.strip())
 
 
-def visible_text(html: str) -> str:
+def visible_text(html: str) -> tuple[str, list[str]]:
+    """The page's visible text, and its form fields that lack the theme's (bordered) style."""
     parser = VisibleText()
     parser.feed(html)
-    return "\n".join(parser.parts)
+    return "\n".join(parser.parts), parser.unstyled
 
 
 # Names, not English: the charity's and the campaign's.
@@ -197,13 +207,14 @@ def test_every_list_add_and_change_page_reads_dutch(
         if response.status_code == 403:
             continue  # a read-only admin's add page: nobody may add, nothing to read
         assert response.status_code == 200, url
-        text = visible_text(response.content.decode())
+        text, unstyled = visible_text(response.content.decode())
         problems = [
             f"{hit!r} in {line!r}"
             for line in text.splitlines()
             if line not in user_data
             for hit in english_in(line) + _EUR.findall(line)
         ]
+        problems += unstyled
         if problems:
             found[url] = sorted(set(problems))
 
