@@ -75,7 +75,10 @@ ENGLISH = [
     "Required",
     "Run",
     "Choose",
-    "Segment is optional",
+    "Can view",
+    "Can add",
+    "Can change",
+    "Can delete",
     "Verwijderen verhaal",
     "jaaroverzichtens",
     "periodieke gifts",
@@ -208,10 +211,12 @@ def test_every_list_add_and_change_page_reads_dutch(
             continue  # a read-only admin's add page: nobody may add, nothing to read
         assert response.status_code == 200, url
         text, unstyled = visible_text(response.content.decode())
+        # An audit entry shows the values as they were recorded (permission names included).
+        recorded = "/auditlog/logentry/" in url
         problems = [
             f"{hit!r} in {line!r}"
             for line in text.splitlines()
-            if line not in user_data
+            if line not in user_data and not (recorded and " | Can " in line)
             for hit in english_in(line) + _EUR.findall(line)
         ]
         problems += unstyled
