@@ -226,3 +226,26 @@ def test_every_list_add_and_change_page_reads_dutch(
     for url, problems in found.items():
         print(url, *problems, sep="\n  ")
     assert found == {}
+
+
+def test_money_reads_as_euros_in_the_ledger_agreements_and_gifts(make_staff: Any) -> None:
+    superuser = make_staff()
+    superuser.is_superuser = True
+    superuser.save()
+    _rows(superuser)
+    client = verified_client(superuser)
+    agreement = PeriodicGiftAgreement.objects.get()
+    # The rows' amounts in cents (from _rows), as a Dutch reader writes them.
+    expected = {
+        "donations/transaction/": ["€\xa050,29", "€\xa00,63", "€\xa049,66"],
+        "donations/donation/": ["€\xa025,00"],
+        "donations/recurringdonation/": ["€\xa010,35"],
+        "donations/periodicgiftagreement/": ["€\xa0124,20"],
+        f"donations/periodicgiftagreement/{agreement.pk}/change/": ["€\xa0124,20"],
+    }
+    for tail, amounts in expected.items():
+        text, _unstyled = visible_text(client.get(admin_url(tail)).content.decode())
+        for amount in amounts:
+            assert amount in text, (tail, amount)
+        for cents in ("5029", "12420", "1035", "2500"):
+            assert cents not in text.split(), (tail, cents)
