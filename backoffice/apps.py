@@ -12,9 +12,11 @@ class BackofficeConfig(AppConfig):
 
     def ready(self) -> None:
         from backoffice.audit import register_audited_models
+        from backoffice.labels import translate_default_names
 
         post_migrate.connect(_roles_follow_the_code, sender=self)
         register_audited_models()
+        translate_default_names()
 
 
 class StaffAdminConfig(AdminConfig):

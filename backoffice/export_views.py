@@ -11,7 +11,6 @@ and each job shows who asked for it.
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -35,7 +34,9 @@ from django.utils.translation import gettext as _
 from backoffice import exports
 from backoffice.export_forms import MonthForm, PeriodExportForm
 from backoffice.models import ExportJob, ExportState
+from campaign.money import euros
 from donations.exports import PayoutExporter, TransactionsExporter
+from donations.models import Channel, Method
 from donations.selectors import monthly_summary
 
 # One permission (Finance, Admin): seeing, asking for and fetching exports are one job.
@@ -52,9 +53,14 @@ def _require(request: HttpRequest) -> None:
         raise PermissionDenied(_("Finance exports are for the Finance role."))
 
 
-def _euros(cents: int) -> Decimal:
-    """Exact, always with two decimals (300.00, not 300): these are amounts for the books."""
-    return Decimal(cents).scaleb(-2)
+def method_label(code: str) -> str:
+    """A payment method's name; a code we do not know (a new Stripe method) as it is."""
+    return str(Method(code).label) if code in Method.values else code
+
+
+def channel_label(code: str) -> str:
+    """Where a gift came in, by name (donate page, Payment Link, ...)."""
+    return str(Channel(code).label) if code in Channel.values else code
 
 
 def _download_name(job: ExportJob) -> str:
@@ -182,10 +188,16 @@ class FinanceExportViews:
             _("Monthly summary"),
             form=form,
             summary=summary,
+            # Amounts as people write them (€ 1.262,25), methods by name (iDEAL, SEPA-incasso).
             lines=[
-                {"line": line, "sums": [_euros(getattr(line, f)) for f in fields]}
+                {
+                    "line": line,
+                    "method": method_label(line.method),
+                    "channel": channel_label(line.channel),
+                    "sums": [euros(getattr(line, f)) for f in fields],
+                }
                 for line in (summary.lines if summary else [])
             ],
-            totals=[_euros(summary.total(f)) for f in fields] if summary else [],
+            totals=[euros(summary.total(f)) for f in fields] if summary else [],
         )
         return TemplateResponse(request, "backoffice/exports/summary.html", context)

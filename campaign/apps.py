@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CampaignConfig(AppConfig):
     name = "campaign"
-    verbose_name = "Campaign"
+    verbose_name = _("Campaign")
 
     def ready(self) -> None:
         from django.conf import settings

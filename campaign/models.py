@@ -175,7 +175,7 @@ class ConsentText(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.topic}/{self.language} v{self.version}"
+        return f"{self.get_topic_display()} ({self.get_language_display()}) v{self.version}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and self.is_used:

@@ -33,6 +33,7 @@ LANGUAGES = ("nl", "en")
 class CampaignAdmin(ModelAdmin):
     list_display = ["name_nl", "slug", "is_active", "created_at"]
     search_fields = ["name_nl", "name_en", "slug"]
+    prepopulated_fields = {"slug": ["name_nl"]}
     fieldsets = [
         (None, {"fields": ["slug", "is_active"]}),
         (

@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
+from campaign.money import euros
 from donations.models import (
     Donation,
     DonorNotice,
@@ -26,12 +27,41 @@ from donations.models import (
 from donations.notices import notices_retry
 
 
-def euros(cents: int, currency: str) -> str:
-    return f"{cents / 100:,.2f} {currency.upper()}"
+class EuroColumns:
+    """Amount, fee and net (integer cents) as people write euros, in the page's language."""
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_euros(self, obj: Any) -> str:
+        return euros(obj.amount)
+
+    @admin.display(description=_("fee"), ordering="fee")
+    def fee_euros(self, obj: Any) -> str:
+        return euros(obj.fee)
+
+    @admin.display(description=_("net"), ordering="net")
+    def net_euros(self, obj: Any) -> str:
+        return euros(obj.net)
+
+    @admin.display(description=_("total"), ordering="total")
+    def total_euros(self, obj: Any) -> str:
+        return euros(obj.total)
 
 
-class ReadOnlyAdmin(ModelAdmin):
-    """View permission only: every field shown, nothing added, changed or deleted."""
+# Integer cents on the models; their detail pages show the euro column in their place.
+CENTS_FIELDS = {"amount", "fee", "net", "total"}
+
+
+class ReadOnlyAdmin(EuroColumns, ModelAdmin):
+    """View permission only: every field shown (amounts in euros), nothing added, changed or
+    deleted."""
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)
+        return [f"{name}_euros" if name in CENTS_FIELDS else name for name in fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        names = [f"{name}_euros" for name in CENTS_FIELDS]
+        return [*super().get_readonly_fields(request, obj), *names]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -43,10 +73,10 @@ class ReadOnlyAdmin(ModelAdmin):
         return False
 
 
-class TransactionInline(TabularInline):
+class TransactionInline(EuroColumns, TabularInline):
     model = Transaction
     extra = 0
-    fields = ["occurred_at", "kind", "amount", "fee", "net", "currency", "stripe_object"]
+    fields = ["occurred_at", "kind", "amount_euros", "fee_euros", "net_euros", "stripe_object"]
     readonly_fields = fields
     can_delete = False
     show_change_link = True
@@ -81,7 +111,7 @@ class DonationAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, obj: Donation) -> str:
-        return euros(obj.amount, obj.currency)
+        return euros(obj.amount)
 
 
 @admin.register(RecurringDonation)
@@ -100,12 +130,20 @@ class RecurringDonationAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("monthly amount"), ordering="amount")
     def amount_display(self, obj: RecurringDonation) -> str:
-        return euros(obj.amount, obj.currency)
+        return euros(obj.amount)
 
 
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
-    list_display = ["occurred_at", "kind", "amount", "fee", "net", "currency", "stripe_object"]
+    list_display = [
+        "occurred_at",
+        "kind",
+        "amount_euros",
+        "fee_euros",
+        "net_euros",
+        "currency",
+        "stripe_object",
+    ]
     list_filter = ["kind", "currency"]
     search_fields = ["stripe_object", "stripe_payment_intent", "stripe_payout"]
     date_hierarchy = "occurred_at"
@@ -115,7 +153,15 @@ class TransactionAdmin(ReadOnlyAdmin):
 
 @admin.register(PayoutLine)
 class PayoutLineAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "payout", "type", "amount", "fee", "net", "currency"]
+    list_display = [
+        "created_at",
+        "payout",
+        "type",
+        "amount_euros",
+        "fee_euros",
+        "net_euros",
+        "currency",
+    ]
     list_filter = ["type", "currency"]
     search_fields = ["payout", "balance_transaction", "source"]
     ordering = ["-created_at", "-id"]

@@ -23,9 +23,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action
+from unfold.widgets import UnfoldAdminDecimalFieldWidget
 
+from campaign.money import euros
 from donations import agreements
-from donations.admin import euros
 from donations.models import AgreementState, PeriodicGiftAgreement, RecurringDonation
 from donations.statement_admin import pdf_response
 from donations.statements import gifts_kept_in_year
@@ -35,7 +36,12 @@ SHORT_IN = "short_in"
 
 class AgreementAddForm(forms.ModelForm):
     yearly_euros = forms.DecimalField(
-        label=_("Yearly amount (EUR)"), min_value=Decimal("0.01"), decimal_places=2
+        label=_("Yearly amount in euros"),
+        min_value=Decimal("0.01"),
+        max_value=Decimal("1000000"),
+        decimal_places=2,
+        # Declared here, not on the model: unfold's widget by hand (bordered, like the rest).
+        widget=UnfoldAdminDecimalFieldWidget,
     )
 
     class Meta:
@@ -123,6 +129,15 @@ class PeriodicGiftAgreementAdmin(ModelAdmin):
             kwargs["form"] = AgreementAddForm
         return super().get_form(request, obj, **kwargs)
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return []
+        return [
+            "amount" if f.name == "yearly_amount" else f.name
+            for f in self.model._meta.fields
+            if f.name not in self.editable_after_creation and f.name != "id"
+        ]
+
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return [
@@ -130,16 +145,9 @@ class PeriodicGiftAgreementAdmin(ModelAdmin):
                 "yearly_euros",
                 *AgreementAddForm.Meta.fields[1:],
             ]
-        return super().get_fields(request, obj)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is None:
-            return []
-        return [
-            f.name
-            for f in self.model._meta.fields
-            if f.name not in self.editable_after_creation and f.name != "id"
-        ]
+        # The yearly amount in euros, not the stored cents.
+        fields = super().get_fields(request, obj)
+        return ["amount" if name == "yearly_amount" else name for name in fields]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
@@ -185,7 +193,7 @@ class PeriodicGiftAgreementAdmin(ModelAdmin):
 
     @admin.display(description=_("yearly amount"), ordering="yearly_amount")
     def amount(self, obj: PeriodicGiftAgreement) -> str:
-        return euros(obj.yearly_amount, obj.currency)
+        return euros(obj.yearly_amount)
 
     @admin.display(description=_("gifts in the year checked"))
     def shortfall(self, obj: PeriodicGiftAgreement) -> str:
@@ -198,7 +206,7 @@ class PeriodicGiftAgreementAdmin(ModelAdmin):
         )
         if not in_force:
             return "—"
-        text = f"{year}: {euros(received, obj.currency)}"
+        text = f"{year}: {euros(received)}"
         if received < obj.yearly_amount:
             return format_html(
                 '<span class="bg-red-100 text-red-700 px-2 py-0.5 rounded-default text-xs '

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.audit import AuditedFromLoad
+from campaign.money import euros
 
 
 class Frequency(models.TextChoices):
@@ -143,7 +144,8 @@ class Donation(AuditedFromLoad):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount / 100:.2f} {self.currency.upper()} ({self.frequency}, {self.status})"
+        frequency, status = self.get_frequency_display(), self.get_status_display()
+        return f"{euros(self.amount)} ({frequency}, {status})"
 
 
 class RecurringState(models.TextChoices):
@@ -191,7 +193,10 @@ class RecurringDonation(AuditedFromLoad):
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
-        return f"{self.amount / 100:.2f} {self.currency.upper()} monthly ({self.state})"
+        return _("%(amount)s monthly (%(state)s)") % {
+            "amount": euros(self.amount),
+            "state": self.get_state_display(),
+        }
 
 
 class EventStatus(models.TextChoices):
@@ -313,7 +318,7 @@ class Transaction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount / 100:.2f} {self.currency.upper()}"
+        return f"{self.get_kind_display()} {euros(self.amount)}"
 
 
 class SyncCursor(models.Model):
@@ -393,7 +398,7 @@ class PayoutLine(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"{self.payout} {self.type} {self.net / 100:.2f} {self.currency.upper()}"
+        return f"{self.payout} {self.type} {euros(self.net)}"
 
 
 # --- Annual statements (jaaroverzicht) and ANBI periodic-gift agreements ----------------------

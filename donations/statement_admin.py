@@ -20,14 +20,21 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminIntegerFieldWidget
 
+from campaign.money import euros
 from donations import statements
-from donations.admin import ReadOnlyAdmin, euros
+from donations.admin import ReadOnlyAdmin
 from donations.models import AnnualStatement, StatementRun
 
 
 class StartRunForm(forms.Form):
-    year = forms.IntegerField(label=_("Year"), min_value=statements.FIRST_YEAR)
+    year = forms.IntegerField(
+        label=_("Year"),
+        min_value=statements.FIRST_YEAR,
+        max_value=9999,
+        widget=UnfoldAdminIntegerFieldWidget,
+    )
 
 
 def pdf_response(content: bytes, filename: str) -> HttpResponse:
@@ -123,7 +130,7 @@ class AnnualStatementAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("total"), ordering="total")
     def amount(self, obj: AnnualStatement) -> str:
-        return euros(obj.total, obj.currency)
+        return euros(obj.total)
 
     @admin.display(description=_("PDF"))
     def pdf_link(self, obj: AnnualStatement) -> str:

@@ -20,16 +20,15 @@ from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
-from campaign.admin_forms import SafeContentForm
 from mailing import selectors, services
 from mailing.admin_views import MailingWorkspace, SequenceWorkspace
-from mailing.forms import MailingForm, SegmentForm
+from mailing.forms import MailingForm, SegmentForm, SequenceStepForm
 from mailing.models import Mailing, Segment, Sequence, SequenceStep, Suppression
 
 
 class SequenceStepInline(TabularInline):
     model = SequenceStep
-    form = SafeContentForm
+    form = SequenceStepForm
     extra = 0
     ordering = ["position"]
     fields = ["position", "delay", "story", "subject_nl", "subject_en", "preheader_nl"]

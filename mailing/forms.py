@@ -5,16 +5,24 @@ Each form validates everything before anything is written, so a refused form sav
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from unfold.widgets import (
+    UnfoldAdminCheckboxSelectMultipleWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminSingleDateWidget,
+    UnfoldAdminSingleTimeWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from campaign.admin_forms import SafeContentForm
-from campaign.models import Supporter
-from mailing.models import LANGUAGES, Mailing, Segment
+from campaign.models import Language, Supporter, Topic
+from mailing.models import Mailing, Segment, SequenceStep
 from mailing.segments import (
     DONOR_STATUS_VALUES,
     LANGUAGE_VALUES,
@@ -29,6 +37,12 @@ class MailingForm(SafeContentForm):
         model = Mailing
         fields = "__all__"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Scheduling refuses a mailing without one: asked for (and marked required) up front.
+        if "segment" in self.fields:
+            self.fields["segment"].required = True
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         has_story = bool(cleaned.get("story"))
@@ -39,8 +53,99 @@ class MailingForm(SafeContentForm):
         return cleaned
 
 
-def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
-    return [(v, v.replace("_", " ")) for v in values]
+# Option labels people read, for the codes the segment filter stores. The languages by their
+# own names (as supporters chose them), the topics as the sign-up form names them.
+LANGUAGE_LABELS = dict(Language.choices)
+TOPIC_LABELS = dict(Topic.choices)
+DONOR_STATUS_LABELS = {
+    "never": _("never gave"),
+    "one_off": _("gave once"),
+    "monthly": _("gives monthly"),
+}
+
+
+def _choices(values: tuple[str, ...], labels: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(v, labels.get(v, v)) for v in values]
+
+
+def _checkboxes() -> forms.Widget:
+    return UnfoldAdminCheckboxSelectMultipleWidget()
+
+
+def _date() -> forms.Widget:
+    return UnfoldAdminSingleDateWidget(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+# A sequence step's wait after the previous one (or after enrolment): the delays marketing
+# uses, instead of a raw "days hh:mm:ss" duration.
+DELAYS = [
+    (timedelta(0), _("immediately")),
+    (timedelta(hours=1), _("after 1 hour")),
+    (timedelta(hours=6), _("after 6 hours")),
+    (timedelta(days=1), _("after 1 day")),
+    (timedelta(days=2), _("after 2 days")),
+    (timedelta(days=3), _("after 3 days")),
+    (timedelta(days=5), _("after 5 days")),
+    (timedelta(weeks=1), _("after 1 week")),
+    (timedelta(weeks=2), _("after 2 weeks")),
+    (timedelta(weeks=3), _("after 3 weeks")),
+    (timedelta(weeks=4), _("after 4 weeks")),
+    (timedelta(weeks=6), _("after 6 weeks")),
+    (timedelta(weeks=8), _("after 8 weeks")),
+]
+
+
+def delay_label(delay: timedelta) -> str:
+    """A delay not in DELAYS (made through the API, say) in days and hours."""
+    days, hours = delay.days, delay.seconds // 3600
+    return _("after %(days)s and %(hours)s") % {
+        "days": ngettext("%(n)d day", "%(n)d days", days) % {"n": days},
+        "hours": ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours},
+    }
+
+
+def _seconds(value: Any) -> str:
+    return str(int(value.total_seconds())) if isinstance(value, timedelta) else str(value or 0)
+
+
+class DelayField(forms.TypedChoiceField):
+    """A choice of delays; the option values are whole seconds."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.pop("max_length", None)
+        super().__init__(
+            choices=[(_seconds(d), label) for d, label in DELAYS],
+            coerce=lambda value: timedelta(seconds=int(value)),
+            widget=UnfoldAdminSelectWidget,
+            **kwargs,
+        )
+
+    def prepare_value(self, value: Any) -> str:
+        return _seconds(value)
+
+    def valid_value(self, value: Any) -> bool:
+        # Only whole seconds within a year: the stored delay of an existing step too.
+        text = str(value)
+        return text.isdigit() and int(text) <= 366 * 86400
+
+
+class SequenceStepForm(SafeContentForm):
+    delay = DelayField(label=_("delay"))
+
+    class Meta:
+        model = SequenceStep
+        fields = "__all__"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        current = self.instance.delay if self.instance.pk else None
+        field = self.fields["delay"]
+        assert isinstance(field, DelayField)
+        if current is not None and current not in dict(DELAYS):
+            field.choices = [
+                *((_seconds(d), label) for d, label in DELAYS),
+                (_seconds(current), delay_label(current)),
+            ]
 
 
 class SegmentForm(forms.ModelForm):
@@ -48,26 +153,29 @@ class SegmentForm(forms.ModelForm):
 
     languages = forms.MultipleChoiceField(
         label=_("Languages"),
-        choices=_choices(LANGUAGE_VALUES),
+        choices=_choices(LANGUAGE_VALUES, LANGUAGE_LABELS),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=_checkboxes(),
     )
     topics = forms.MultipleChoiceField(
         label=_("Consented topics (all of)"),
-        choices=_choices(TOPIC_VALUES),
+        choices=_choices(TOPIC_VALUES, TOPIC_LABELS),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=_checkboxes(),
     )
     donor_status = forms.MultipleChoiceField(
         label=_("Donor status"),
-        choices=_choices(DONOR_STATUS_VALUES),
+        choices=_choices(DONOR_STATUS_VALUES, DONOR_STATUS_LABELS),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=_checkboxes(),
     )
-    signed_up_from = forms.DateField(label=_("Signed up from"), required=False)
-    signed_up_until = forms.DateField(label=_("Signed up until"), required=False)
+    signed_up_from = forms.DateField(label=_("Signed up from"), required=False, widget=_date())
+    signed_up_until = forms.DateField(label=_("Signed up until"), required=False, widget=_date())
     sources = forms.CharField(
-        label=_("Sources (utm_source, comma separated)"), required=False, max_length=500
+        label=_("Sources (utm_source, comma separated)"),
+        required=False,
+        max_length=500,
+        widget=UnfoldAdminTextInputWidget,
     )
 
     class Meta:
@@ -106,7 +214,10 @@ class SegmentForm(forms.ModelForm):
 
 class PreviewForm(forms.Form):
     supporter = forms.CharField(
-        label=_("Preview for supporter (email address or number)"), required=False
+        label=_("Preview for supporter (email address or number)"),
+        required=False,
+        max_length=254,
+        widget=UnfoldAdminTextInputWidget,
     )
 
     def clean_supporter(self) -> Supporter | None:
@@ -124,16 +235,19 @@ class PreviewForm(forms.Form):
 
 
 class TestSendForm(PreviewForm):
-    language = forms.ChoiceField(label=_("Language"), choices=[(v, v) for v in LANGUAGES])
+    language = forms.ChoiceField(
+        label=_("Language"), choices=Language.choices, widget=UnfoldAdminSelectWidget
+    )
 
 
 class ScheduleForm(forms.Form):
     """A date and a wall-clock time in Europe/Amsterdam; refused when past or the mailing
     cannot go out (no segment, a segment that no longer parses, no content)."""
 
-    day = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    day = forms.DateField(label=_("Date"), widget=_date())
     at = forms.TimeField(
-        label=_("Time (Amsterdam)"), widget=forms.TimeInput(attrs={"type": "time", "step": 1})
+        label=_("Time (Amsterdam)"),
+        widget=UnfoldAdminSingleTimeWidget(attrs={"type": "time", "step": 1}, format="%H:%M:%S"),
     )
 
     def __init__(self, *args: Any, mailing: Mailing, now: datetime | None = None, **kwargs: Any):
@@ -172,7 +286,11 @@ class ScheduleForm(forms.Form):
 
 
 class EnrolSegmentForm(forms.Form):
-    segment = forms.ModelChoiceField(label=_("Segment"), queryset=Segment.objects.order_by("name"))
+    segment = forms.ModelChoiceField(
+        label=_("Segment"),
+        queryset=Segment.objects.order_by("name"),
+        widget=UnfoldAdminSelectWidget,
+    )
 
     def clean_segment(self) -> Segment:
         segment: Segment = self.cleaned_data["segment"]

@@ -70,7 +70,7 @@ def test_staff_log_in_with_a_totp_code_and_land_on_the_themed_dashboard(
     page.screenshot(path=str(artifacts_dir / "backoffice-dashboard.png"), full_page=True)
 
     page.goto(f"{live_server.url}{admin_url('donations/donation/')}")
-    expect(page.locator("#result_list")).to_contain_text("25.00 EUR")
+    expect(page.locator("#result_list")).to_contain_text("€\u00a025,00")
     page.screenshot(path=str(artifacts_dir / "backoffice-finance-gifts.png"), full_page=True)
     assert violations == []
 

@@ -88,15 +88,16 @@ def test_marketer_writes_builds_previews_tests_schedules_and_watches_it_send(
     page.locator("#id_name").press_sequentially("Welkom met Noor")
     page.locator("#id_trigger").select_option("confirmed")
     for row, (subject, delay) in enumerate(
-        [("Maak kennis met Noor", "0"), ("Noor, deel twee", "2 00:00:00")]
+        [("Maak kennis met Noor", "meteen"), ("Noor, deel twee", "na 2 dagen")]
     ):
         page.fill(f"#id_steps-{row}-position", str(row + 1))
-        page.fill(f"#id_steps-{row}-delay", delay)
+        page.locator(f"#id_steps-{row}-delay").select_option(label=delay)
         choose(page, f"id_steps-{row}-story", "Noor over de bergen")
         page.fill(f"#id_steps-{row}-subject_nl", subject)
     save(page)
     expect(page.locator("#result_list")).to_contain_text("Welkom met Noor")
-    assert Sequence.objects.get(name="Welkom met Noor").steps.count() == 2
+    steps = Sequence.objects.get(name="Welkom met Noor").steps.order_by("position")
+    assert [step.delay for step in steps] == [timedelta(0), timedelta(days=2)]
 
     # A segment and a mailing to it.
     page.goto(f"{base}{admin_url('mailing/segment/add/')}")

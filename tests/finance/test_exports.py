@@ -285,13 +285,21 @@ def test_the_back_office_summary_shows_the_export_totals_to_the_cent(
     html = page.content.decode()
     assert 'id="summary-total"' in html, html[-3000:]
     total_row = html.split('id="summary-total"')[1].split("</tr>")[0]
-    shown = re.findall(r">(-?\d+[.,]\d\d)<", total_row)  # Dutch pages: a decimal comma
+    # Dutch pages: "€ 1.262,25" (a non-breaking space, a thousands dot, a decimal comma).
+    shown = [
+        f"{sign}{number.replace('.', '')}"
+        for sign, number in re.findall(r">€\xa0(-?)(\d{1,3}(?:\.\d{3})*,\d\d)<", total_row)
+    ]
     assert len(shown) == 6, total_row
     money = {"gift", "refund", "dispute", "dispute_won", "fee"}
     gifts = sum(cents(r["gross"]) for r in rows if r["kind"] == "gift")
     net = sum(cents(r["net"]) for r in rows if r["kind"] in money)
     assert cents(shown[0]) == gifts
     assert cents(shown[4]) == net
+    # Payment methods by their names, never Stripe's codes.
+    methods = re.findall(r'<td class="px-3 py-2">([^<]*)</td>', html)
+    assert "iDEAL" in methods
+    assert not {"ideal", "card", "sepa_debit"} & set(methods)
 
     marketing = UserFactory()
     marketing.groups.add(Group.objects.get(name=MARKETING))
