@@ -122,6 +122,10 @@ class Expected:
     kinds: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     payouts: dict[str, int] = field(default_factory=dict)  # payout key -> amount to the bank
     settled_by: dict[str, str] = field(default_factory=dict)  # gift key -> payout key
+    # Every donation we must hold: (donor email, amount, frequency, status)
+    donations: Counter[tuple[str, int, str, str]] = field(default_factory=Counter)
+    # Every monthly gift: (donor email, amount, state)
+    monthly: Counter[tuple[str, int, str]] = field(default_factory=Counter)
 
 
 @dataclass
@@ -164,7 +168,39 @@ class Plan:
         expected.kinds = {
             kind: (t["rows"], t["gross"], t["fee"], t["net"]) for kind, t in kinds.items()
         }
+        self._donations(expected)
         return expected
+
+    def _donations(self, expected: Expected) -> None:
+        """Statuses: failed when declined; disputed once charged back (won or lost), else
+        refunded in full or in part, else paid. A monthly gift is past due after a failed
+        debit (one of several allowed), else active."""
+        refunded = {r.of: r.amount for r in self.of_kind(Refund)}
+        disputed = {d.of for d in self.of_kind(Dispute)}
+
+        def status(key: str, fails: bool) -> str:
+            if fails:
+                return "failed"
+            if key in disputed:
+                return "disputed"
+            if key in refunded:
+                return "partially_refunded" if refunded[key] else "refunded"
+            return "paid"
+
+        failing = {r.of for r in self.of_kind(Renewal) if r.fails}
+        for payment in self.of_kind(Payment):
+            frequency = "monthly" if payment.monthly else "one_off"
+            if payment.fails and payment.door != "donate_page":
+                continue  # a declined attempt at another door leaves no donation
+            row = (payment.email, payment.amount, frequency, status(payment.key, payment.fails))
+            expected.donations[row] += 1
+            if payment.monthly and not payment.fails:
+                state = "past_due" if payment.key in failing else "active"
+                expected.monthly[(payment.email, payment.amount, state)] += 1
+        for renewal in self.of_kind(Renewal):
+            first = self.payment(renewal.of)
+            row = (first.email, first.amount, "monthly", status(renewal.key, renewal.fails))
+            expected.donations[row] += 1
 
     def _gifts(self) -> list[Gift]:
         gifts: list[Gift] = []
