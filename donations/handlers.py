@@ -520,7 +520,15 @@ def _invoice_booked(invoice: Any, *, failed: bool, intent: Payload | None = None
         _record_payment_intent(intent, donation)
     if invoice.get("status") != "paid":
         return  # reached through its payment's events before the invoice was paid
-    if recurring.state in {RecurringState.PENDING, RecurringState.PAST_DUE}:
+    if recurring.state == RecurringState.PAST_DUE:
+        # Whether this payment ends the dunning is Stripe's to say: an older month's paid
+        # invoice arriving after a later debit failed must leave the gift past due.
+        _apply_subscription_state(
+            recurring, stripe_api.subscription_retrieve(_subscription_of(invoice))
+        )
+        if recurring.state != RecurringState.ACTIVE:
+            return
+    elif recurring.state == RecurringState.PENDING:
         recurring.state = RecurringState.ACTIVE
     recurring.failed_payments = 0
     recurring.save(update_fields=["state", "failed_payments", "updated_at"])

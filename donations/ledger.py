@@ -132,14 +132,16 @@ def status_from_ledger(donation: Donation) -> DonationStatus | None:
     if TransactionKind.DISPUTE in amounts:
         return DonationStatus.DISPUTED
     gift = amounts.get(TransactionKind.GIFT, 0)
+    if not gift:
+        # A refund applied before its payment's events says nothing yet: measured against no
+        # gift it would read as refunded in full, and a status never moves back.
+        return None
     refunded = -amounts.get(TransactionKind.REFUND, 0)
-    if refunded and refunded >= gift:
+    if refunded >= gift:
         return DonationStatus.REFUNDED
     if refunded:
         return DonationStatus.PARTIALLY_REFUNDED
-    if gift:
-        return DonationStatus.PAID
-    return None
+    return DonationStatus.PAID
 
 
 def status_forward(donation: Donation, status: DonationStatus | None) -> bool:
