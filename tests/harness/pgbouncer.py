@@ -106,6 +106,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args()
+    # SIGTERM too (a background job ignores Ctrl-C's SIGINT): stop PgBouncer on the way out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     bouncer = PgBouncer(port=args.port).start()
     print(f"PgBouncer (transaction pooling): {bouncer.url('survivors')}", flush=True)
     print(f"log: {bouncer.log}; Ctrl-C stops it", flush=True)
