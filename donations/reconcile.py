@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 from donations import stripe_api
 from donations.envelope import MalformedEvent, event_check
@@ -212,16 +212,20 @@ def _dry_run(since: int, cursor: SyncCursor, progress: Progress | None) -> Recon
 
 @contextmanager
 def _run_lock() -> Iterator[None]:
-    with connection.cursor() as db:
-        db.execute("SELECT pg_try_advisory_lock(%s)", [RUN_LOCK])
-        row = db.fetchone()
-    if not row or not row[0]:
-        raise ReconcileBusy
+    # Held by a transaction on a connection of its own for the whole run, not by this session:
+    # behind PgBouncer in transaction pooling a session-level lock stays on whichever server
+    # connection took it (and is "released" on another). An open transaction keeps its server
+    # connection, and PostgreSQL frees the lock when the transaction or the process ends.
+    holder = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
+        holder.set_autocommit(False)
+        with holder.cursor() as db:
+            db.execute("SELECT pg_try_advisory_xact_lock(%s)", [RUN_LOCK])
+            row = db.fetchone()
+        if not row or not row[0]:
+            raise ReconcileBusy
         yield
     finally:
-        try:
-            with connection.cursor() as db:
-                db.execute("SELECT pg_advisory_unlock(%s)", [RUN_LOCK])
-        except DatabaseError:  # the connection is gone, and the lock with it
-            pass
+        with suppress(DatabaseError):  # a connection that is gone took the lock with it
+            holder.rollback()
+        holder.close()

@@ -252,6 +252,13 @@ class _SentMarks:
         self.outstanding = True
 
     def _send(self, pgconn: pq.abc.PGconn, row_id: int, message_id: str, variant: str) -> None:
+        params = [message_id.encode(), variant.encode(), str(row_id).encode()]
+        if settings.DB_TRANSACTION_POOLING:
+            # Behind PgBouncer in transaction pooling the next statement may reach another
+            # server connection, where a named statement does not exist: send it unnamed.
+            pgconn.send_query_params(_MARK_SENT_SQL, params)
+            self._flush(pgconn)
+            return
         session = (id(pgconn), pgconn.backend_pid)
         if _SentMarks._prepared_on != session:
             # Prepared once per database session: PostgreSQL then skips parsing and planning
@@ -260,9 +267,10 @@ class _SentMarks:
             if result.status != pq.ExecStatus.COMMAND_OK:
                 raise _connection_lost((result.error_message or b"").decode(errors="replace"))
             _SentMarks._prepared_on = session
-        pgconn.send_query_prepared(
-            self._STATEMENT, [message_id.encode(), variant.encode(), str(row_id).encode()]
-        )
+        pgconn.send_query_prepared(self._STATEMENT, params)
+        self._flush(pgconn)
+
+    def _flush(self, pgconn: pq.abc.PGconn) -> None:
         # psycopg runs libpq non-blocking: make sure the statement has left this process before
         # the next message goes out (a full socket buffer would otherwise hold it back).
         while (pending := pgconn.flush()) == 1:

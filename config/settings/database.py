@@ -1,6 +1,6 @@
 import dj_database_url
 
-from config.env import env_int, env_url
+from config.env import env_choice, env_int, env_url
 
 # No SQLite path: the demo and the tests run the same SQL as production.
 DATABASE_URL = env_url(
@@ -18,3 +18,15 @@ DATABASES = {
     )
 }
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+
+# A connection pooler in front of PostgreSQL. PgBouncer in transaction pooling hands each
+# transaction whichever server connection is free, so nothing may outlive a transaction on the
+# server: no server-side (WITH HOLD) cursors for QuerySet.iterator(), and no prepared
+# statements (psycopg prepares a query after its 5th run; the send path prepares its mark).
+# PgBouncer 1.18 (Debian 12) cannot track prepared statements (`max_prepared_statements` came in
+# 1.21). Session pooling or a direct connection needs none of this: leave it unset.
+DB_POOLER = env_choice("DB_POOLER", "none", ("none", "pgbouncer"))
+DB_TRANSACTION_POOLING = DB_POOLER == "pgbouncer"
+if DB_TRANSACTION_POOLING:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None

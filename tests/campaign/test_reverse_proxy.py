@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import secrets
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -29,6 +27,7 @@ import pytest
 from campaign.models import Consent
 from config.embedded import free_port
 from tests.harness.processes import ROOT, celery_env
+from tests.harness.tls_proxy import certificate, start_nginx, stop_group
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -38,65 +37,6 @@ pytestmark = [
 ]
 
 SIGNUPS_PER_ADDRESS = 3
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _certificate(directory: Path) -> Path:
-    """A self-signed certificate for 127.0.0.1, which the clients below trust and verify."""
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )  # fmt: skip
-    return directory / "cert.pem"
-
-
-def _nginx_conf(directory: Path, *, https_port: int, http_port: int, app_port: int) -> str:
-    # Running as root, nginx's workers would drop to an account that cannot reach tmp_path.
-    user = "user root;" if os.geteuid() == 0 else ""
-    temp = " ".join(
-        f"{kind}_temp_path {directory / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    return f"""
-        {user}
-        daemon off;
-        worker_processes 1;
-        pid {directory / "nginx.pid"};
-        error_log {directory / "error.log"} warn;
-        events {{ worker_connections 128; }}
-        http {{
-            access_log {directory / "access.log"};
-            {temp}
-            server {{
-                listen 127.0.0.1:{https_port} ssl;
-                listen 127.0.0.1:{http_port};
-                ssl_certificate {directory / "cert.pem"};
-                ssl_certificate_key {directory / "key.pem"};
-                location / {{
-                    proxy_pass http://127.0.0.1:{app_port};
-                    proxy_set_header Host $http_host;
-                    # The usual production lines: append the peer, say which scheme it used.
-                    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-                    proxy_set_header X-Forwarded-Proto $scheme;
-                }}
-            }}
-        }}
-    """
 
 
 @dataclass
@@ -154,7 +94,7 @@ def fresh_address() -> str:
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     # One server per test: the app caches the current consent texts, which each test recreates.
-    cert = _certificate(tmp_path)
+    cert = certificate(tmp_path)
     app_port, https_port, http_port = free_port(), free_port(), free_port()
     env = celery_env(
         APP_ENV="production",
@@ -182,14 +122,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
          "--workers", "1", "--threads", "4", "--timeout", "60"],
         cwd=ROOT, env=env, stdout=app_log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(
-        _nginx_conf(tmp_path, https_port=https_port, http_port=http_port, app_port=app_port)
-    )
-    proxy = subprocess.Popen(
-        ["nginx", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(conf)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    proxy = start_nginx(tmp_path, https_port=https_port, http_port=http_port, app_port=app_port)
     site = Site(https_port, http_port, ssl.create_default_context(cafile=str(cert)))
     try:
         deadline = time.monotonic() + 90
@@ -207,8 +140,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
             time.sleep(0.3)
         yield site
     finally:
-        _stop(proxy)
-        _stop(app)
+        stop_group(proxy)
+        stop_group(app)
         app_log.close()
 
 

@@ -171,14 +171,16 @@ def test_one_run_at_a_time(missed: FakeStripe) -> None:
     paid_gift(missed)
     other = connections.create_connection("default")
     try:
+        # Another run's lock, held as a run holds it: by an open transaction (which also keeps
+        # its server connection behind PgBouncer in transaction pooling).
+        other.set_autocommit(False)
         with other.cursor() as db:
-            db.execute("SELECT pg_advisory_lock(%s)", [RUN_LOCK])
+            db.execute("SELECT pg_advisory_xact_lock(%s)", [RUN_LOCK])
         assert reconcile_stripe() == 0
         with pytest.raises(CommandError, match="another reconcile is running"):
             call_command("reconcile_stripe", stdout=StringIO())
         assert StripeEvent.objects.count() == 0
-        with other.cursor() as db:
-            db.execute("SELECT pg_advisory_unlock(%s)", [RUN_LOCK])
+        other.rollback()
     finally:
         other.close()
     assert reconcile_stripe() == len(missed.events())
