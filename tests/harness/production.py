@@ -17,6 +17,7 @@ import shlex
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -44,6 +45,14 @@ def procfile() -> dict[str, list[str]]:
     return commands
 
 
+def _dkim_key() -> Path:
+    """Production signs every email: a fresh 2048-bit key per system (no DNS needed to send)."""
+    key = Path(tempfile.mkdtemp(prefix="sts-dkim-")) / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    key.chmod(0o600)
+    return key
+
+
 def production_env(*, site_url: str, smtp_url: str, stripe: FakeStripe) -> dict[str, str]:
     """A valid production environment (tests/ops/test_settings.py's) with Stripe's test mode
     allowed, as a staging site runs: the keys are the fake's."""
@@ -64,6 +73,8 @@ def production_env(*, site_url: str, smtp_url: str, stripe: FakeStripe) -> dict[
         "CHARITY_RSIN": "123456782",
         "CHARITY_ADDRESS": "Postbus 1, 2500 AA Den Haag",
         "METRICS_TOKEN": secrets.token_urlsafe(32),
+        "MAILING_POSTAL_ADDRESS": "Save the Children Nederland, Alexanderveld 5, 2585 DB Den Haag",
+        "MAILING_DKIM_KEY_FILE": str(_dkim_key()),
         "DB_POOLER": "pgbouncer",
         "LOG_FORMAT": "console",
         "LOG_LEVEL": "INFO",
