@@ -71,3 +71,10 @@ MAILING_ESP_OPTIONS = {
 # redirect, /r/<token>/<n>/, that records a person's first click per link (mailing/tracking.py).
 # Off: links point straight at their target. There is no open pixel (privacy).
 MAILING_CLICK_TRACKING = env_bool("MAILING_CLICK_TRACKING", True)
+# Bounces (mailing/bounces.py): an address that does not exist is suppressed at the first
+# failure; other permanent failures (a 5xx policy block) after this many within the window;
+# temporary ones (a full mailbox, a deferral given up on, a "delayed" DSN) after this many
+# (0: counted only, never suppressed).
+MAILING_BOUNCE_HARD_LIMIT = env_int("MAILING_BOUNCE_HARD_LIMIT", 3, minimum=1)
+MAILING_SOFT_BOUNCE_LIMIT = env_int("MAILING_SOFT_BOUNCE_LIMIT", 8, minimum=0)
+MAILING_BOUNCE_WINDOW_DAYS = env_int("MAILING_BOUNCE_WINDOW_DAYS", 30, minimum=1)
