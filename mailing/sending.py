@@ -51,6 +51,7 @@ from mailing.selectors import (
 )
 from mailing.tracking import CLICK_SALT
 from mailing.transport import Letter, Reply, SmtpTransport, Transport, transport_default
+from mailing.verp import verp_sender
 from worker import outage
 
 log = structlog.get_logger(__name__)
@@ -420,6 +421,7 @@ def _letters(
             compiled=version,
             personal=links.personal(supporter, language=language, delivery_id=row.id),
             variant="B" if "B" in version.subjects and row.supporter_id % 2 else "A",
+            bounce_to=verp_sender(row.id),
         )
 
 
