@@ -5,11 +5,13 @@ to the inbound bounce route."""
 
 from __future__ import annotations
 
+import io
 import re
 from email.utils import formatdate
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -210,3 +212,23 @@ def test_route_refuses_without_secret_wrong_token_and_oversize(settings: Any) ->
     assert _post(b"x" * 10_001).status_code == 413
     settings.MAILING_BOUNCE_SECRET = ""
     assert _post(dsn).status_code == 404
+
+
+def test_receive_bounce_command_reads_a_dsn_from_stdin(
+    consent_text: ConsentText, smtp_server: SmtpServer, monkeypatch: Any
+) -> None:
+    # What a Postfix pipe(8) transport does: the message on the command's standard input.
+    (supporter_id,) = supporters_bulk(1, text=consent_text)
+    address = Supporter.objects.get(pk=supporter_id).email.lower()
+    _, received = _send_mailing(smtp_server)
+    raw = postfix_dsn(
+        received[address],
+        action="failed",
+        status="5.1.1",
+        diagnostic=f"smtp; 550 5.1.1 <{address}>: User unknown",
+    )
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw)))
+    out = io.StringIO()
+    call_command("receive_bounce", stdout=out)
+    assert out.getvalue().strip() == "dsn=True counted=1 suppressed=1"
+    assert Suppression.objects.get(email_hash=email_hash(address)).reason == "hard_bounce"
