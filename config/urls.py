@@ -12,6 +12,7 @@ from config.demo_mailbox_views import mail_detail, mail_html, mailbox
 from config.health import healthz
 from config.metrics import metrics
 from donations.webhook import stripe_webhook
+from mailing.bounce_views import bounce_inbound
 from mailing.tracking import click_redirect
 
 
@@ -40,6 +41,8 @@ urlpatterns = [
     # and inbound mail to the mailto: unsubscribe address (campaign/inbound_mail.py). Only the
     # ESPs whose webhooks are configured (config/esp_webhooks.py); any other answers 404.
     path("anymail/", include("config.esp_webhooks")),
+    # DSNs for the VERP bounce address, posted raw by the MTA (mailing/bounce_views.py).
+    path("mailing/bounces/", bounce_inbound, name="mailing_bounce_inbound"),
     # The demo's emails in the browser; 404 unless the run command started the demo mailbox.
     path("demo/mailbox/", mailbox, name="demo_mailbox"),
     path("demo/mailbox/<str:name>/", mail_detail, name="demo_mail"),

@@ -308,6 +308,7 @@ class Suppression(models.Model):
         HARD_BOUNCE = "hard_bounce", _("hard bounce")
         COMPLAINT = "complaint", _("spam complaint")
         MANUAL = "manual", _("added by staff")
+        REPEATED_FAILURES = "repeated_failures", _("repeated delivery failures")
 
     email_hash = models.CharField(max_length=64, unique=True)
     reason = models.CharField(max_length=20, choices=Reason.choices)
@@ -316,6 +317,43 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"suppression #{self.pk} ({self.reason})"
+
+
+class Bounce(models.Model):
+    """A delivery failure told by the server's reply, a DSN or the ESP (mailing/bounces.py):
+    counted per address over a window, so repeated failures suppress. Keyed by the address's
+    hash, like Suppression: no personal data, and it survives erasure."""
+
+    class Kind(models.TextChoices):
+        HARD = "hard", _("address does not exist")
+        PERMANENT = "permanent", _("other permanent failure")
+        SOFT = "soft", _("temporary failure")
+
+    email_hash = models.CharField(max_length=64)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The enhanced status code (RFC 3463) when one was given, e.g. 5.1.1.
+    status = models.CharField(max_length=12, blank=True)
+    # Where it was learnt: "smtp" (the reply while sending), "dsn", or the ESP's name.
+    source = models.CharField(max_length=20)
+    detail = models.CharField(max_length=500, blank=True)
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # A DSN told twice (or the reply and then the DSN) counts once per message.
+            models.UniqueConstraint(
+                fields=["delivery", "kind"],
+                condition=models.Q(delivery__isnull=False),
+                name="bounce_once_per_delivery",
+            ),
+        ]
+        indexes = [models.Index(fields=["email_hash", "created_at"], name="bounce_address_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} bounce #{self.pk}"
 
 
 class GiftAttribution(models.Model):

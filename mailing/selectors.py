@@ -141,3 +141,32 @@ def rows_held_up(now: datetime) -> dict[str, dict[str, int]]:
             label = f"mailing {mailing_id}" if mailing_id else f"sequence step {step_id}"
             found[what][label] = found[what].get(label, 0) + per_message[pk]
     return found
+
+
+def deliveries_no_longer_sendable(delivery_ids: Iterable[int]) -> dict[int, str]:
+    """Of these claimed rows, those whose supporter lost consent for the message's topic (or was
+    erased, or lost the address) or whose address was suppressed since the batch started, with
+    the skip reason. One query, run at a batch's heartbeat, so an unsubscribe stops a running
+    batch within seconds (invariant 4)."""
+    consent = Consent.objects.filter(
+        supporter_id=OuterRef("supporter_id"),
+        topic=OuterRef("message__topic"),
+        confirmed_at__isnull=False,
+        withdrawn_at__isnull=True,
+    )
+    suppressed = Suppression.objects.filter(email_hash=EmailHash(OuterRef("supporter__email")))
+    rows = (
+        Delivery.objects.filter(pk__in=list(delivery_ids))
+        .annotate(consented=Exists(consent), suppressed=Exists(suppressed))
+        .filter(
+            Q(consented=False)
+            | Q(suppressed=True)
+            | Q(supporter__erased_at__isnull=False)
+            | Q(supporter__email__isnull=True)
+        )
+        .values_list("id", "suppressed")
+    )
+    return {
+        pk: Delivery.Reason.SUPPRESSED if is_suppressed else Delivery.Reason.NO_CONSENT
+        for pk, is_suppressed in rows
+    }

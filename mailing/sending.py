@@ -16,7 +16,6 @@ which takes them back once their claim (renewed every 2 s) is stale.
 
 from __future__ import annotations
 
-import re
 import select
 import time
 from collections import defaultdict
@@ -40,21 +39,25 @@ from psycopg import pq
 from campaign.models import Supporter
 from campaign.selectors import supporters_may_receive
 from campaign.tokens import PREFERENCES_SALT, LinkSigner
-from mailing import services
-from mailing.models import Delivery, Enrollment, Mailing, Message, Suppression
+from mailing import bounces, services
+from mailing.models import Bounce, Delivery, Mailing, Message
 from mailing.ratelimit import SendRateLimiter, limiter_default
 from mailing.rendering import Compiled, Personal, compiled_for, message_id_for
-from mailing.selectors import NO_REPLY, email_hash, suppressed_hashes
+from mailing.selectors import (
+    NO_REPLY,
+    deliveries_no_longer_sendable,
+    email_hash,
+    suppressed_hashes,
+)
 from mailing.tracking import CLICK_SALT
 from mailing.transport import Letter, Reply, SmtpTransport, Transport, transport_default
+from mailing.verp import verp_sender
 from worker import outage
 
 log = structlog.get_logger(__name__)
 
-# Enhanced status 5.1.x: the address does not exist (RFC 3463) -> a hard bounce.
 # How often a running batch renews the claim on its unsent rows (well under the sweeper's timeout).
 _HEARTBEAT_SECONDS = 2.0
-_HARD_BOUNCE = re.compile(r"\b5\.1\.\d{1,3}\b")
 
 _CLAIM_SQL = """
 UPDATE {delivery} SET state = 'sending', claimed_at = %(now)s
@@ -141,9 +144,18 @@ def _retry_delay(attempts: int) -> int:
     return int(settings.MAILING_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
 
 
-def _mark_temporary(row: Row, error: str, outcome: SendOutcome) -> None:
+def _mark_temporary(row: Row, address: str, error: str, outcome: SendOutcome) -> None:
     attempts = row.attempts + 1  # this one reached a reply
     if attempts >= settings.MAILING_MAX_ATTEMPTS:
+        # Given up on: one soft bounce for the address (repeated ones suppress it).
+        bounces.bounce_record(
+            address=address,
+            verdict=bounces.Verdict(Bounce.Kind.SOFT, bounces.enhanced_status(error)),
+            source="smtp",
+            detail=error,
+            delivery_id=row.id,
+            supporter_id=row.supporter_id,
+        )
         Delivery.objects.filter(pk=row.id).update(
             state=Delivery.State.FAILED,
             reason=Delivery.Reason.GAVE_UP,
@@ -165,7 +177,10 @@ def _mark_temporary(row: Row, error: str, outcome: SendOutcome) -> None:
 
 
 def _mark_permanent(row: Row, address: str, reply: Reply, outcome: SendOutcome) -> None:
-    hard = bool(_HARD_BOUNCE.search(reply.text))
+    """A 5xx: failed. The address is suppressed when the reply says it does not exist (by
+    enhanced code or in words) or when failures repeat (mailing/bounces.py)."""
+    verdict = bounces.classify(reply.code, reply.text)
+    hard = verdict.kind == Bounce.Kind.HARD
     error = f"{reply.code} {reply.text}"
     Delivery.objects.filter(pk=row.id).update(
         state=Delivery.State.FAILED,
@@ -174,14 +189,28 @@ def _mark_permanent(row: Row, address: str, reply: Reply, outcome: SendOutcome) 
         last_error=error[:500],
         claimed_at=None,
     )
-    if hard:
-        services.suppression_add(
-            address=address, reason=Suppression.Reason.HARD_BOUNCE, detail=error
-        )
-        services.enrollments_exit(
-            supporter_id=row.supporter_id, reason=Enrollment.ExitReason.BOUNCED
-        )
+    bounces.bounce_record(
+        address=address,
+        verdict=verdict,
+        source="smtp",
+        detail=error,
+        delivery_id=row.id,
+        supporter_id=row.supporter_id,
+    )
     outcome.failed += 1
+
+
+def _skip_lost_consent(pending: dict[int, Row], handed: set[int], outcome: SendOutcome) -> None:
+    """Skip the rows not handed to the transport yet whose supporter withdrew consent or whose
+    address was suppressed since the batch's last look (one query)."""
+    lost = deliveries_no_longer_sendable(r for r in pending if r not in handed)
+    by_reason: dict[str, list[Row]] = defaultdict(list)
+    for row_id, reason in lost.items():
+        by_reason[reason].append(pending.pop(row_id))
+    for reason, group in by_reason.items():
+        _skip(group, reason, outcome)
+    if lost:
+        log.info("mailing.consent_lost_mid_batch", skipped=len(lost))
 
 
 def _checked(rows: list[Row], messages: dict[int, Message], outcome: SendOutcome) -> list[Row]:
@@ -380,21 +409,27 @@ def _letters(
     compiled: dict[tuple[int, str], Compiled],
     limiter: SendRateLimiter,
     heartbeat: Callable[[], None],
+    hand_over: Callable[[int], bool],
 ) -> Iterator[Letter]:
-    """Built one at a time, as the transport asks: memory stays flat whatever the batch."""
+    """Built one at a time, as the transport asks: memory stays flat whatever the batch.
+    The rate-limit wait comes before the heartbeat, so a row's last re-check of consent is as
+    close as can be to its hand-over; rows the re-check skipped are not handed over."""
     links = _Links()
     for row in rows:
+        limiter.wait()
         heartbeat()
+        if not hand_over(row.id):
+            continue
         supporter = supporters[row.supporter_id]
         language = _language(supporter)
         version = compiled[(row.message_id, language)]
-        limiter.wait()
         yield Letter(
             key=row.id,
             recipient=supporter.email or "",
             compiled=version,
             personal=links.personal(supporter, language=language, delivery_id=row.id),
             variant="B" if "B" in version.subjects and row.supporter_id % 2 else "A",
+            bounce_to=verp_sender(row.id),
         )
 
 
@@ -446,12 +481,15 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
     transport = transport or transport_default()
     limiter = limiter_default()
     pending = {row.id: row for row in rows}  # claimed, no reply yet
+    handed: set[int] = set()  # given to the transport: its envelope may be on the wire
     marks = _SentMarks()
     last_beat = time.monotonic()
 
     def heartbeat() -> None:
         # Still alive: the sweeper only takes rows whose claim stopped being renewed, so a
-        # slow batch is never sent twice.
+        # slow batch is never sent twice. And still wanted: consent and suppression are read
+        # again for the rows not handed over yet (invariant 4: an unsubscribe stops a running
+        # batch within seconds, not at its end).
         nonlocal claimed_at, last_beat
         if time.monotonic() - last_beat < _HEARTBEAT_SECONDS:
             return
@@ -459,6 +497,13 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
         now = timezone.now()
         _renew_claim(list(pending.values()), claimed_at, now)
         claimed_at, last_beat = now, time.monotonic()
+        _skip_lost_consent(pending, handed, outcome)
+
+    def hand_over(row_id: int) -> bool:
+        if row_id not in pending:  # skipped by the re-check
+            return False
+        handed.add(row_id)
+        return True
 
     def before_content() -> None:
         # The previous message's mark is confirmed before the next content goes out: a lost
@@ -479,7 +524,7 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
         cursor.execute("SET synchronous_commit TO OFF")
     try:
         transport.open()
-        letters = _letters(rows, supporters, compiled, limiter, heartbeat)
+        letters = _letters(rows, supporters, compiled, limiter, heartbeat, hand_over)
         for letter, reply in transport.deliver(sender, letters):
             row = pending.pop(letter.key)
             if reply.accepted:
@@ -490,7 +535,7 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
             if 400 <= reply.code < 500:
                 if reply.code in _SLOW_DOWN:
                     limiter.push_back()
-                _mark_temporary(row, f"{reply.code} {reply.text}", outcome)
+                _mark_temporary(row, letter.recipient, f"{reply.code} {reply.text}", outcome)
             else:
                 _mark_permanent(row, letter.recipient, reply, outcome)
         marks.wait()

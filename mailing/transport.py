@@ -32,6 +32,9 @@ class Letter:
     compiled: Compiled
     personal: Personal
     variant: str
+    # The envelope sender (MAIL FROM) of this letter alone, a VERP address (mailing/verp.py);
+    # empty: the batch's sender.
+    bounce_to: str = ""
 
     def data(self) -> bytes:
         return message_bytes(self.compiled, self.personal, variant=self.variant)
@@ -108,7 +111,6 @@ class SmtpTransport:
         if not connection.has_extn("pipelining"):
             yield from self._deliver_lockstep(connection, sender, letters, signing)
             return
-        mail_from = f"MAIL FROM:<{sender}>\r\n".encode()
         built = self._built(letters, signing)
         accepted: tuple[Letter, bytes] | None = None  # envelope accepted, content not yet sent
         try:
@@ -120,6 +122,7 @@ class SmtpTransport:
                     yield letter, Reply(553, "5.6.7 non-ASCII address not supported")
                     current = next(built, None)
                     continue
+                mail_from = f"MAIL FROM:<{letter.bounce_to or sender}>\r\n".encode()
                 envelope = mail_from + b"RCPT TO:<%s>\r\nDATA\r\n" % letter.recipient.encode()
                 if accepted is not None:
                     # The previous message's content leads the group (RFC 2920 section 3.1).
@@ -200,7 +203,7 @@ class SmtpTransport:
                 data = dkim_sign(data)
             self.before_content()
             try:
-                connection.sendmail(sender, [letter.recipient], data)
+                connection.sendmail(letter.bounce_to or sender, [letter.recipient], data)
             except smtplib.SMTPRecipientsRefused as exc:
                 code, refusal = exc.recipients.get(letter.recipient, (451, b"refused"))
                 yield letter, Reply(int(code), bytes(refusal).decode(errors="replace"))

@@ -119,3 +119,20 @@ if PRODUCTION:
     _problem = postal_address_problem(MAILING_POSTAL_ADDRESS)
     if _problem is not None:
         raise EnvError("MAILING_POSTAL_ADDRESS", _problem)
+
+# Bounces (mailing/bounces.py): an address that does not exist is suppressed at the first
+# failure; other permanent failures (a 5xx policy block) after this many within the window;
+# temporary ones (a full mailbox, a deferral given up on, a "delayed" DSN) after this many
+# (0: counted only, never suppressed).
+MAILING_BOUNCE_HARD_LIMIT = env_int("MAILING_BOUNCE_HARD_LIMIT", 3, minimum=1)
+MAILING_SOFT_BOUNCE_LIMIT = env_int("MAILING_SOFT_BOUNCE_LIMIT", 8, minimum=0)
+MAILING_BOUNCE_WINDOW_DAYS = env_int("MAILING_BOUNCE_WINDOW_DAYS", 30, minimum=1)
+# VERP (mailing/verp.py): every campaign message's envelope sender (MAIL FROM, the Return-Path
+# bounces go to) is bounces+<delivery id>-<signature>@<domain>, so a DSN that comes back from
+# the relay names the message it is about. Mail for that address must reach the inbound bounce
+# route (docs/operations.md). Empty: the envelope sender is DEFAULT_FROM_EMAIL's address.
+MAILING_BOUNCE_ADDRESS = env_str("MAILING_BOUNCE_ADDRESS", f"bounces@{MAILING_DOMAIN}")
+# The bearer token of POST /mailing/bounces/ (raw DSNs from the MTA); empty: the route is 404.
+MAILING_BOUNCE_SECRET = env_str("MAILING_BOUNCE_SECRET", "")
+# The largest message the route reads (a DSN carries the returned message's headers or body).
+MAILING_BOUNCE_MAX_BYTES = env_int("MAILING_BOUNCE_MAX_BYTES", 2_000_000, minimum=10_000)
