@@ -9,6 +9,7 @@ var/ (kept between runs). Ctrl-C (or SIGTERM) stops every process it started.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -76,6 +77,28 @@ def _demo_mailbox(env: dict[str, str]) -> list[str]:
         env["DEMO_MAILBOX_DIR"],
         "--port",
         str(port),
+    ]
+
+
+def _local_stripe(env: dict[str, str], port: str) -> list[str]:
+    """No STRIPE_SECRET_KEY: a local Stripe-speaking server (tests/fakestripe) with a hosted
+    checkout page, whose payments reach the app as signed webhooks, so the demo takes gifts."""
+    stripe_port = free_port()
+    secret = "whsec_demo_" + secrets.token_hex(16)
+    env["STRIPE_API_BASE"] = f"http://127.0.0.1:{stripe_port}"
+    env["STRIPE_SECRET_KEY"] = "sk_test_local_demo"  # noqa: S105 - the local server takes any key
+    env["STRIPE_WEBHOOK_SECRET"] = secret
+    webhook = f"http://127.0.0.1:{port}/stripe/webhook/"
+    return [
+        sys.executable,
+        "-m",
+        "tests.fakestripe",
+        "--port",
+        str(stripe_port),
+        "--webhook",
+        webhook,
+        "--secret",
+        secret,
     ]
 
 
@@ -155,12 +178,16 @@ def main() -> int:
         processes = _processes(port)
         if not env.get("EMAIL_URL"):
             processes = {"mailbox": _demo_mailbox(env), **processes}
+        if not env.get("STRIPE_SECRET_KEY"):
+            processes = {"stripe": _local_stripe(env, port), **processes}
         for name, command in processes.items():
             # Own session: a Ctrl-C reaches only us, and we stop the children in order.
             children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
         if _wait_until_healthy(f"http://127.0.0.1:{port}", children):
             if "mailbox" in children:
                 _say(f"demo mailbox (every email the demo sends): {env['SITE_URL']}/demo/mailbox/")
+            if "stripe" in children:
+                _say(f"gifts go to a local Stripe checkout at {env['STRIPE_API_BASE']} (test only)")
             _say(
                 f"serving {env['SITE_URL']} (ready in {time.monotonic() - started:.1f} s); "
                 "Ctrl-C stops everything"

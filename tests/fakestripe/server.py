@@ -58,8 +58,8 @@ class FakeStripe:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> FakeStripe:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+    def start(self, port: int = 0) -> FakeStripe:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._httpd.daemon_threads = True
         self.state.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(

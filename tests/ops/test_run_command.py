@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,6 +123,44 @@ def _start(clone: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
     pytest.fail(f"not serving within {START_BUDGET_S}s:\n{(clone / 'run.log').read_text()[-5000:]}")
 
 
+THANKS_SUBJECT = "Dank je wel voor je gift"  # donations/email/thanks_subject.txt, in Dutch
+
+
+def _give_through_the_local_checkout(base: str) -> tuple[str, bool]:
+    """A donor in the demo: the donate form, the local Stripe's checkout page, Pay; then the
+    thank-you page (until the webhook is booked) and the thank-you email in the demo mailbox."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = opener.open(f"{base}/doneer/", timeout=30).read().decode()
+    fields = {
+        name: re.search(rf'name="{name}" value="([^"]*)"', form).group(1)  # type: ignore[union-attr]
+        for name in ("csrfmiddlewaretoken", "form_token")
+    }
+    data = {**fields, "frequency": "one_off", "amount": "2500", "method": "ideal", "website": ""}
+    checkout = opener.open(
+        urllib.request.Request(
+            f"{base}/doneer/",
+            data=urllib.parse.urlencode(data).encode(),
+            headers={"Referer": f"{base}/doneer/"},
+        ),
+        timeout=30,
+    )
+    assert "/pay/" in checkout.url, checkout.url  # redirected to the local hosted checkout
+    pay = urllib.parse.urlencode({"action": "pay", "method": "ideal"}).encode()
+    thanks_url = opener.open(urllib.request.Request(checkout.url, data=pay), timeout=30).url
+    page = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "status-paid" not in page:
+        page = opener.open(thanks_url, timeout=30).read().decode()
+        time.sleep(1)
+    mailed = False
+    while time.monotonic() < deadline and not mailed:
+        listing = opener.open(f"{base}/demo/mailbox/", timeout=30).read().decode()
+        mailed = THANKS_SUBJECT in listing
+        time.sleep(1)
+    return page, mailed
+
+
 def _ctrl_c(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
     """Send SIGINT to the whole group, as a terminal does on Ctrl-C; return what survived."""
     children = psutil.Process(process.pid).children(recursive=True)
@@ -148,9 +189,13 @@ def test_run_command_serves_from_a_fresh_clone_and_stops_cleanly(clone: Path) ->
     password_file = clone / "var" / "demo-admin-password.txt"
     password = password_file.read_text()
     mailbox = _get(f"http://127.0.0.1:{port}/demo/mailbox/")
+    thanks_page, thanks_mail = _give_through_the_local_checkout(f"http://127.0.0.1:{port}")
     alive = _ctrl_c(process)
 
     assert mailbox == 200
+    # The demo takes gifts: the local checkout's Pay, a signed webhook, the worker books it.
+    assert "status-paid" in thanks_page, thanks_page[-3000:]
+    assert thanks_mail, "no thank-you in the demo mailbox"
     assert "/demo/mailbox/" in (clone / "run.log").read_text()
     assert "Save the Survivors" in landing
     assert "Samuel" in landing  # a demo story
