@@ -103,6 +103,8 @@ NOT_AUDITED: dict[str, str] = {
     "mailing.GiftReversal": "derived from refunds and disputes (audited in the ledger)",
     "mailing.Click": "a reader following a link, recorded by the public redirect: an event of "
     "the send ledger, not a change anyone makes",
+    "mailing.Bounce": "a counter of failed deliveries per address hash, written by the worker and "
+    "the bounce route; the suppression it leads to is its own record",
 }
 
 

@@ -29,7 +29,7 @@ from campaign.forms import SOURCE_LIMITS, ResendForm, SignupForm
 from campaign.models import Consent, Language, Topic
 from campaign.selectors import consent_texts_current
 from campaign.services import Evidence, SignupSource
-from campaign.validation import EMAIL_MAX_LENGTH, FIRST_NAME_MAX_LENGTH
+from campaign.validation import EMAIL_MAX_LENGTH, FIRST_NAME_MAX_LENGTH, TEXT_TOO_LONG
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +73,9 @@ def _schema(**extra: Any) -> Any:
 
 def _max(length: int, **extra: Any) -> Any:
     return _schema(maxLength=length, **extra)
+
+
+_RAW_LIMITS = {"email": EMAIL_MAX_LENGTH, "first_name": FIRST_NAME_MAX_LENGTH, **SOURCE_LIMITS}
 
 
 class SignupIn(Schema):
@@ -270,6 +273,11 @@ def signup_create(request: HttpRequest) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     if not form.is_valid():
         errors = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+    # The schema's maxLength is the raw value's: the form strips whitespace first, so a padded
+    # value it would take must still be refused here (the published contract).
+    for name, limit in _RAW_LIMITS.items():
+        if len(getattr(payload, name)) > limit and name not in errors:
+            errors[name] = [str(TEXT_TOO_LONG) % {"limit_value": limit}]
     if payload.consent is not True:
         errors["consent"] = [
             _("Consent is required: send true once the person has ticked the box for each topic.")
@@ -327,6 +335,9 @@ def signup_resend(request: HttpRequest) -> HttpResponse:
     except BadRequest as exc:
         return exc.response()
     form = ResendForm(data={"email": payload.email})
+    if len(payload.email) > EMAIL_MAX_LENGTH:
+        message = str(TEXT_TOO_LONG) % {"limit_value": EMAIL_MAX_LENGTH}
+        return errors_response({"email": [message]}, 422)
     if not form.is_valid():
         return errors_response(
             {name: [str(m) for m in messages] for name, messages in form.errors.items()}, 422

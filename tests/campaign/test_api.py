@@ -152,6 +152,13 @@ def test_the_consent_texts_endpoint_lists_the_current_wording(
             "utm_source",
             "This field has at most 100 characters.",
         ),
+        (
+            # Padded past the published maxLength: refused, though stripped it would fit.
+            payload(utm_term="\t" + "*" * 100),
+            "en",
+            "utm_term",
+            "This field has at most 100 characters.",
+        ),
         (payload(first_name="Nul\x00byte"), "en", "first_name", "Null characters are not allowed."),
         (
             payload(first_name="\ud800"),

@@ -61,7 +61,9 @@ def test_finance_shows_a_months_summary(page: Page, live_server: Any, artifacts_
 
     expect(page).to_have_url(re.compile(r"\?month=2025-03$"))
     total = page.locator("#summary-total")
-    expect(total).to_contain_text(f"{gifts // 100},{gifts % 100:02d}")
+    # Dutch money: thousands with a point, cents after a comma (€ 1.262,25).
+    dutch = f"{gifts // 100:,}".replace(",", ".") + f",{gifts % 100:02d}"
+    expect(total).to_contain_text(dutch)
     expect(total).to_contain_text(f"{(ROWS * 29) // 100},{(ROWS * 29) % 100:02d}")
     _assert_no_raw_markup(page)
     page.screenshot(path=str(artifacts_dir / "backoffice-finance-summary.png"), full_page=True)
