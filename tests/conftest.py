@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 import redis as redis_lib
 from django.conf import settings
@@ -13,6 +15,13 @@ from django.conf import settings
 from config.embedded import EmbeddedServer, start_redis
 from tests.harness import processes
 from tests.harness.smtp import SmtpServer
+
+# Fuzzing (hypothesis, schemathesis): CI runs a fixed, reproducible set of examples, so a run
+# that lands is the run that was checked; elsewhere every run explores new ones. A failure found
+# while exploring prints its reproduction, and then belongs in a test of its own.
+hypothesis.settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis.settings.register_profile("explore", print_blob=True)
+hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "explore")
 
 # The fake Stripe server's fixtures (fake_stripe, webhook_target) for every test package.
 pytest_plugins = ["tests.fakestripe.fixtures"]
