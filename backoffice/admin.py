@@ -18,7 +18,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from backoffice import (
     audit_admin,  # noqa: F401 - the "Audit log" page
-    device_admin,  # noqa: F401 - second factors, without their secrets
+    device_admin,  # second factors, without their secrets
 )
 from backoffice.roles import ROLES
 
@@ -101,26 +101,9 @@ class RoleAdmin(PermissionLabels, BaseGroupAdmin, ModelAdmin):
 
 
 @admin.register(WebAuthnCredential)
-class PasskeyAdmin(ModelAdmin):
+class PasskeyAdmin(device_admin.SecretFreeDeviceAdmin):
     """An Admin removes a lost passkey for someone (the person does it themselves on the
-    Security page otherwise). Nothing is added or edited here: a passkey is made by its
-    owner's browser."""
+    Security page otherwise); nothing is added or edited here."""
 
     list_display = ["user", "name", "created_at", "last_used_at"]
     list_filter = ["created_at"]
-    search_fields = ["user__username", "user__email"]
-    list_select_related = ["user"]
-    fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # One's own passkeys go through the Security page, which refuses removing the device
-        # in use or the last one; here an Admin removes other people's.
-        own = isinstance(obj, WebAuthnCredential) and obj.user_id == request.user.pk
-        return super().has_delete_permission(request, obj) and not own

@@ -20,8 +20,9 @@ for model in (TOTPDevice, StaticDevice):
         admin.site.unregister(model)
 
 
-class _SecretFreeDeviceAdmin(ModelAdmin):
-    """Who, what and when; no key, no QR code, no codes. Devices are made by their owners."""
+class SecretFreeDeviceAdmin(ModelAdmin):
+    """Who, what and when; no key, no QR code, no codes. Devices are made by their owners
+    (an app or codes at enrolment, a passkey by the owner's browser)."""
 
     list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
     list_filter = ["confirmed", "created_at"]
@@ -45,10 +46,10 @@ class _SecretFreeDeviceAdmin(ModelAdmin):
 
 
 @admin.register(TOTPDevice)
-class AuthenticatorAppAdmin(_SecretFreeDeviceAdmin):
+class AuthenticatorAppAdmin(SecretFreeDeviceAdmin):
     pass
 
 
 @admin.register(StaticDevice)
-class RecoveryCodesAdmin(_SecretFreeDeviceAdmin):
+class RecoveryCodesAdmin(SecretFreeDeviceAdmin):
     pass

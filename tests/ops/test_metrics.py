@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import stripe
 from django.test import Client
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from mailing.models import Delivery
@@ -91,7 +92,7 @@ def test_numbers_are_the_databases_after_real_work(client: Client) -> None:
     plan = {"queued": 5, "sending": 2, "sent": 7, "failed": 1}
     for state, count in plan.items():
         DeliveryFactory.create_batch(count, message=message, state=state)
-    Delivery.objects.filter(message=message, state="sent").update(sent_at=_now())
+    Delivery.objects.filter(message=message, state="sent").update(sent_at=timezone.now())
     time.sleep(1.1)
 
     values = _scrape(client)
@@ -109,7 +110,8 @@ def test_numbers_are_the_databases_after_real_work(client: Client) -> None:
 
     held = list(Delivery.objects.filter(message=message, state="queued")[:2])
     Delivery.objects.filter(pk__in=[row.pk for row in held]).update(
-        next_attempt_at=_now() + timedelta(minutes=5), last_error=f"{NO_REPLY}connection refused"
+        next_attempt_at=timezone.now() + timedelta(minutes=5),
+        last_error=f"{NO_REPLY}connection refused",
     )
     values = _scrape(client)
     owner = f"mailing {message.mailing_id}"
@@ -153,12 +155,6 @@ def _heartbeat_ages(client: Client) -> dict[str, float]:
         for (name, labels), value in _scrape(client).items()
         if name == "survivors_worker_heartbeat_age_seconds"
     }
-
-
-def _now() -> Any:
-    from django.utils import timezone
-
-    return timezone.now()
 
 
 def test_alert_rules_name_only_metrics_the_endpoint_serves() -> None:
