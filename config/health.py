@@ -52,14 +52,24 @@ def healthz(request: HttpRequest) -> JsonResponse:
     down = [name for name, state in results.items() if state != "ok"]
     status = 503 if down else 200
     body: dict[str, object] = {"status": "down" if down else "ok", "down": down, "checks": results}
-    if "database" not in down and (waiting := _held_up()):
+    # What a fault holds up, e.g. {"mail server": {"mailing 12": 5750}}: from the send ledger,
+    # or with PostgreSQL down from the processes' latest outage warnings (worker.outage).
+    waiting = _held_up() if "database" not in down else _waiting_for_database()
+    if waiting:
         body["waiting"] = waiting
     return JsonResponse(body, status=status)
 
 
+def _waiting_for_database() -> dict[str, dict[str, int]]:
+    from worker import outage
+
+    found = outage.shared().get("database")
+    return {"database": found} if found else {}
+
+
 def _held_up() -> dict[str, dict[str, int]]:
-    """What a fault holds up, e.g. {"mail server": {"mailing 12": 5750}}: the same the worker's
-    outage warnings say (worker.outage)."""
+    """Rows backing off because the mail server did not answer, and rows of dead batches, per
+    mailing or sequence step: what the worker's outage warnings say too (worker.outage)."""
     from django.utils import timezone
 
     from mailing.selectors import rows_held_up

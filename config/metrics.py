@@ -39,8 +39,10 @@ from donations.models import (
 )
 from mailing.models import Delivery, Mailing
 from mailing.selectors import rows_held_up
+from worker import outage
 from worker.heartbeat import HEARTBEAT_KEY
 from worker.models import OutboxTask
+from worker.retry import DATABASE_LOST
 from worker.routing import QUEUES
 
 _RECONCILE_CURSOR = "stripe-events"  # donations.reconcile.CURSOR
@@ -58,14 +60,31 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 class SurvivorsCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = time.time()
-        yield from self._stripe_inbox(now)
-        yield from self._donor_notices(now)
-        yield from self._deliveries()
-        yield from self._held_up()
-        yield from self._outbox(now)
-        yield from self._exports()
-        yield from self._reconcile()
+        try:
+            yield from self._stripe_inbox(now)
+            yield from self._donor_notices(now)
+            yield from self._deliveries()
+            yield from self._held_up()
+            yield from self._outbox(now)
+            yield from self._exports()
+            yield from self._reconcile()
+        except DATABASE_LOST:
+            pass  # PostgreSQL is down: still say what waits for it and what Redis knows
+        yield from self._outages()
         yield from self._redis_side(now)
+
+    def _outages(self) -> Iterator[GaugeMetricFamily]:
+        """What the processes' latest outage warnings said waits (worker/outage.py): the one
+        view of a database outage, when the tables cannot be read."""
+        family = GaugeMetricFamily(
+            "survivors_outage_waiting",
+            "Waiting for an outside system that is down, as the latest outage warning counted it",
+            labels=["down", "waiting"],
+        )
+        for down, waiters in outage.shared().items():
+            for what, count in waiters.items():
+                family.add_metric([down, what], count)
+        yield family
 
     def _stripe_inbox(self, now: float) -> Iterator[GaugeMetricFamily]:
         waiting_q = Q(status__in=[EventStatus.RECEIVED, EventStatus.FAILED])

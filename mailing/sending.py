@@ -539,6 +539,7 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
             else:
                 _mark_permanent(row, letter.recipient, reply, outcome)
         marks.wait()
+        outage.recovered("mail server")  # it answered the whole batch
     except ClaimLost as exc:
         # Stalled past the sweeper's timeout: the rows left belong to whoever holds them now.
         marks.wait()
@@ -551,8 +552,15 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
         outcome.released += _release(
             left, delay_seconds=settings.MAILING_CONNECT_RETRY_SECONDS, error=str(exc) or repr(exc)
         )
-        for label, count in _waiting_by_mailing(left, messages).items():
-            outage.waiting("mail server", label, count=count, error=str(exc)[:300])
+        for owner, message_ids in _owners(left, messages).items():
+            outage.waiting(
+                "mail server",
+                owner,
+                count=lambda ids=message_ids: _unsent(ids),  # read only when the warning is due
+                unit="recipients",
+                key="unsent",
+                error=str(exc)[:300],
+            )
     except Exception as exc:
         # Anything unexpected, a lost database too: rows not yet tried go back; the sent ones
         # stay sent. With the database gone they cannot: the sweeper takes them back once
@@ -572,16 +580,25 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
     return outcome
 
 
-def _waiting_by_mailing(rows: list[Row], messages: dict[int, Message]) -> dict[str, int]:
-    """What an outage holds up, in staff's terms: "mailing 12" or "sequence step 3"."""
-    counts: dict[str, int] = defaultdict(int)
+def _owners(rows: list[Row], messages: dict[int, Message]) -> dict[str, set[int]]:
+    """Whom an outage holds up, in staff's terms ("mailing 12", "sequence step 3"): each with
+    its messages among these rows."""
+    owners: dict[str, set[int]] = defaultdict(set)
     for row in rows:
         message = messages[row.message_id]
         if message.mailing_id is not None:
-            counts[f"mailing {message.mailing_id}"] += 1
+            owners[f"mailing {message.mailing_id}"].add(message.pk)
         else:
-            counts[f"sequence step {message.step_id}"] += 1
-    return counts
+            owners[f"sequence step {message.step_id}"].add(message.pk)
+    return owners
+
+
+def _unsent(message_ids: set[int]) -> int:
+    """Recipients of these messages still waiting: the whole of a mailing an outage holds up,
+    not only the batch that found the server away."""
+    return Delivery.objects.filter(
+        message_id__in=message_ids, state__in=[Delivery.State.QUEUED, Delivery.State.SENDING]
+    ).count()
 
 
 # Tries over ~8 s to record a broken batch's last mark and put its unsent rows back: a database

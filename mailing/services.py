@@ -319,7 +319,7 @@ WHERE d.id IN (
     LIMIT %(limit)s
     FOR UPDATE OF d2 SKIP LOCKED
 )
-RETURNING d.id, (d.orphaned > 0 OR d.attempts > 0 OR d.last_error <> '')
+RETURNING d.id, (d.orphaned > 0 OR d.attempts > 0 OR d.last_error <> ''), d.message_id
 """
 
 # A mailing's first batches go out at a lower priority than rows coming back (their batch died,
@@ -328,10 +328,25 @@ RETURNING d.id, (d.orphaned > 0 OR d.attempts > 0 OR d.last_error <> '')
 FIRST_TRY_PRIORITY = 3
 
 
-def _publish(batch: list[int], *, again: bool) -> None:
+def _publish(batch: list[int], *, again: bool, owner: str) -> None:
     from worker.celery_app import app
 
-    app.send_task(SEND_TASK, args=[batch], priority=None if again else FIRST_TRY_PRIORITY)
+    app.send_task(
+        SEND_TASK,
+        args=[batch],
+        kwargs={"owner": owner},
+        priority=None if again else FIRST_TRY_PRIORITY,
+    )
+
+
+def _owners(message_ids: set[int]) -> dict[int, str]:
+    """Each message's owner in staff's terms, "mailing 12" or "sequence step 3": a batch carries
+    it, so an outage warning can say whom it holds up even when it cannot read the database."""
+    owners = Message.objects.filter(pk__in=message_ids).values_list("pk", "mailing_id", "step_id")
+    return {
+        pk: f"mailing {mailing_id}" if mailing_id else f"sequence step {step_id}"
+        for pk, mailing_id, step_id in owners
+    }
 
 
 def _send_tasks_waiting() -> bool:
@@ -375,20 +390,26 @@ def deliveries_dispatch(now: datetime) -> int:
         cursor.execute(sql, {"now": now, "stale": stale, "limit": settings.MAILING_DISPATCH_LIMIT})
         rows = cursor.fetchall()
     size = settings.MAILING_BATCH_SIZE
-    batches: list[tuple[list[int], bool]] = []
-    for again in (True, False):
-        ids = sorted(row_id for row_id, came_back in rows if came_back == again)
-        batches.extend((ids[i : i + size], again) for i in range(0, len(ids), size))
-    for index, (batch, again) in enumerate(batches):
+    owners = _owners({message_id for _, _, message_id in rows})
+    # Batches of one owner each: rows coming back first, then in id order.
+    groups: dict[tuple[bool, str], list[int]] = defaultdict(list)
+    for row_id, came_back, message_id in sorted(rows, key=lambda r: (not r[1], r[0])):
+        groups[(came_back, owners[message_id])].append(row_id)
+    batches = [
+        (ids[i : i + size], again, owner)
+        for (again, owner), ids in groups.items()
+        for i in range(0, len(ids), size)
+    ]
+    for index, (batch, again, owner) in enumerate(batches):
         try:
-            _publish(batch, again=again)
+            _publish(batch, again=again, owner=owner)
         except Exception as exc:  # noqa: BLE001 - broker down: the rows wait for the next tick
-            unpublished = [i for rest, _ in batches[index:] for i in rest]
+            unpublished = [i for rest, _, _ in batches[index:] for i in rest]
             Delivery.objects.filter(pk__in=unpublished, state=Delivery.State.QUEUED).update(
                 dispatched_at=None
             )
             log.warning("mailing.dispatch_failed", rows=len(unpublished), error=str(exc))
-            return sum(len(b) for b, _ in batches[:index])
+            return sum(len(b) for b, _, _ in batches[:index])
     return len(rows)
 
 

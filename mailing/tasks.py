@@ -24,7 +24,8 @@ def sweep_task() -> int:
 
 
 # A batch that loses PostgreSQL or the broker retries itself within seconds of its return
-# (worker.retry); rows it held in flight come back through the sweeper.
+# (worker.retry); rows it held in flight come back through the sweeper. `owner` ("mailing 12")
+# only names the batch in outage warnings, which must not need the database.
 @shared_task(name="mailing.tasks.deliveries_send", ignore_result=True, **RETRY_ON_CONNECTION_LOST)
-def deliveries_send_task(delivery_ids: list[int]) -> int:
+def deliveries_send_task(delivery_ids: list[int], owner: str = "") -> int:
     return sending.deliveries_send([int(i) for i in delivery_ids]).sent

@@ -54,16 +54,26 @@ def what_is_down(exc: BaseException | None) -> str:
 
 @signals.task_retry.connect
 def _log_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
-    """One warning per interval per worker process, not a line per task."""
+    """One warning per interval per worker process and waiter, not a line per task. A task
+    retried five times in an interval counts once (keyed by its id). A send batch names whom
+    it is for ("mailing 12: 250 recipients"): dispatch gives each batch its owner."""
     error = getattr(reason, "exc", reason)  # celery's Retry carries the error that caused it
     down = what_is_down(error if isinstance(error, BaseException) else None)
     task = getattr(request, "task", "?")
     args = getattr(request, "args", None) or []
+    owner = (getattr(request, "kwargs", None) or {}).get("owner")
     if args and isinstance(args[-1], list):  # a batch of ids (mail, statements): count rows
-        what, count = f"rows of {task}", len(args[-1])
+        what, count, unit = owner or f"rows of {task}", len(args[-1]), "recipients"
     else:
-        what, count = f"task {task}", 1
-    outage.waiting(down, what, count=count, error=f"{type(error).__name__}: {error}"[:300])
+        what, count, unit = f"task {task}", 1, "tasks"
+    outage.waiting(
+        down,
+        what,
+        count=count,
+        unit=unit,
+        key=getattr(request, "id", None),
+        error=f"{type(error).__name__}: {error}"[:300],
+    )
 
 
 @signals.task_success.connect
@@ -81,4 +91,6 @@ def skipped_while_down(what: str) -> Iterator[None]:
     try:
         yield
     except CONNECTION_LOST as exc:
-        outage.waiting(what_is_down(exc), what, error=f"{type(exc).__name__}: {exc}"[:300])
+        outage.waiting(
+            what_is_down(exc), what, unit="runs", error=f"{type(exc).__name__}: {exc}"[:300]
+        )

@@ -1,27 +1,69 @@
-"""Helpers for the fault tests: the production timers, recovery clocks, a sink's progress."""
+"""Shared set-up of the fault tests (test_reliability.py, test_faults.py, test_smtp_outage.py,
+tests/ops/test_database_outage_pages.py): the production timers, a due mailing, a PostgreSQL
+of the test's own, recovery clocks and a sink's progress."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from itertools import pairwise
+from pathlib import Path
+from typing import Any
 
+import psycopg
+from django.utils import timezone
+
+from mailing import services
+from mailing.models import Mailing
+from tests.mailing.factories import MailingFactory
 from tests.mailing.sink import SinkProcess
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # The bound the issue sets: a mailing sends again within this long after a fault ends.
 RECOVERY_SECONDS = 90.0
 
+# The production defaults of every timer recovery depends on, spelled out so that the harness's
+# test-speed values (tests/harness/processes.py: Redis restores unacknowledged tasks after 1 s)
+# never reach a fault test: the tick (10 s: dispatch and re-dispatch), the sweep (10 s), a stale
+# claim (45 s), re-dispatch (30 s), the connection backoff (30 s), the temporary-failure backoff
+# (60 s, doubling) and the broker's restore of a killed worker's tasks (10 s).
+PRODUCTION_TIMERS = {
+    "MAILING_TICK_SECONDS": "10",
+    "MAILING_SWEEP_SECONDS": "10",
+    "MAILING_SENDING_TIMEOUT_SECONDS": "45",
+    "MAILING_REDISPATCH_SECONDS": "30",
+    "MAILING_CONNECT_RETRY_SECONDS": "30",
+    "MAILING_RETRY_BASE_SECONDS": "60",
+    "MAILING_MAX_ATTEMPTS": "6",
+    "MAILING_MAX_ORPHANED": "5",
+    "MAILING_BATCH_SIZE": "250",
+    "CELERY_UNACKED_RESTORE_INTERVAL": "10",
+    "CELERY_UNACKED_RESTORE_THROTTLE": "10",
+}
+
 
 def fault_env(sink: SinkProcess, **extra: str) -> dict[str, str]:
-    """Worker and beat settings: the production defaults for every recovery timer (sweep,
-    stale claim, re-dispatch, connection backoff). Only the tick is faster than in production
-    (1 s, not 10 s), so that mailings start at once; recovery is asserted within 90 s anyway."""
+    """Worker and beat settings for a fault test: production's timers, the sink as mail server."""
     return {
         "EMAIL_URL": sink.url,
         "SITE_URL": "https://www.savethechildren.example",
-        "MAILING_TICK_SECONDS": "1",
         "LOG_LEVEL": "WARNING",
+        **PRODUCTION_TIMERS,
         **extra,
     }
+
+
+def due_mailing() -> Mailing:
+    """A mailing to every supporter, scheduled for now: the next tick starts it."""
+    mailing = MailingFactory()
+    return services.mailing_schedule(mailing_id=mailing.pk, send_at=timezone.now())
+
+
+def mailing_state(mailing: Mailing) -> str:
+    mailing.refresh_from_db()
+    return mailing.state
 
 
 def longest_pause_after(sink: SinkProcess, fault_ended: float) -> float:
@@ -45,3 +87,39 @@ def delivered_once_each(sink: SinkProcess, addresses: set[str]) -> int:
     )
     assert all(len(found) == 1 for found in ids.values()), "a repeat carries the same Message-ID"
     return sum(n - 1 for n in per_address.values())
+
+
+# A PostgreSQL of the test's own (config.embedded.start_postgres), which the test may stop:
+# the machine's serves other tests. Its schema and data are made by subprocesses.
+_SETUP = """
+import django
+django.setup()
+from django.utils import timezone
+from mailing import services
+from tests.factories import ConsentTextFactory
+from tests.mailing.conftest import supporters_bulk
+from tests.mailing.factories import MailingFactory
+supporters_bulk({total}, text=ConsentTextFactory(topic="stories", language="nl"))
+if {mailing}:
+    services.mailing_schedule(mailing_id=MailingFactory().pk, send_at=timezone.now())
+"""
+
+
+def in_private_database(env: dict[str, str], *args: str) -> None:
+    """Run `python *args` against the database env's DATABASE_URL names."""
+    from tests.harness.processes import celery_env
+
+    subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=celery_env(**env), check=True, capture_output=True
+    )
+
+
+def private_database_setup(env: dict[str, str], *, supporters: int, mailing: bool) -> None:
+    """Migrate the private database; add consenting supporters and, if asked, a due mailing."""
+    in_private_database(env, "manage.py", "migrate", "--noinput")
+    in_private_database(env, "-c", _SETUP.format(total=supporters, mailing=mailing))
+
+
+def query(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, connect_timeout=2) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]

@@ -1,10 +1,11 @@
 """A tiny counting SMTP sink in its own process, fast enough for 20,000-message tests.
 
 Logs one line per accepted message: "<recipient>\t<Message-ID>\t<unix time>". Optional rules
-answer 451 to an address the first N times (a temporary failure) or 550 5.1.1 always (a hard
-bounce).
+answer 451 to an address the first N times (a temporary failure), 451 to the first N recipients
+whoever they are (a server still recovering), or 550 5.1.1 always (a hard bounce).
 
-    python -m tests.mailing.sink PORT LOGFILE [--tempfail ADDR:N ...] [--bounce ADDR ...]
+    python -m tests.mailing.sink PORT LOGFILE [--tempfail ADDR:N ...] [--tempfail-first N]
+        [--bounce ADDR ...]
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ class Rules:
     def __init__(self, args: list[str]) -> None:
         self.tempfail: Counter[str] = Counter()
         self.bounce: set[str] = set()
+        self.tempfail_first = 0
         for flag, value in zip(args[::2], args[1::2], strict=True):
             if flag == "--tempfail":
                 address, times = value.rsplit(":", 1)
                 self.tempfail[address.lower()] = int(times)
+            elif flag == "--tempfail-first":
+                self.tempfail_first = int(value)
             elif flag == "--bounce":
                 self.bounce.add(value.lower())
 
@@ -37,6 +41,9 @@ class Rules:
         address = address.lower()
         if address in self.bounce:
             return b"550 5.1.1 <%s>: user unknown\r\n" % address.encode()
+        if self.tempfail_first > 0:
+            self.tempfail_first -= 1
+            return b"451 4.3.0 try again later\r\n"
         if self.tempfail[address] > 0:
             self.tempfail[address] -= 1
             return b"451 4.3.0 try again later\r\n"
