@@ -56,3 +56,5 @@ urlpatterns += i18n_patterns(
 )
 
 handler404 = "campaign.views.not_found"
+# 503 with Retry-After while PostgreSQL is down, else Django's own 500 (config/outage_pages.py).
+handler500 = "config.outage_pages.server_error"

@@ -181,7 +181,22 @@ class OutageLogFilter(logging.Filter):
         if down == "unknown":
             return True
         if record.name.startswith("django"):
-            waiting(down, "web", error=f"{type(error).__name__}: {error}"[:300])
+            area = _web_area(getattr(record, "request", None))
+            waiting(down, area, error=f"{type(error).__name__}: {error}"[:300])
         else:
             waiting(down, "tasks", unit="runs", error=f"{type(error).__name__}: {error}"[:300])
         return False
+
+
+def _web_area(request: object) -> str:
+    """Which part of the site a failed request was for, in an operator's words."""
+    path = str(getattr(request, "path_info", ""))
+    if not path:
+        return "web"
+    if path.startswith("/api/"):
+        return "API"
+    if path.startswith(f"/{settings.ADMIN_PATH}"):
+        return "back office"
+    if path.startswith("/stripe/"):
+        return "Stripe webhook"
+    return "public pages"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +17,10 @@ from worker.outage import OutageLogFilter
 
 
 @pytest.fixture(autouse=True)
-def no_outage_yet() -> None:
+def no_outage_yet() -> Iterator[None]:
+    outage.recovered("database")
+    outage.recovered("mail server")
+    yield
     outage.recovered("database")
     outage.recovered("mail server")
 
@@ -47,25 +51,70 @@ def test_a_database_outage_is_one_warning_per_interval_not_a_traceback_per_failu
 
     assert kept == [], "no traceback for a failure the outage explains"
     [warning] = _warnings(caplog)
-    assert (warning["down"], warning["waiting"]) == ("database", {"web requests": 1})
+    assert (warning["down"], warning["waiting"], warning["count"]) == ("database", "web", 1)
+    assert warning["message"] == "web: 1 requests waiting for the database"
     assert outage.current().keys() == {"database"}
     # Anything else still logs its traceback.
     assert keep.filter(_record(ValueError("a bug")))
     assert keep.filter(_record(None))
 
 
-def test_the_warning_sums_what_waited_since_the_last_one(monkeypatch: Any, caplog: Any) -> None:
+def test_each_waiter_is_named_once_per_interval_with_its_latest_count(
+    monkeypatch: Any, caplog: Any
+) -> None:
     monkeypatch.setattr(outage, "WARN_INTERVAL", 0.5)
-    assert outage.waiting("mail server", "mailing 12", count=250)
-    for _ in range(22):
-        assert not outage.waiting("mail server", "mailing 12", count=250)
-    time.sleep(0.6)
-    assert outage.waiting("mail server", "mailing 12", count=250)
+    unsent = iter([5750, 5500])
+    read: list[int] = []
 
-    first, second = _warnings(caplog)
-    assert first["waiting"] == {"mailing 12": 250}
-    assert second["waiting"] == {"mailing 12": 23 * 250}, "what waited since the first warning"
-    assert second["down"] == "mail server"
+    def mailing_12() -> int:  # what the send ledger says is left, read only when warning
+        read.append(value := next(unsent))
+        return value
+
+    def wait_for_smtp() -> bool:
+        return outage.waiting(
+            "mail server", "mailing 12", count=mailing_12, unit="recipients", key="unsent"
+        )
+
+    assert wait_for_smtp()
+    # Batch after batch finds the server away; a task of sequence step 3 is retried too, and
+    # two API requests are answered 503 by the web server: all waiting for the same outage.
+    for _ in range(22):
+        assert not wait_for_smtp()
+    for _ in range(4):
+        outage.waiting("mail server", "sequence step 3", count=250, unit="recipients", key="t1")
+    outage.waiting("mail server", "API", error="refused")
+    outage.waiting("mail server", "API", error="refused")
+    assert read == [5750], "counted only when a warning is due"
+    time.sleep(0.6)
+    assert wait_for_smtp()
+
+    messages = [w["message"] for w in _warnings(caplog)]
+    assert messages == [
+        "mailing 12: 5,750 recipients waiting for SMTP",
+        "mailing 12: 5,500 recipients waiting for SMTP",
+        "sequence step 3: 250 recipients waiting for SMTP",
+        "API: 2 requests waiting for SMTP",
+    ]
+    assert {w["down"] for w in _warnings(caplog)} == {"mail server"}
+
+
+@pytest.mark.django_db
+def test_metrics_say_what_the_latest_warning_said_waits(
+    client: Client, settings: Any
+) -> None:
+    outage.waiting("database", "mailing 12", count=250, unit="recipients", key="task-1")
+    try:
+        assert outage.shared() == {"database": {"mailing 12": 250}}
+        # What the web server shows comes from Redis: it has no database to ask.
+        settings.METRICS_TOKEN = "t" * 40
+        scrape = client.get("/metrics", headers={"Authorization": f"Bearer {'t' * 40}"})
+        assert (
+            'survivors_outage_waiting{down="database",waiting="mailing 12"} 250.0'
+            in scrape.content.decode()
+        )
+    finally:
+        outage.recovered("database")
+    assert outage.shared() == {}, "the database answers again: nothing is said to wait"
 
 
 @pytest.mark.django_db
