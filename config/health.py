@@ -11,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from worker import outage
 from worker.celery_app import app as celery_app
 
 
@@ -47,6 +48,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         try:
             check()
             results[name] = "ok"
+            outage.recovered(name)  # this process's outage warnings end when it answers
         except Exception as exc:  # noqa: BLE001 - any failure means "down", with its reason
             results[name] = f"down: {type(exc).__name__}"
     down = [name for name, state in results.items() if state != "ok"]
@@ -61,8 +63,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def _waiting_for_database() -> dict[str, dict[str, int]]:
-    from worker import outage
-
     found = outage.shared().get("database")
     return {"database": found} if found else {}
 

@@ -18,9 +18,11 @@ import sys
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views import defaults
 
+from campaign.api import request_language
 from worker.retry import DATABASE_LOST
 
 # A restart is over in seconds; browsers and API clients may come back after this.
@@ -35,14 +37,18 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 
 def database_unavailable(request: HttpRequest) -> HttpResponse:
-    """The answer while PostgreSQL is away. LocaleMiddleware has activated the visitor's
-    language (it runs before anything reads the database). A POST is told that what it sent
+    """The answer while PostgreSQL is away, in the language LocaleMiddleware activated from
+    the URL (it runs before anything reads the database), or for the API the one its
+    Accept-Language asks for. A POST is told that what it sent
     was not saved: the form still holds it, and sending it again is safe (sign-up and the
     API's sign-up take a repeat as the same request)."""
     response: HttpResponse
     if request.path_info.startswith("/api/"):
-        message = _("Temporarily unavailable: nothing was saved. Please try again in a minute.")
+        language = request_language(request)  # the API's own rule: Accept-Language
+        with translation.override(language):
+            message = _("Temporarily unavailable: nothing was saved. Please try again in a minute.")
         response = JsonResponse({"errors": {"__all__": [message]}}, status=503)
+        response["Content-Language"] = language
     else:
         context = {"sent": request.method == "POST"}
         # No request in the context: no context processor runs, so nothing reads the database.

@@ -181,8 +181,12 @@ class OutageLogFilter(logging.Filter):
         if down == "unknown":
             return True
         if record.name.startswith("django"):
-            area = _web_area(getattr(record, "request", None))
-            waiting(down, area, error=f"{type(error).__name__}: {error}"[:300])
+            request = getattr(record, "request", None)
+            if getattr(request, "_outage_counted", False):
+                return False  # a second failure of the same request (a middleware's too)
+            if request is not None:
+                request._outage_counted = True
+            waiting(down, _web_area(request), error=f"{type(error).__name__}: {error}"[:300])
         else:
             waiting(down, "tasks", unit="runs", error=f"{type(error).__name__}: {error}"[:300])
         return False

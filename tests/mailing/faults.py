@@ -105,13 +105,14 @@ if {mailing}:
 """
 
 
-def in_private_database(env: dict[str, str], *args: str) -> None:
-    """Run `python *args` against the database env's DATABASE_URL names."""
+def in_private_database(env: dict[str, str], *args: str) -> str:
+    """Run `python *args` against the database env's DATABASE_URL names; returns its output."""
     from tests.harness.processes import celery_env
 
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=celery_env(**env), check=True, capture_output=True
     )
+    return done.stdout.decode()
 
 
 def private_database_setup(env: dict[str, str], *, supporters: int, mailing: bool) -> None:

@@ -99,9 +99,7 @@ def test_each_waiter_is_named_once_per_interval_with_its_latest_count(
 
 
 @pytest.mark.django_db
-def test_metrics_say_what_the_latest_warning_said_waits(
-    client: Client, settings: Any
-) -> None:
+def test_metrics_say_what_the_latest_warning_said_waits(client: Client, settings: Any) -> None:
     outage.waiting("database", "mailing 12", count=250, unit="recipients", key="task-1")
     try:
         assert outage.shared() == {"database": {"mailing 12": 250}}
