@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from functools import lru_cache
+from functools import lru_cache, partial
 from urllib.parse import quote
 
 import psycopg
@@ -556,7 +556,7 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
             outage.waiting(
                 "mail server",
                 owner,
-                count=lambda ids=message_ids: _unsent(ids),  # read only when the warning is due
+                count=partial(_unsent, message_ids),  # read only when the warning is due
                 unit="recipients",
                 key="unsent",
                 error=str(exc)[:300],

@@ -158,12 +158,16 @@ def shared() -> dict[str, dict[str, int]]:
         for down in _NAMES:
             values = client.hgetall(_REDIS_KEY.format(down=down))
             if values:
-                found[down] = {k.decode(): int(v) for k, v in values.items()}
+                found[down] = {_text(k): int(v) for k, v in values.items()}
     except redis.RedisError:
         return {}
     finally:
         client.close()
     return found
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class OutageLogFilter(logging.Filter):
