@@ -184,15 +184,18 @@ class OutageLogFilter(logging.Filter):
         down = what_is_down(error)
         if down == "unknown":
             return True
+        said = f"{type(error).__name__}: {error}"[:300]
         if record.name.startswith("django"):
             request = getattr(record, "request", None)
             if getattr(request, "_outage_counted", False):
                 return False  # a second failure of the same request (a middleware's too)
             if request is not None:
                 request._outage_counted = True
-            waiting(down, _web_area(request), error=f"{type(error).__name__}: {error}"[:300])
-        else:
-            waiting(down, "tasks", unit="runs", error=f"{type(error).__name__}: {error}"[:300])
+            waiting(down, _web_area(request), error=said)
+        elif record.name.startswith("celery"):
+            waiting(down, "tasks", unit="runs", error=said)
+        else:  # our own code logged it (the webhook's "not stored, 503"): name the logger
+            waiting(down, record.name, unit="failures", error=said)
         return False
 
 

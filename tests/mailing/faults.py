@@ -4,9 +4,13 @@ of the test's own, recovery clocks and a sink's progress."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ from typing import Any
 import psycopg
 from django.utils import timezone
 
+from config.embedded import EmbeddedServer, start_postgres
 from mailing import services
 from mailing.models import Mailing
 from tests.mailing.factories import MailingFactory
@@ -89,12 +94,43 @@ def delivered_once_each(sink: SinkProcess, addresses: set[str]) -> int:
     return sum(n - 1 for n in per_address.values())
 
 
-# A PostgreSQL of the test's own (config.embedded.start_postgres), which the test may stop:
-# the machine's serves other tests. Its schema and data are made by subprocesses.
+class PrivatePostgres:
+    """A PostgreSQL of the test's own, which it may stop and start again at the same address:
+    the machine's serves other tests. Its data lives outside pytest's temporary folders, which
+    every pytest session starting on the machine makes private to root again, under the feet
+    of a server running as its own user."""
+
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="sts-private-pg-"))
+        self.directory.chmod(0o755)
+        self.server: EmbeddedServer = start_postgres(self.directory / "data")
+        self.url = self.server.url
+
+    def stop(self) -> None:
+        """A fast shutdown, as `pg_ctl restart` does."""
+        self.server.stop(timeout=120)
+
+    def start(self) -> None:
+        self.server = start_postgres(self.directory / "data", port=self.server.port)
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    postgres = PrivatePostgres()
+    try:
+        yield postgres
+    finally:
+        postgres.stop()
+        shutil.rmtree(postgres.directory, ignore_errors=True)
+
+
+# Its schema and data are made by subprocesses.
 _SETUP = """
 import django
 django.setup()
 from django.utils import timezone
+
+from config.embedded import EmbeddedServer, start_postgres
 from mailing import services
 from tests.factories import ConsentTextFactory
 from tests.mailing.conftest import supporters_bulk

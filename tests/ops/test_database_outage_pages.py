@@ -5,6 +5,7 @@ traceback per request. Restarted, the site answers again without being restarted
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import subprocess
@@ -19,10 +20,18 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
 
-from config.embedded import EmbeddedServer, free_port, start_postgres
+from config.embedded import free_port
+from tests.fakestripe.webhooks import signature_header
 from tests.harness.processes import celery_env
 from tests.harness.waiting import wait_until
-from tests.mailing.faults import ROOT, in_private_database, private_database_setup, query
+from tests.mailing.faults import (
+    ROOT,
+    PrivatePostgres,
+    in_private_database,
+    private_database_setup,
+    private_postgres,
+    query,
+)
 from worker.outage import WARN_INTERVAL
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
@@ -82,26 +91,10 @@ class Site:
         self.process.wait(30)
 
 
-class Postgres:
-    """A PostgreSQL of the test's own, stopped and started again at the same address."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.server: EmbeddedServer = start_postgres(directory)
-        self.url = self.server.url
-
-    def stop(self) -> None:
-        self.server.stop(timeout=60)
-
-    def start(self) -> None:
-        self.server = start_postgres(self.directory, port=self.server.port)
-
-
 @pytest.fixture
-def postgres(tmp_path: Path) -> Iterator[Postgres]:
-    server = Postgres(tmp_path / "postgres")
-    yield server
-    server.stop()
+def postgres() -> Iterator[PrivatePostgres]:
+    with private_postgres() as server:
+        yield server
 
 
 def _path(name: str, language: str) -> str:
@@ -120,7 +113,7 @@ def _outage_lines(site: Site) -> list[str]:
 
 
 def test_every_request_gets_503_while_postgres_is_down_and_the_site_comes_back(
-    postgres: Postgres, tmp_path: Path
+    postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
     env = {
         "DATABASE_URL": postgres.url,
@@ -129,6 +122,7 @@ def test_every_request_gets_503_while_postgres_is_down_and_the_site_comes_back(
         "DEBUG": "0",
         "LOG_FORMAT": "console",
         "LOG_LEVEL": "INFO",
+        "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),
     }
     private_database_setup(env, supporters=0, mailing=False)
     staff_session = in_private_database(env, "-c", _STAFF_SESSION).strip()
@@ -176,6 +170,25 @@ def test_every_request_gets_503_while_postgres_is_down_and_the_site_comes_back(
                 ]
             }
         }
+        # A Stripe event is not stored, so not acknowledged: Stripe sends it again later.
+        event = json.dumps(
+            {
+                "id": "evt_outage",
+                "object": "event",
+                "type": "charge.refunded",
+                "created": int(time.time()),
+                "data": {"object": {}},
+                "livemode": False,
+            }
+        ).encode()
+        signature = signature_header(event, env["STRIPE_WEBHOOK_SECRET"])
+        webhook = requests.post(
+            f"{site.url}/stripe/webhook/",
+            data=event,
+            headers={"Stripe-Signature": signature},
+            timeout=30,
+        )
+        assert webhook.status_code == 503
         # /healthz says the database is down and what this process saw waiting for it.
         health = requests.get(f"{site.url}/healthz", timeout=30)
         assert health.status_code == 503
@@ -187,9 +200,14 @@ def test_every_request_gets_503_while_postgres_is_down_and_the_site_comes_back(
         time.sleep(WARN_INTERVAL)
         assert visitor.get(site.url + "/", timeout=30).status_code == 503
         said = _outage_lines(site)
-        assert len(said) == 4, said
-        for waiter, count in [("public pages", 4), ("back office", 1), ("API", 1)]:
-            assert any(f"{waiter}: {count} requests waiting for the database" in s for s in said)
+        assert len(said) == 5, said
+        for waiter in [
+            "public pages: 4 requests",
+            "back office: 1 requests",
+            "API: 1 requests",
+            "donations.webhook: 1 failures",
+        ]:
+            assert any(f"{waiter} waiting for the database" in line for line in said), waiter
         assert "Traceback" not in site.output()
 
         postgres.start()
