@@ -5,6 +5,8 @@ are re-published once no send task waits in the broker."""
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from datetime import timedelta
@@ -235,3 +237,26 @@ def test_a_batch_stalled_past_the_timeout_stops_when_the_sweeper_took_its_rows(
     assert outcome[0].sent == 1
     assert Delivery.objects.get(state="sent").supporter.email == delivered[0]
     assert Delivery.objects.filter(state="queued").count() == 5
+
+
+def test_each_send_task_names_its_owner_for_outage_warnings(
+    consent_text: ConsentText, redis_client: redis_lib.Redis, clean_broker: None
+) -> None:
+    """A batch that cannot read the database can still say whom it holds up: dispatch gives
+    each batch rows of one mailing (or sequence step) and names it in the task."""
+    supporters_bulk(3, text=consent_text)
+    first, first_rows = _fanned_out_mailing()
+    second, second_rows = _fanned_out_mailing()
+    assert services.deliveries_dispatch(timezone.now()) == 6
+
+    key = f"mail\x06\x16{services.FIRST_TRY_PRIORITY}"
+    published = []
+    for raw in redis_client.lrange(key, 0, -1):
+        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        (ids,), kwargs, _ = body
+        published.append((sorted(ids), kwargs))
+    expected = [
+        (rows, {"owner": f"mailing {m.pk}"})
+        for m, rows in [(first, first_rows), (second, second_rows)]
+    ]
+    assert sorted(published, key=str) == sorted(expected, key=str)
