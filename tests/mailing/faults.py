@@ -78,6 +78,16 @@ def longest_pause_after(sink: SinkProcess, fault_ended: float) -> float:
     return max((b - a for a, b in pairwise(times)), default=0.0)
 
 
+def report(fault: str, sink: SinkProcess, fault_ended: float, repeats: int) -> None:
+    """Print what a fault test measured (pytest -rP shows it): the numbers DESIGN.md quotes."""
+    after = [t for t in sink.accepted_at() if t > fault_ended]
+    first = f"{after[0] - fault_ended:.1f} s" if after else "never"
+    print(  # a measurement, read by a person
+        f"MEASURED {fault}: {repeats} repeats; mail again {first} after the fault ended; "
+        f"longest pause after it {longest_pause_after(sink, fault_ended):.1f} s"
+    )
+
+
 def delivered_once_each(sink: SinkProcess, addresses: set[str]) -> int:
     """Asserts every address got the mail and nobody else did, each repeat with the same
     Message-ID; returns the number of repeats."""
