@@ -6,7 +6,10 @@ The UPDATE is not waited for: it travels to PostgreSQL while the server reads th
 envelope, and its result is read just before the next message's content is written (see
 _SentMarks and SmtpTransport.before_content), so marking costs no round trip and a database lost
 mid-batch also repeats at most one message: the one whose mark did not arrive. If the database
-is back within seconds (a restart), that mark is applied again and nothing repeats.
+is back within seconds (a restart), that mark is applied again and nothing repeats. Measured
+(20,000 recipients, production timers; DESIGN.md, invariant 5): a PostgreSQL restart repeated
+nothing and mail flowed again 0.1 s after it; five SIGKILLs repeated 2 messages (the bound is
+one per broken batch, 5).
 
 `attempts` counts only attempts that reached a server reply. A refused or broken connection, a
 paused mailing or a lost database put the unsent rows back untouched (the mail server being
