@@ -123,6 +123,7 @@ def test_every_request_gets_503_while_postgres_is_down_and_the_site_comes_back(
         "LOG_FORMAT": "console",
         "LOG_LEVEL": "INFO",
         "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
     }
     private_database_setup(env, supporters=0, mailing=False)
     staff_session = in_private_database(env, "-c", _STAFF_SESSION).strip()
@@ -194,6 +195,14 @@ def test_every_request_gets_503_while_postgres_is_down_and_the_site_comes_back(
         assert health.status_code == 503
         assert health.json()["down"] == ["database"]
         assert health.json()["waiting"] == {"database": {"public pages": 1}}
+        # /metrics still answers, with what Redis knows: the same count.
+        scrape = requests.get(
+            f"{site.url}/metrics",
+            headers={"Authorization": f"Bearer {env['METRICS_TOKEN']}"},
+            timeout=30,
+        )
+        assert scrape.status_code == 200
+        assert 'survivors_outage_waiting{down="database",waiting="public pages"} 1.0' in scrape.text
 
         # One warning so far, for the first request: not one per request.
         assert len(_outage_lines(site)) == 1
