@@ -81,8 +81,12 @@ def _demo_mailbox(env: dict[str, str]) -> list[str]:
 
 
 def _local_stripe(env: dict[str, str], port: str) -> list[str]:
-    """No STRIPE_SECRET_KEY: a local Stripe-speaking server (tests/fakestripe) with a hosted
-    checkout page, whose payments reach the app as signed webhooks, so the demo takes gifts."""
+    """No STRIPE_SECRET_KEY: a local Stripe-speaking server (devstripe) with a hosted
+    checkout page, whose payments reach the app as signed webhooks, so the demo takes gifts.
+    A SEPA debit made there clears (or, with Fail, bounces) DEMO_SEPA_SETTLE_SECONDS later."""
+    settle_after = env.get("DEMO_SEPA_SETTLE_SECONDS", "5")
+    if not settle_after.isdigit() or int(settle_after) > 3600:
+        raise SystemExit("DEMO_SEPA_SETTLE_SECONDS: whole seconds, 0 to 3600")
     stripe_port = free_port()
     secret = "whsec_demo_" + secrets.token_hex(16)
     env["STRIPE_API_BASE"] = f"http://127.0.0.1:{stripe_port}"
@@ -92,18 +96,29 @@ def _local_stripe(env: dict[str, str], port: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "tests.fakestripe",
+        "devstripe",
         "--port",
         str(stripe_port),
         "--webhook",
         webhook,
         "--secret",
         secret,
+        "--settle-after",
+        settle_after,
     ]
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def _seed_gifts(env: dict[str, str]) -> None:
+    """Months of gifts through the local Stripe, booked from its webhooks by the site and the
+    worker just started (so after /healthz); once per data folder. The demo runs without."""
+    try:
+        _manage(env, "seed_demo_gifts")
+    except subprocess.CalledProcessError:
+        _say("seeding the demo's gifts failed; the site runs without them (output above)")
 
 
 def _processes(port: str) -> dict[str, list[str]]:
@@ -183,7 +198,10 @@ def main() -> int:
         for name, command in processes.items():
             # Own session: a Ctrl-C reaches only us, and we stop the children in order.
             children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-        if _wait_until_healthy(f"http://127.0.0.1:{port}", children):
+        healthy = _wait_until_healthy(f"http://127.0.0.1:{port}", children)
+        if healthy and "stripe" in children:
+            _seed_gifts(env)
+        if healthy:
             if "mailbox" in children:
                 _say(f"demo mailbox (every email the demo sends): {env['SITE_URL']}/demo/mailbox/")
             if "stripe" in children:

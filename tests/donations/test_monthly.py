@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from devstripe.server import FakeStripe
 from donations import checkout
 from donations.checkout import GiftRequest
 from donations.inbox import inbox_drain
@@ -20,7 +21,6 @@ from donations.models import (
     RecurringState,
 )
 from donations.notices import notices_send
-from tests.fakestripe.server import FakeStripe
 from tests.harness.smtp import SmtpServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
