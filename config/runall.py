@@ -112,13 +112,21 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
-def _seed_gifts(env: dict[str, str]) -> None:
-    """Months of gifts through the local Stripe, booked from its webhooks by the site and the
-    worker just started (so after /healthz); once per data folder. The demo runs without."""
-    try:
-        _manage(env, "seed_demo_gifts")
-    except subprocess.CalledProcessError:
-        _say("seeding the demo's gifts failed; the site runs without them (output above)")
+def _seed_traffic(env: dict[str, str], children: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Months of gifts through the local Stripe, and readers acting on the demo mailing, booked
+    by the site and the worker just started (so once /healthz answers); the seed commands add
+    nothing on a second run. The demo runs without them if a step fails."""
+    steps = ["seed_demo_gifts"] if "stripe" in children else []
+    if "stripe" in children and "mailbox" in children:
+        steps.append("seed_demo_readers")
+    for step in steps:
+        try:
+            _manage(env, step)
+        except subprocess.CalledProcessError:
+            _say(f"{step} failed; the site runs without its data (output above)")
+            return
+    if steps:
+        _say("demo data ready: gifts, payouts and the mailing's results are in the back office")
 
 
 def _processes(port: str) -> dict[str, list[str]]:
@@ -198,10 +206,7 @@ def main() -> int:
         for name, command in processes.items():
             # Own session: a Ctrl-C reaches only us, and we stop the children in order.
             children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-        healthy = _wait_until_healthy(f"http://127.0.0.1:{port}", children)
-        if healthy and "stripe" in children:
-            _seed_gifts(env)
-        if healthy:
+        if _wait_until_healthy(f"http://127.0.0.1:{port}", children):
             if "mailbox" in children:
                 _say(f"demo mailbox (every email the demo sends): {env['SITE_URL']}/demo/mailbox/")
             if "stripe" in children:
@@ -210,6 +215,8 @@ def main() -> int:
                 f"serving {env['SITE_URL']} (ready in {time.monotonic() - started:.1f} s); "
                 "Ctrl-C stops everything"
             )
+            # The site answers meanwhile; the finance and mailing pages fill as this goes.
+            _seed_traffic(env, children)
         else:
             _say("the site did not answer /healthz; see the processes' output above")
         while not stopping:

@@ -17,11 +17,23 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from devstripe.control import control
 from donations import stripe_api
+from donations.agreements import agreement_create, agreement_sign
 from donations.checkout import GiftRequest, checkout_start, donation_create
-from donations.models import Donation, EventStatus, Frequency, Method, StripeEvent
+from donations.models import (
+    Donation,
+    EventStatus,
+    Frequency,
+    Method,
+    PeriodicGiftAgreement,
+    RecurringDonation,
+    StatementRun,
+    StripeEvent,
+)
+from donations.statements import statement_run_start
 
 DAY = 86_400
 DONOR_DOMAIN = "example.org"  # reserved for examples: no real person gets these gifts' mail
@@ -40,6 +52,9 @@ class Donor:
 
 # (days ago, donor, euros, method): one-off gifts over the last three months.
 ONE_OFF = [
+    # Last December's gifts: the year that has ended gets its annual statements.
+    (362, Donor("Pieter Smit"), 50, Method.CARD),
+    (355, Donor("Kim de Jong"), 25, Method.IDEAL),
     (86, Donor("Sanne de Vries"), 25, Method.IDEAL),
     (81, Donor("Mark Jansen"), 50, Method.CARD),
     (77, Donor("Lotte Bakker"), 10, Method.BANCONTACT),
@@ -181,4 +196,23 @@ def seed_demo_gifts(say: Callable[[str], None] = print) -> int:
     finally:
         seeding.day(0)
     wait_until_booked()
+    _paperwork()
     return Donation.objects.filter(donor_email__endswith=f"@{DONOR_DOMAIN}").count()
+
+
+def _paperwork() -> None:
+    """What finance did with those gifts: last year's annual statements sent (the mail queue
+    prepares and sends them), and a signed five-year agreement for the first monthly donor."""
+    last_year = timezone.localdate().year - 1
+    if not StatementRun.objects.filter(year=last_year).exists():
+        statement_run_start(year=last_year)
+    first_monthly = MONTHLY[0][1]
+    recurring = RecurringDonation.objects.filter(donor_email=first_monthly.email).first()
+    if recurring is not None and not PeriodicGiftAgreement.objects.exists():
+        agreement = agreement_create(
+            recurring=recurring,
+            yearly_amount=recurring.amount * 12,
+            start_year=timezone.localdate().year + 1,
+            term_years=5,
+        )
+        agreement_sign(agreement=agreement)
