@@ -207,6 +207,9 @@ def main() -> int:
             # Own session: a Ctrl-C reaches only us, and we stop the children in order.
             children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
         if _wait_until_healthy(f"http://127.0.0.1:{port}", children):
+            # Before "serving": the seed turns the local Stripe's clock back while it works, so
+            # a visitor's gift in the meantime would be dated months ago.
+            _seed_traffic(env, children)
             if "mailbox" in children:
                 _say(f"demo mailbox (every email the demo sends): {env['SITE_URL']}/demo/mailbox/")
             if "stripe" in children:
@@ -215,8 +218,6 @@ def main() -> int:
                 f"serving {env['SITE_URL']} (ready in {time.monotonic() - started:.1f} s); "
                 "Ctrl-C stops everything"
             )
-            # The site answers meanwhile; the finance and mailing pages fill as this goes.
-            _seed_traffic(env, children)
         else:
             _say("the site did not answer /healthz; see the processes' output above")
         while not stopping:
