@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,9 @@ class Newcomer:
     def shot(self, name: str) -> None:
         self.step += 1
         self.page.screenshot(path=str(self.shots / f"{self.step:02d}-{name}.png"), full_page=True)
+        # A full-page screenshot leaves Chromium's scroll state off: without this, the next
+        # click on a button far down the page can land beside it.
+        self.page.evaluate("window.scrollTo(0, 0)")
 
     def go(self, path: str) -> None:
         response = self.page.goto(path if path.startswith("http") else self.base + path)
@@ -227,9 +231,13 @@ def test_a_newcomer_signs_up_gives_and_finds_data_as_marketing_and_finance(
             if role == "Marketing":
                 funnel = me.mailing_results()
             me.page.context.clear_cookies()
+    except Exception:
+        me.shot("failed-here")
+        raise
     finally:
         context.close()
         alive = _ctrl_c(process)
+        shutil.copy(clone / "run.log", shots / "run.log")  # what the run command printed
 
     assert empty == {"Marketing": [], "Finance": []}, "menu pages without rows"
     # The demo mailing's readers (mailing/demo_readers.py's plan): ten sent, five clicked,

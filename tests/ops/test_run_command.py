@@ -202,7 +202,11 @@ def test_run_command_serves_from_a_fresh_clone_and_stops_cleanly(clone: Path) ->
     assert "Save the Survivors" in landing
     assert "Samuel" in landing  # a demo story
     assert alive == [], f"still running after Ctrl-C: {alive}"
-    assert "Staff login: demo-admin / " in (clone / "run.log").read_text()
+    first_log = (clone / "run.log").read_text()
+    assert "Staff login: demo-admin / " in first_log
+    # The demo's traffic is seeded once, before "serving" (README).
+    assert first_log.index("Demo gifts ready:") < first_log.index("[run] serving")
+    assert first_log.index("Demo mailing read:") < first_log.index("[run] serving")
 
     # A second run reuses the data folder: same database, same staff login.
     process, second_start = _start(clone, port)
@@ -210,4 +214,7 @@ def test_run_command_serves_from_a_fresh_clone_and_stops_cleanly(clone: Path) ->
 
     assert alive == []
     assert password_file.read_text() == password
+    second_log = (clone / "run.log").read_text()[len(first_log) :]
+    assert "Demo gifts already there: nothing added." in second_log
+    assert "Demo mailing already read: nothing added." in second_log
     print(f"run command ready in {first_start:.1f}s (fresh), {second_start:.1f}s (second run)")
