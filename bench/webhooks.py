@@ -157,10 +157,10 @@ def lag_main(count: int = 10_000) -> None:
         from django.conf import settings
         from django.db.models import Max, Min
 
+        from devstripe.server import FakeStripe
         from donations import checkout
         from donations.checkout import GiftRequest
         from donations.models import Frequency, Method, StripeEvent
-        from tests.fakestripe.server import FakeStripe
         from tests.harness.smtp import SmtpServer
 
         logging.getLogger("mail.log").setLevel(logging.WARNING)

@@ -81,8 +81,12 @@ def _demo_mailbox(env: dict[str, str]) -> list[str]:
 
 
 def _local_stripe(env: dict[str, str], port: str) -> list[str]:
-    """No STRIPE_SECRET_KEY: a local Stripe-speaking server (tests/fakestripe) with a hosted
-    checkout page, whose payments reach the app as signed webhooks, so the demo takes gifts."""
+    """No STRIPE_SECRET_KEY: a local Stripe-speaking server (devstripe) with a hosted
+    checkout page, whose payments reach the app as signed webhooks, so the demo takes gifts.
+    A SEPA debit made there clears (or, with Fail, bounces) DEMO_SEPA_SETTLE_SECONDS later."""
+    settle_after = env.get("DEMO_SEPA_SETTLE_SECONDS", "5")
+    if not settle_after.isdigit() or int(settle_after) > 3600:
+        raise SystemExit("DEMO_SEPA_SETTLE_SECONDS: whole seconds, 0 to 3600")
     stripe_port = free_port()
     secret = "whsec_demo_" + secrets.token_hex(16)
     env["STRIPE_API_BASE"] = f"http://127.0.0.1:{stripe_port}"
@@ -92,18 +96,37 @@ def _local_stripe(env: dict[str, str], port: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "tests.fakestripe",
+        "devstripe",
         "--port",
         str(stripe_port),
         "--webhook",
         webhook,
         "--secret",
         secret,
+        "--settle-after",
+        settle_after,
     ]
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def _seed_traffic(env: dict[str, str], children: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Months of gifts through the local Stripe, and readers acting on the demo mailing, booked
+    by the site and the worker just started (so once /healthz answers); the seed commands add
+    nothing on a second run. The demo runs without them if a step fails."""
+    steps = ["seed_demo_gifts"] if "stripe" in children else []
+    if "stripe" in children and "mailbox" in children:
+        steps.append("seed_demo_readers")
+    for step in steps:
+        try:
+            _manage(env, step)
+        except subprocess.CalledProcessError:
+            _say(f"{step} failed; the site runs without its data (output above)")
+            return
+    if steps:
+        _say("demo data ready: gifts, payouts and the mailing's results are in the back office")
 
 
 def _processes(port: str) -> dict[str, list[str]]:
@@ -184,6 +207,9 @@ def main() -> int:
             # Own session: a Ctrl-C reaches only us, and we stop the children in order.
             children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
         if _wait_until_healthy(f"http://127.0.0.1:{port}", children):
+            # Before "serving": the seed turns the local Stripe's clock back while it works, so
+            # a visitor's gift in the meantime would be dated months ago.
+            _seed_traffic(env, children)
             if "mailbox" in children:
                 _say(f"demo mailbox (every email the demo sends): {env['SITE_URL']}/demo/mailbox/")
             if "stripe" in children:

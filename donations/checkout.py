@@ -16,9 +16,10 @@ from donations.fees import fee_cover_extra
 from donations.models import Donation, Frequency, Method, RecurringDonation
 
 ONE_OFF_METHODS = (Method.IDEAL, Method.CARD, Method.BANCONTACT)
-# Monthly: the first payment by iDEAL or card; Checkout turns an iDEAL payment into a SEPA
-# Direct Debit mandate for the following months.
-MONTHLY_METHODS = (Method.IDEAL, Method.CARD)
+# Monthly: the first payment by iDEAL or card, whose payment Checkout turns into a SEPA Direct
+# Debit mandate for the following months, or by SEPA Direct Debit straight away (processing
+# for a few days, like every debit after it).
+MONTHLY_METHODS = (Method.IDEAL, Method.CARD, Method.SEPA_DEBIT)
 
 
 @dataclass(frozen=True)

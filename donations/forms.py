@@ -124,7 +124,8 @@ class _TruncatedHidden(forms.CharField):
 
 def _method_choices() -> list[tuple[str, str]]:
     labels = {Method.CARD: _("Credit or debit card")}
-    return [(method.value, str(labels.get(method, method.label))) for method in ONE_OFF_METHODS]
+    methods = dict.fromkeys([*ONE_OFF_METHODS, *MONTHLY_METHODS])  # the page's order
+    return [(method.value, str(labels.get(method, method.label))) for method in methods]
 
 
 def _preset_choices() -> list[tuple[str, str]]:
@@ -256,10 +257,12 @@ class DonateForm(forms.Form):
             self.add_error(
                 "method",
                 _(
-                    "The first payment of a monthly gift can be made with iDEAL or a card. "
-                    "Bancontact is available for one-off gifts."
+                    "Bancontact is available for one-off gifts. Choose iDEAL, a card or SEPA "
+                    "Direct Debit for a monthly gift."
                 ),
             )
+        if frequency == Frequency.ONE_OFF and method and method not in ONE_OFF_METHODS:
+            self.add_error("method", _("SEPA Direct Debit is available for monthly gifts."))
         if data.get("news_opt_in") and not data.get("email") and "email" not in self.errors:
             self.add_error("email", _("Fill in your email address so we can send you news."))
         return data

@@ -33,7 +33,13 @@ from campaign.ratelimits import client_ip
 from campaign.services import Evidence, SignupSource, supporter_sign_up
 from donations import recurring as recurring_services
 from donations import stripe_api
-from donations.checkout import MONTHLY_METHODS, GiftRequest, checkout_start, donation_create
+from donations.checkout import (
+    MONTHLY_METHODS,
+    ONE_OFF_METHODS,
+    GiftRequest,
+    checkout_start,
+    donation_create,
+)
 from donations.defence import Block, blocked_log, checkout_rate_limited, ip_blocked
 from donations.forms import (
     OTHER,
@@ -220,6 +226,7 @@ def _donate_render(
                 "min": settings.DONATION_MIN_CENTS,
                 "max": settings.DONATION_MAX_CENTS,
                 "monthly_methods": [str(method) for method in MONTHLY_METHODS],
+                "one_off_methods": [str(method) for method in ONE_OFF_METHODS],
             }
         ),
     }

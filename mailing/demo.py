@@ -1,14 +1,22 @@
-"""The demo's mailing side: the welcome story sequence DESIGN.md promises, a donor series and
-segments staff can send to. Idempotent (keyed by slug and name), so every run can call it."""
+"""The demo's mailing side: the welcome story sequence DESIGN.md promises, a donor series,
+segments staff can send to, readers who signed up and confirmed (campaign's own services, so
+each has a confirmation email, consent evidence and the welcome story), and a mailing to them
+scheduled now (the worker sends it; mailing/demo_readers.py then reads, clicks, gives and
+unsubscribes). Idempotent (keyed by slug, name and address), so every run can call it."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
-from campaign.models import Story
-from mailing.models import Segment, Sequence, SequenceStep
+from campaign import services as campaign_services
+from campaign.models import Story, Supporter
+from campaign.selectors import consent_texts_current
+from campaign.tokens import confirmation_token
+from mailing import services
+from mailing.models import Mailing, Segment, Sequence, SequenceStep
 
 # (position, delay after the previous step, story slug, subject nl, subject en, preheader nl,
 # preheader en): the welcome series walks a new supporter through three stories.
@@ -58,6 +66,21 @@ SEGMENTS = [
     ("Maandelijkse donateurs", {"topics": ["donor_news"], "donor_status": ["monthly"]}),
     ("Engelstalige lezers", {"languages": ["en"], "topics": ["stories"]}),
 ]
+READER_DOMAIN = "example.org"  # reserved for examples: the demo mailbox keeps their mail anyway
+# (first name, surname, language, topics): people who signed up on the site and confirmed.
+READERS = [
+    ("Sophie", "Jansen", "nl", ("stories", "appeals")),
+    ("Thijs", "de Wit", "nl", ("stories",)),
+    ("Noor", "El Amrani", "nl", ("stories", "appeals", "donor_news")),
+    ("Ruben", "Kok", "nl", ("stories", "appeals")),
+    ("Yara", "Hoekstra", "nl", ("stories",)),
+    ("Olivia", "Brown", "en", ("stories", "appeals")),
+    ("Jesse", "van Leeuwen", "nl", ("stories", "appeals")),
+    ("Sara", "Postma", "nl", ("stories", "donor_news")),
+    ("Milan", "Verbeek", "nl", ("stories",)),
+    ("Hannah", "Schmidt", "en", ("stories",)),
+]
+DEMO_MAILING = "Verhaal van de maand: Samuel"
 
 
 def _sequence(slug: str, name: str, trigger: str, *, ends_on_gift: bool, steps: list) -> None:
@@ -101,7 +124,56 @@ def demo_mailing_seed() -> dict[str, int]:
     )
     for name, segment_filter in SEGMENTS:
         Segment.objects.update_or_create(name=name, defaults={"filter": segment_filter})
+    readers = _readers()
+    _mailing()
     return {
         "sequences": Sequence.objects.count(),
         "segments": Segment.objects.count(),
+        "readers": readers,
     }
+
+
+def reader_email(first: str, last: str) -> str:
+    return f"demo.{first}.{last}@{READER_DOMAIN}".lower().replace(" ", "")
+
+
+def _readers() -> int:
+    """Sign up and confirm each reader once, as the sign-up form and the confirmation button
+    would (evidence says it was the demo seed)."""
+    for first, last, language, topics in READERS:
+        email = reader_email(first, last)
+        if Supporter.objects.filter(email=email).exists():
+            continue
+        texts = consent_texts_current(language)
+        supporter = campaign_services.supporter_sign_up(
+            email=email,
+            first_name=first,
+            language=language,
+            texts={topic: texts[topic] for topic in topics},
+            evidence=campaign_services.Evidence(method="form", user_agent="demo seed"),
+            source=campaign_services.SignupSource(page="/", utm_source="demo"),
+        )
+        campaign_services.supporter_confirm(
+            token=confirmation_token(supporter_id=supporter.pk, nonce=supporter.confirmation_nonce),
+            evidence=campaign_services.Evidence(method="form", user_agent="demo seed"),
+        )
+    return Supporter.objects.filter(email__endswith=f"@{READER_DOMAIN}").count()
+
+
+def _mailing() -> None:
+    """This month's story to every reader, scheduled now: the worker sends it once it runs."""
+    story = Story.objects.filter(slug="samuel-en-de-schuld-die-nooit-kleiner-werd").first()
+    segment = Segment.objects.filter(name="Alle verhalenlezers").first()
+    if story is None or segment is None or Mailing.objects.filter(name=DEMO_MAILING).exists():
+        return
+    mailing = Mailing.objects.create(
+        name=DEMO_MAILING,
+        topic="stories",
+        story=story,
+        segment=segment,
+        subject_nl="Samuel werkte jaren voor een schuld die nooit kleiner werd",
+        subject_en="Samuel worked for years on a debt that never shrank",
+        preheader_nl="Het verhaal van deze maand, en wat jij kunt doen.",
+        preheader_en="This month's story, and what you can do.",
+    )
+    services.mailing_schedule(mailing_id=mailing.pk, send_at=timezone.now())

@@ -24,7 +24,7 @@ hypothesis.settings.register_profile("explore", print_blob=True)
 hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "explore")
 
 # The fake Stripe server's fixtures (fake_stripe, webhook_target) for every test package.
-pytest_plugins = ["tests.fakestripe.fixtures"]
+pytest_plugins = ["devstripe.fixtures"]
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -27,6 +27,7 @@ from campaign.models import Consent, Story, Supporter
 from campaign.selectors import consent_texts_current
 from campaign.services import Evidence
 from campaign.tokens import confirmation_token
+from devstripe.server import FakeStripe
 from donations.models import Donation, Transaction
 from mailing.models import Mailing, Segment
 from tests.backoffice.conftest import admin_url, verified_client
@@ -39,7 +40,6 @@ from tests.factories import (
     StoryFactory,
     SupporterFactory,
 )
-from tests.fakestripe.server import FakeStripe
 
 pytestmark = pytest.mark.django_db
 

@@ -53,3 +53,38 @@ def test_the_demo_admin_logs_in_with_the_printed_password_and_authenticator_uri(
 
     assert (answer.status_code, answer["Location"]) == (302, admin_url())
     assert client.get(admin_url("donations/donation/")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("label", "username", "allowed", "refused"),
+    [
+        ("Marketing", "demo-marketing", "mailing/mailing/", "donations/donation/"),
+        ("Finance", "demo-finance", "donations/transaction/", "mailing/mailing/"),
+    ],
+)
+def test_the_demo_role_accounts_log_in_and_see_only_their_part(
+    settings: Any, tmp_path: Path, label: str, username: str, allowed: str, refused: str
+) -> None:
+    first = seed(settings, tmp_path)
+    password = re.search(rf"{label} login: {username} / (\S+)", first)
+    uri = re.search(rf"{label} second factor \(TOTP\): (otpauth://totp/\S+)", first)
+    assert password is not None
+    assert uri is not None
+    assert f"{label} login: {username} / {password.group(1)}" in seed(settings, tmp_path)
+
+    secret = parse_qs(urlsplit(uri.group(1)).query)["secret"][0]
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    client = Client()
+    answer = client.post(
+        admin_url("login/"),
+        {
+            "username": username,
+            "password": password.group(1),
+            "otp_token": f"{totp(key):06d}",
+            "next": admin_url(),
+        },
+    )
+
+    assert (answer.status_code, answer["Location"]) == (302, admin_url())
+    assert client.get(admin_url(allowed)).status_code == 200
+    assert client.get(admin_url(refused)).status_code == 403

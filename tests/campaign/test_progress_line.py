@@ -12,10 +12,10 @@ from django.test import Client
 from django.utils import timezone
 
 from campaign.progress import CACHE_KEY
+from devstripe.server import FakeStripe
 from donations.inbox import inbox_drain
 from tests.donations.gifts import paid_gift
 from tests.factories import CampaignFactory, SupporterFactory
-from tests.fakestripe.server import FakeStripe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from devstripe.server import FakeStripe
 from donations import checkout
 from donations.checkout import GiftRequest
 from donations.inbox import inbox_drain
 from donations.models import Donation, Frequency, Method
-from tests.fakestripe.server import FakeStripe
 
 
 def paid_gift(

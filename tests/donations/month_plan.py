@@ -2,7 +2,7 @@
 
 Written before anything runs and computed from the plan alone: never from our handlers, the
 events' payloads or the fake's objects. The fee rules are the fake Stripe's documented table
-(tests/fakestripe/README.md: card 1.5% + €0.25, iDEAL €0.29, Bancontact 1.4% + €0.25, SEPA
+(devstripe/README.md: card 1.5% + €0.25, iDEAL €0.29, Bancontact 1.4% + €0.25, SEPA
 €0.35, a dispute €15), restated here so the plan does not run the fake's code either.
 """
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 
+from devstripe.server import FakeStripe
 from donations import checkout
 from donations.checkout import GiftRequest
 from donations.models import Donation, Frequency, Method, Transaction
-from tests.fakestripe.server import FakeStripe
 
 LedgerRows = Counter[tuple[str, str, int, int]]
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from devstripe.server import FakeStripe
 from donations.models import Donation
 from tests.donations.conftest import donate_data
-from tests.fakestripe.server import FakeStripe
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from devstripe.server import FakeStripe
 from donations.models import Donation, DonationStatus, RecurringDonation, RecurringState
-from tests.fakestripe.server import FakeStripe
 from tests.harness.smtp import SmtpServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

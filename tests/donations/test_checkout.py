@@ -11,10 +11,10 @@ import pytest
 from django.test import Client
 from structlog.testing import capture_logs
 
+from devstripe.server import FakeStripe
 from donations.models import Donation, DonationStatus, RecurringDonation, RecurringState
 from donations.recurring import manage_token
 from tests.donations.conftest import donate_data, run_inbox
-from tests.fakestripe.server import FakeStripe
 
 pytestmark = pytest.mark.django_db
 

@@ -17,6 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from campaign.models import Consent, Supporter
+from devstripe.server import FakeStripe
 from donations import checkout
 from donations.checkout import GiftRequest
 from donations.inbox import inbox_drain
@@ -38,7 +39,6 @@ from donations.reconcile import reconcile_stripe
 from donations.selectors import monthly_summary
 from donations.statements import donor_statement
 from tests.factories import CampaignFactory, SupporterFactory
-from tests.fakestripe.server import FakeStripe
 from tests.harness.smtp import SmtpServer
 
 pytestmark = pytest.mark.django_db(transaction=True)

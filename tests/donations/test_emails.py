@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from devstripe.server import FakeStripe
 from donations.models import DonorNotice, NoticeKind, RecurringDonation
 from donations.notices import notices_send
 from tests.donations.conftest import donate_data, run_inbox
-from tests.fakestripe.server import FakeStripe
 from tests.harness.smtp import SmtpServer
 
 pytestmark = pytest.mark.django_db

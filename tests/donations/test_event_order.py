@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from devstripe.server import FakeStripe
 from donations import checkout
 from donations.checkout import GiftRequest
 from donations.inbox import inbox_drain, stripe_event_receive
@@ -18,7 +19,6 @@ from donations.models import (
     RecurringDonation,
     RecurringState,
 )
-from tests.fakestripe.server import FakeStripe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,11 +8,11 @@ import pytest
 
 from campaign.events import donation_reversed, donation_succeeded
 from campaign.models import Supporter
+from devstripe.server import FakeStripe
 from donations.inbox import inbox_drain
 from donations.models import DonationStatus, StripeEvent, Transaction
 from tests.donations.gifts import paid_gift
 from tests.factories import SupporterFactory
-from tests.fakestripe.server import FakeStripe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

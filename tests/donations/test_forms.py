@@ -91,13 +91,21 @@ def test_a_preset_and_a_different_typed_amount_is_a_question_not_a_guess() -> No
     assert form(amount="2500", other_amount="25").is_valid()
 
 
-def test_monthly_first_payment_is_ideal_or_card_only() -> None:
+def test_monthly_first_payment_is_ideal_card_or_sepa_only() -> None:
     assert form(frequency="monthly", method="ideal").is_valid()
     assert form(frequency="monthly", method="card").is_valid()
+    assert form(frequency="monthly", method="sepa_debit").is_valid()
     refused = form(frequency="monthly", method="bancontact")
     assert not refused.is_valid()
     assert "method" in refused.errors
     assert form(frequency="one_off", method="bancontact").is_valid()
+
+
+def test_sepa_direct_debit_is_for_monthly_gifts() -> None:
+    with translation.override("nl"):
+        refused = form(frequency="one_off", method="sepa_debit")
+        assert not refused.is_valid()
+        assert refused.errors["method"] == ["SEPA-incasso kan alleen bij een maandelijkse gift."]
 
 
 WORDING = ConsentText(pk=7, topic="donor_news", language="nl", version=1, text="Ja, nieuws.")

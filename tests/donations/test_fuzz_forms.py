@@ -16,10 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from campaign.models import Consent, Supporter
+from devstripe.server import FakeStripe
 from donations import recurring as recurring_services
 from donations.models import Donation, RecurringDonation, RecurringState
 from tests.donations.conftest import donate_data
-from tests.fakestripe.server import FakeStripe
 from tests.fuzzing import FUZZ, TimedClient, row_counts
 from worker.models import OutboxTask
 

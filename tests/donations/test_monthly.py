@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from devstripe.server import FakeStripe
 from donations import checkout
 from donations.checkout import GiftRequest
 from donations.inbox import inbox_drain
@@ -20,7 +21,6 @@ from donations.models import (
     RecurringState,
 )
 from donations.notices import notices_send
-from tests.fakestripe.server import FakeStripe
 from tests.harness.smtp import SmtpServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -153,3 +153,42 @@ def test_a_revoked_mandate_ends_the_gift_with_a_notice(
     assert fake_stripe.get(monthly.stripe_subscription or "")["status"] == "canceled"
     assert subjects == ["Je maandelijkse gift is beëindigd"]
     assert DonorNotice.objects.filter(kind=NoticeKind.MANDATE_REVOKED).count() == 1
+
+
+def test_a_monthly_gift_started_by_sepa_direct_debit_is_paid_once_the_debit_clears(
+    fake_stripe: FakeStripe, live_server: Any, settings: Any, smtp_server: SmtpServer
+) -> None:
+    """The donate page offers SEPA Direct Debit for the first payment too: processing first
+    (no thanks yet), then the debit clears and the gift runs under that mandate."""
+    settings.SITE_URL = live_server.url
+    fake_stripe.set_webhook(live_server.url + "/stripe/webhook/", secret=fake_stripe.webhook_secret)
+    donation = checkout.donation_create(
+        request=GiftRequest(
+            amount=1000,
+            frequency=Frequency.MONTHLY,
+            method=Method.SEPA_DEBIT,
+            email=DONOR,
+            name="Maan",
+            language="nl",
+        )
+    )
+    checkout.checkout_start(donation=donation)
+    donation.refresh_from_db()
+    fake_stripe.complete_checkout(donation.stripe_checkout_session, "processing", "sepa_debit")
+
+    assert _apply(fake_stripe, smtp_server) == []
+    donation.refresh_from_db()
+    assert donation.status in ("pending", "processing")  # not paid, not thanked yet
+
+    payment_intent = fake_stripe.objects("payment_intent")[0]
+    fake_stripe.settle(payment_intent["id"])
+    subjects = _apply(fake_stripe, smtp_server)
+
+    donation.refresh_from_db()
+    gift = RecurringDonation.objects.get()
+    mandate = fake_stripe.objects("mandate")[0]
+    assert donation.status == "paid"
+    assert donation.method == Method.SEPA_DEBIT
+    assert gift.state == RecurringState.ACTIVE
+    assert gift.stripe_mandate == mandate["id"]
+    assert subjects == ["Dank je wel voor je gift"]

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from devstripe.server import FakeStripe
 from donations.models import StripeEvent, Transaction
 from tests.campaign.test_personal_data import _rows_containing
 from tests.donations.gifts import paid_gift
 from tests.factories import SupporterFactory
-from tests.fakestripe.server import FakeStripe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 EMAIL = "Fenna.Gift-Uniek@Voorbeeld.nl"

@@ -15,11 +15,11 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 from django.utils import timezone
 
+from devstripe.server import FakeStripe
 from donations.inbox import inbox_drain
 from donations.models import EventStatus, StripeEvent, SyncCursor
 from donations.reconcile import CURSOR, RUN_LOCK, reconcile_run, reconcile_stripe
 from tests.donations.reconcile_gifts import expected_ledger, ledger, paid_gift
-from tests.fakestripe.server import FakeStripe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DAY = 24 * 3600

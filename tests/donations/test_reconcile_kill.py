@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from devstripe.server import FakeStripe
 from donations.management.commands.reconcile_stripe import PROGRESS_SECONDS
 from donations.models import EventStatus, StripeEvent, SyncCursor
 from donations.reconcile import CURSOR
 from tests.donations.reconcile_gifts import expected_ledger, ledger, paid_gift
-from tests.fakestripe.server import FakeStripe
 from tests.harness.processes import ROOT, celery_env
 from tests.harness.waiting import wait_until
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from devstripe.server import FakeStripe
 from donations import checkout
 from donations.checkout import GiftRequest
 from donations.handlers import HANDLERS
@@ -27,7 +28,6 @@ from donations.models import (
     Transaction,
 )
 from donations.reconcile import reconcile_stripe
-from tests.fakestripe.server import FakeStripe
 from tests.harness.smtp import SmtpServer
 from tests.harness.waiting import wait_until
 

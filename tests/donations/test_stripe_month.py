@@ -23,6 +23,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
+from devstripe.server import FakeStripe
 from donations import checkout
 from donations.checkout import GiftRequest
 from donations.handlers import HANDLERS
@@ -54,7 +55,6 @@ from tests.donations.month_plan import (
     month_plan,
 )
 from tests.factories import CampaignFactory
-from tests.fakestripe.server import FakeStripe
 from tests.harness.smtp import SmtpServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

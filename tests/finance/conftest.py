@@ -16,12 +16,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from devstripe.server import FakeStripe
 from donations import checkout
 from donations.checkout import GiftRequest
 from donations.inbox import inbox_drain
 from donations.models import Donation, Frequency, Method
 from tests.factories import SupporterFactory
-from tests.fakestripe.server import FakeStripe
 
 ERASED_EMAIL = "wis-mij@voorbeeld.nl"
 ERASED_NAME = "Wisse Mijnaam"

@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 
 from backoffice.roles import FINANCE, MARKETING
 from config.settings.donations import rsin_is_valid
+from devstripe.server import FakeStripe
 from donations import agreements, checkout
 from donations.checkout import GiftRequest
 from donations.inbox import inbox_drain
@@ -30,7 +31,6 @@ from donations.models import (
 )
 from donations.templatetags.donations import euros
 from tests.backoffice.conftest import admin_url
-from tests.fakestripe.server import FakeStripe
 from tests.finance.test_statements import pdf_text, staff_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -14,6 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from devstripe.server import FakeStripe
 from donations.inbox import inbox_drain
 from donations.models import Donation, Frequency, Method, PayoutLine, Transaction
 from donations.payouts import (
@@ -23,13 +24,12 @@ from donations.payouts import (
     payout_reconciliation,
     payouts_overview,
 )
-from tests.fakestripe.server import FakeStripe
 from tests.finance.conftest import GIFTS, KnownLedger, _gift, as_row, cents, csv_rows, export
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 # The plan of the missed gift: a €40 card gift, whose webhooks never reach us. Card fees in
-# the fake are 1.5% + €0.25 (tests/fakestripe/README.md): 60 + 25 cents.
+# the fake are 1.5% + €0.25 (devstripe/README.md): 60 + 25 cents.
 MISSED = 4000
 MISSED_FEE = 85
 

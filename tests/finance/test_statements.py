@@ -21,6 +21,7 @@ from django.test import Client
 from django.utils import formats, timezone, translation
 
 from backoffice.roles import FINANCE, MARKETING
+from devstripe.server import FakeStripe
 from donations import statements
 from donations.inbox import inbox_drain
 from donations.models import AnnualStatement, Donation, StatementRun, StatementRunState
@@ -28,7 +29,6 @@ from donations.templatetags.donations import euros
 from tests.backoffice.conftest import admin_url
 from tests.donations.gifts import paid_gift
 from tests.factories import UserFactory
-from tests.fakestripe.server import FakeStripe
 from tests.harness.smtp import SmtpServer
 from tests.staff import verified_client
 

@@ -5,7 +5,7 @@
     one Celery worker pool per queue and one beat, as the Procfile runs them
 
 plus the test doubles of the outside world, in this process: the Stripe-speaking fake
-(tests/fakestripe, webhooks signed and POSTed over https through nginx) and an SMTP sink
+(devstripe, webhooks signed and POSTed over https through nginx) and an SMTP sink
 (aiosmtpd). Used by scripts/production-smoke and tests/ops/test_production_smoke.py.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from config.embedded import free_port
-from tests.fakestripe.server import FakeStripe
+from devstripe.server import FakeStripe
 from tests.harness.pgbouncer import PgBouncer
 from tests.harness.smtp import SmtpServer
 from tests.harness.tls_proxy import certificate, start_nginx, stop_group

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from backoffice.roles import MARKETING
 from campaign.events import donation_reversed
+from devstripe.server import FakeStripe
 from donations.inbox import inbox_drain
 from donations.models import Donation
 from mailing import services
@@ -24,7 +25,6 @@ from mailing.results import Day, funnel, gifts_per_day
 from mailing.sending import deliveries_send
 from tests.donations.gifts import paid_gift
 from tests.factories import ConsentFactory, UserFactory
-from tests.fakestripe.server import FakeStripe
 from tests.mailing.factories import (
     MailingFactory,
     SegmentFactory,

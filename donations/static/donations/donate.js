@@ -49,7 +49,7 @@
   function update() {
     var monthly = checked("frequency") === "monthly";
     form.querySelectorAll("input[name=method]").forEach(function (input) {
-      var allowed = !monthly || config.monthly_methods.indexOf(input.value) >= 0;
+      var allowed = (monthly ? config.monthly_methods : config.one_off_methods).indexOf(input.value) >= 0;
       input.disabled = !allowed;
       input.closest("label").setAttribute("aria-disabled", allowed ? "false" : "true");
       if (!allowed && input.checked) { form.querySelector("input[name=method][value=ideal]").checked = true; }

@@ -16,5 +16,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         counts = demo_mailing_seed()
         self.stdout.write(
-            f"Demo mailing ready: {counts['sequences']} sequences, {counts['segments']} segments."
+            f"Demo mailing ready: {counts['sequences']} sequences, {counts['segments']} "
+            f"segments, {counts['readers']} readers."
         )

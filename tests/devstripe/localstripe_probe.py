@@ -1,7 +1,7 @@
 """Re-run the localstripe check behind README.md: which of our Stripe calls can it serve?
 
     python3 -m venv /tmp/localstripe && /tmp/localstripe/bin/pip install localstripe==1.15.10
-    .venv/bin/python -m tests.fakestripe.localstripe_probe /tmp/localstripe/bin/python
+    .venv/bin/python -m tests.devstripe.localstripe_probe /tmp/localstripe/bin/python
 
 localstripe (GPL-3.0) runs in its own interpreter, as a subprocess, never imported here. Its
 own start() binds every interface, so it is started through aiohttp on 127.0.0.1, with its

@@ -4,10 +4,10 @@ payouts. Each function runs under the state lock and emits the events Stripe emi
 
 from __future__ import annotations
 
-from tests.fakestripe import methods, templates
-from tests.fakestripe.errors import StripeAPIError
-from tests.fakestripe.state import State
-from tests.fakestripe.templates import CURRENCY, Obj, new_id, template
+from devstripe import methods, templates
+from devstripe.errors import StripeAPIError
+from devstripe.state import State
+from devstripe.templates import CURRENCY, Obj, new_id, template
 
 OUTCOMES = ("paid", "processing", "failed")
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import stripe
 
-from tests.fakestripe.state import State
-from tests.fakestripe.templates import Obj
+from devstripe.state import State
+from devstripe.templates import Obj
 
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakestripe.server import FakeStripe
+from devstripe.server import FakeStripe
 
 TEST_SECRET_KEY = "sk_test_fake"
 TEST_WEBHOOK_SECRET = "whsec_fakestripe_test_secret"

@@ -12,12 +12,12 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fakestripe import billing, checkout, doors, pages, payments, webhooks
-from tests.fakestripe.api import Api, RecordedRequest, control_payload
-from tests.fakestripe.errors import StripeAPIError
-from tests.fakestripe.state import State
-from tests.fakestripe.templates import Obj
-from tests.fakestripe.webhooks import Delivery
+from devstripe import billing, checkout, doors, pages, payments, webhooks
+from devstripe.api import Api, RecordedRequest, control_payload
+from devstripe.errors import StripeAPIError
+from devstripe.state import State
+from devstripe.templates import Obj
+from devstripe.webhooks import Delivery
 
 DEFAULT_WEBHOOK_SECRET = "whsec_fakestripe_test_secret"
 # Control methods also reachable as POST /_test/<name> with a JSON object of keyword arguments.
@@ -44,8 +44,11 @@ class FakeStripe:
     """Start with `FakeStripe().start()` (or `with FakeStripe() as fake:`); point
     settings.STRIPE_API_BASE at `fake.api_base`. Every method is safe from any thread."""
 
-    def __init__(self, webhook_secret: str = DEFAULT_WEBHOOK_SECRET) -> None:
+    def __init__(
+        self, webhook_secret: str = DEFAULT_WEBHOOK_SECRET, settle_after: float | None = None
+    ) -> None:
         self.state = State()
+        self.state.settle_after = settle_after
         self.api = Api(self.state)
         self.webhooks = webhooks.WebhookSender(self.state)
         self.webhooks.secret = webhook_secret

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.fakestripe.errors import invalid, missing_param, unknown_param
+from devstripe.errors import invalid, missing_param, unknown_param
 
 Params = dict[str, Any]
 _BRACKETS = re.compile(r"\[([^\]]*)\]")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import parse_qs
 
-from tests.fakestripe import checkout
-from tests.fakestripe.state import State
-from tests.fakestripe.templates import Obj
+from devstripe import checkout, methods
+from devstripe.state import State
+from devstripe.templates import Obj
 
 LABELS = {
     "card": "Card",
@@ -54,7 +54,8 @@ def show(st: State, session: Obj) -> bytes:
         for index, kind in enumerate(session["payment_method_types"])
     )
     body = (
-        f"<h1>fakestripe Checkout</h1>"
+        f"<h1>devstripe Checkout</h1>"
+        f"<p><small>Local test checkout for development: no money moves.</small></p>"
         f'<p class="amount" data-testid="amount">{euros(session["amount_total"])}'
         f"{' per month' if monthly else ''}</p>"
         f'<p data-testid="mode">{"Monthly subscription" if monthly else "One-off payment"}'
@@ -72,16 +73,23 @@ def submit(st: State, session: Obj, form: bytes) -> tuple[int, dict[str, str], b
     method = fields.get("method") or session["payment_method_types"][0]
     if session["status"] != "open":
         return 200, {}, show(st, session)
-    if fields.get("action") == "pay":
-        # A SEPA debit is "processing" for days: the test settles it with settle().
-        outcome = "processing" if method == "sepa_debit" else "paid"
-        checkout.complete(st, session["id"], outcome, method)
-        target = session["success_url"]
-        if target:
-            target = target.replace("{CHECKOUT_SESSION_ID}", session["id"])
+    pay = fields.get("action") == "pay"
+    delayed = method in methods.ASYNC_METHODS
+    if delayed and st.settle_after is not None:
+        # The demo: the debit is processing, then clears (Pay) or bounces (Fail) by itself,
+        # as Stripe's test IBANs do; the donor is back on the thank-you page meanwhile.
+        checkout.complete(st, session["id"], "processing", method)
+        checkout.settle_later(st, session["id"], succeed=pay)
+    elif pay:
+        # A SEPA debit is "processing" for days: a test settles it with settle().
+        checkout.complete(st, session["id"], "processing" if delayed else "paid", method)
     else:
         checkout.complete(st, session["id"], "failed", method)
-        target = session["cancel_url"]
+    # Back to the site: its thank-you page once the session completed, else the cancel page.
+    completed = session["status"] == "complete"
+    target = session["success_url"] if completed else session["cancel_url"]
+    if target and completed:
+        target = target.replace("{CHECKOUT_SESSION_ID}", session["id"])
     if not target:
         return 200, {}, _page("Checkout", "<h1>Done</h1>")
     return 303, {"Location": target}, b""

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakestripe import checkout, payments, subscriptions
-from tests.fakestripe.errors import StripeAPIError, invalid, unrecognized_url
-from tests.fakestripe.params import Params, as_int, check_known, decode, expand_paths, metadata
-from tests.fakestripe.state import State
-from tests.fakestripe.store import created_filter
-from tests.fakestripe.templates import API_VERSION, Obj, new_id
+from devstripe import checkout, payments, subscriptions
+from devstripe.errors import StripeAPIError, invalid, unrecognized_url
+from devstripe.params import Params, as_int, check_known, decode, expand_paths, metadata
+from devstripe.state import State
+from devstripe.store import created_filter
+from devstripe.templates import API_VERSION, Obj, new_id
 
 # URL collection -> object type.
 COLLECTIONS = {

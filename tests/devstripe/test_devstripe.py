@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import stripe
 
+from devstripe.server import FakeStripe
 from donations import stripe_api
-from tests.fakestripe.server import FakeStripe
 
 EUR = "eur"
 

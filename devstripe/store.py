@@ -7,9 +7,9 @@ import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tests.fakestripe.errors import StripeAPIError, invalid, no_such
-from tests.fakestripe.params import Params, as_int, check_known, expand_paths
-from tests.fakestripe.templates import Obj
+from devstripe.errors import StripeAPIError, invalid, no_such
+from devstripe.params import Params, as_int, check_known, expand_paths
+from devstripe.templates import Obj
 
 # Fields that hold an id and may be expanded into the object (dotted: inside a sub-hash).
 EXPANDABLE: dict[str, set[str]] = {

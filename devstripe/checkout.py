@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from tests.fakestripe import billing, methods, payments, templates
-from tests.fakestripe.errors import StripeAPIError, invalid
-from tests.fakestripe.params import (
+import threading
+
+from devstripe import billing, methods, payments, templates
+from devstripe.errors import StripeAPIError, invalid
+from devstripe.params import (
     Params,
     as_dict,
     as_int,
@@ -14,8 +16,8 @@ from tests.fakestripe.params import (
     one_of,
     require,
 )
-from tests.fakestripe.state import State
-from tests.fakestripe.templates import CURRENCY, Obj, new_id, template
+from devstripe.state import State
+from devstripe.templates import CURRENCY, Obj, new_id, template
 
 CREATE_PARAMS = {
     "adaptive_pricing", "after_expiration", "allow_promotion_codes", "automatic_tax",
@@ -301,8 +303,10 @@ def complete(st: State, session_id: str, outcome: str = "paid", method: str | No
         pi = _pay_once(st, session, pm, outcome)
     else:
         pi = _subscribe(st, session, pm, outcome)
-    if pi is not None and settle_now:
-        settle(st, pi["id"], succeed=True)
+    if pi is not None:
+        st.store.private[session["id"]]["payment_intent"] = pi["id"]
+        if settle_now:
+            settle(st, pi["id"], succeed=True)
     return session
 
 
@@ -431,3 +435,19 @@ def _session_for_invoice(st: State, invoice_id: str | None) -> str | None:
         return None
     sessions = st.store.of_kind("checkout.session", lambda s: s["invoice"] == invoice_id)
     return sessions[0]["id"] if sessions else None
+
+
+def settle_later(st: State, session_id: str, *, succeed: bool) -> threading.Timer:
+    """`--settle-after`: the session's processing payment succeeds (or fails) by itself after
+    st.settle_after seconds, with the events Stripe sends when a debit clears or bounces."""
+    payment_intent_id = st.store.private[session_id]["payment_intent"]
+
+    def clear() -> None:
+        with st.lock:
+            if st.store.get(payment_intent_id, "payment_intent")["status"] == "processing":
+                settle(st, payment_intent_id, succeed=succeed)
+
+    timer = threading.Timer(st.settle_after or 0.0, clear)
+    timer.daemon = True
+    timer.start()
+    return timer

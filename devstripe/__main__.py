@@ -1,19 +1,21 @@
-"""The demo's local Stripe: `python -m tests.fakestripe --port P --webhook URL --secret S`.
+"""The demo's local Stripe: `python -m devstripe --port P --webhook URL --secret S`.
 
 The run command starts it when no STRIPE_SECRET_KEY is set, so the demo's donate button leads to
 a hosted checkout page (Pay / Fail) whose payments reach the app as signed webhooks, exactly as
-Stripe's would. A development and test tool: never for production (APP_ENV=production refuses
-STRIPE_API_BASE and test keys).
+Stripe's would. A development and test tool: never for production (it refuses to start under
+APP_ENV=production, and APP_ENV=production refuses STRIPE_API_BASE and test keys).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import sys
 import threading
 from typing import Any
 
-from tests.fakestripe.server import FakeStripe
+from devstripe.server import FakeStripe
 
 
 def main() -> None:
@@ -21,8 +23,23 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--webhook", required=True, help="the app's POST /stripe/webhook/ URL")
     parser.add_argument("--secret", required=True, help="the webhook signing secret (whsec_...)")
+    parser.add_argument(
+        "--settle-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="a SEPA debit paid (or failed) on the checkout page settles by itself this long "
+        "after, as Stripe's test IBANs do (default: only when told to, POST /_test/settle)",
+    )
     args = parser.parse_args()
-    fake = FakeStripe(webhook_secret=args.secret).start(port=args.port)
+    if os.environ.get("APP_ENV") == "production":
+        sys.exit(
+            "devstripe is a development and test tool: refusing to start with APP_ENV=production"
+        )
+    if args.settle_after is not None and not 0 <= args.settle_after <= 86_400:
+        parser.error("--settle-after takes 0 to 86400 seconds")
+    fake = FakeStripe(webhook_secret=args.secret, settle_after=args.settle_after)
+    fake.start(port=args.port)
     fake.set_webhook(args.webhook, secret=args.secret)
     print(f"[stripe] local Stripe at {fake.api_base}, webhooks to {args.webhook}", flush=True)
     stop = threading.Event()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import copy
 
-from tests.fakestripe import templates
-from tests.fakestripe.billing import plan_from_price, subscription_item
-from tests.fakestripe.errors import invalid, missing_param, no_such
-from tests.fakestripe.params import (
+from devstripe import templates
+from devstripe.billing import plan_from_price, subscription_item
+from devstripe.errors import invalid, missing_param, no_such
+from devstripe.params import (
     Params,
     as_bool,
     as_dict,
@@ -18,8 +18,8 @@ from tests.fakestripe.params import (
     one_of,
     require,
 )
-from tests.fakestripe.state import State
-from tests.fakestripe.templates import Obj
+from devstripe.state import State
+from devstripe.templates import Obj
 
 UPDATE_PARAMS = {
     "add_invoice_items", "application_fee_percent", "automatic_tax", "billing_cycle_anchor",

@@ -5,9 +5,9 @@ checkout on the same account. None carries our metadata; each emits the events S
 
 from __future__ import annotations
 
-from tests.fakestripe import billing, checkout, methods, payments, templates
-from tests.fakestripe.state import State
-from tests.fakestripe.templates import CURRENCY, Obj, new_id, template
+from devstripe import billing, checkout, methods, payments, templates
+from devstripe.state import State
+from devstripe.templates import CURRENCY, Obj, new_id, template
 
 
 def _customer(st: State, email: str, name: str, locale: str | None) -> Obj:

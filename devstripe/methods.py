@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tests.fakestripe.templates import Obj, new_id, random_upper, template
+from devstripe.templates import Obj, new_id, random_upper, template
 
 METHODS = ("card", "ideal", "bancontact", "sepa_debit")
 DAY = 86_400

@@ -6,9 +6,9 @@ import calendar
 import copy
 from datetime import UTC, datetime
 
-from tests.fakestripe import methods, payments, templates
-from tests.fakestripe.state import State
-from tests.fakestripe.templates import CURRENCY, Obj, new_id, template
+from devstripe import methods, payments, templates
+from devstripe.state import State
+from devstripe.templates import CURRENCY, Obj, new_id, template
 
 LIVE_STATUSES = ("active", "past_due", "incomplete")
 

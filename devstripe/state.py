@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.fakestripe import templates
-from tests.fakestripe.store import Store
-from tests.fakestripe.templates import Obj
+from devstripe import templates
+from devstripe.store import Store
+from devstripe.templates import Obj
 
 
 class State:
@@ -21,6 +21,9 @@ class State:
         self.events: list[Obj] = []
         self.clock_offset = 0
         self.base_url = ""
+        # Seconds after which a delayed payment (SEPA) paid or failed on the checkout page
+        # settles by itself (`--settle-after`, the demo); None: only when told to (tests).
+        self.settle_after: float | None = None
         self._request = threading.local()
         # Called (under the lock) with each new event: the webhook sender queues it.
         self.on_event: Callable[[Obj], None] = lambda event: None

@@ -1,0 +1,77 @@
+"""seed_demo_gifts: the demo's months of gifts through the local Stripe, booked from its signed
+webhooks by a real worker, and nothing more on a second run.
+
+Expectations come from the demo's plan (donations/demo_gifts.py's table, written out here):
+17 one-off gifts, of which 2 last December; 3 monthly gifts paid three times each (the first
+payment and two SEPA renewals); Mark Jansen's EUR 50 card gift refunded; Noah de Boer's EUR 20
+card gift disputed and lost; two payouts that settle what came before them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from devstripe.server import FakeStripe
+from donations.models import (
+    AgreementState,
+    Donation,
+    PeriodicGiftAgreement,
+    StatementRun,
+    Transaction,
+)
+from donations.payouts import payouts_overview
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def test_months_of_gifts_through_the_local_stripe_once(
+    fake_stripe: FakeStripe,
+    webhook_target: Any,
+    live_server: Any,
+    celery_worker: Any,
+    smtp_server: Any,
+) -> None:
+    webhook_target(f"{live_server.url}/stripe/webhook/")
+    celery_worker(EMAIL_URL=smtp_server.url)
+
+    call_command("seed_demo_gifts")
+
+    gifts = Donation.objects.all()
+    assert gifts.count() == 17 + 3 * 3
+    assert gifts.filter(frequency="monthly").count() == 9
+    assert gifts.filter(frequency="monthly", method="sepa_debit").count() == 4  # iDEAL's renewals
+    refunded = Donation.objects.get(donor_name="Mark Jansen")
+    disputed = Donation.objects.get(donor_name="Noah de Boer")
+    assert (refunded.status, disputed.status) == ("refunded", "disputed")
+    ledger = Transaction.objects.all()
+    assert ledger.filter(kind="gift").count() == 26
+    assert [r.amount for r in ledger.filter(kind="refund")] == [-5000]
+    assert [r.amount for r in ledger.filter(kind="dispute")] == [-2000]
+    assert ledger.filter(kind="payout").count() == 2
+    # Spread as Stripe dated them: last December, and over the last three months.
+    today = timezone.localdate()
+    days = sorted((today - row.occurred_at.date()).days for row in ledger.filter(kind="gift"))
+    assert 360 <= days[-1] <= 364
+    assert days[-3] <= 90
+    assert days[0] <= 5
+    # Both payouts reconcile against the ledger to the cent.
+    overview = payouts_overview(since=today - timedelta(days=400), until=today + timedelta(days=3))
+    assert len(overview.payouts) == 2
+    assert [p.differences for p in overview.payouts] == [[], []]
+    # Finance's paperwork: last year's statements, a signed agreement.
+    assert StatementRun.objects.filter(year=today.year - 1).exists()
+    agreement = PeriodicGiftAgreement.objects.get()
+    assert agreement.state == AgreementState.SIGNED
+    assert agreement.donor_name == "Anouk Willems"
+
+    events_before = len(fake_stripe.events())
+    call_command("seed_demo_gifts")
+
+    assert Donation.objects.count() == 26
+    assert Transaction.objects.count() == ledger.count()
+    assert len(fake_stripe.events()) == events_before
