@@ -39,8 +39,13 @@ class ReadOnlyInline(TabularInline):
 
 class ConsentInline(ReadOnlyInline):
     model = Consent
-    fields = ("topic", "text", "method", "given_at", "confirmed_at", "withdrawn_at", "ip")
+    fields = ("topic", "wording", "method", "given_at", "confirmed_at", "withdrawn_at", "ip")
     readonly_fields = fields
+
+    @admin.display(description=_("wording"))
+    def wording(self, obj: Consent) -> str:
+        # The foreign key has no verbose name of its own: it would read "Text" in Dutch too.
+        return str(obj.text)
 
 
 class AuditInline(ReadOnlyInline):
