@@ -106,8 +106,10 @@ UNFOLD = {
         }
     ],
     "SITE_URL": "/",
-    # Accessible names for the fields the admin's widgets leave unnamed (backoffice/a11y.js).
+    # Accessible names for the fields the admin's widgets leave unnamed, and contrast fixes
+    # (backoffice/a11y.js, backoffice/a11y.css).
     "SCRIPTS": [lambda request: static("backoffice/a11y.js")],
+    "STYLES": [lambda request: static("backoffice/a11y.css")],
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": True,
     # The account menu: one's own sign-in devices (passkeys, apps, recovery codes), password.

@@ -73,9 +73,11 @@ _READ_PAGE = """() => {
     const cs = getComputedStyle(el);
     const sides = ['Top', 'Right', 'Bottom', 'Left'];
     const borderless = sides.every(s => parseFloat(cs['border' + s + 'Width']) === 0);
-    // Chromium's own look: an inset border, or the user-agent grey rgb(118, 118, 118).
+    // Chromium's own look: an inset border, or the user-agent grey rgb(118, 118, 118) with
+    // square corners and the user agent's 1px x 2px padding.
     const browserDefault = cs.borderTopStyle === 'inset'
-      || cs.borderTopColor === 'rgb(118, 118, 118)';
+      || (cs.borderTopColor === 'rgb(118, 118, 118)' && cs.borderTopLeftRadius === '0px'
+          && cs.paddingLeft === '2px');
     // A field drawn borderless inside a bordered box of the theme (unfold's search, select2).
     const boxed = [el.parentElement, el.parentElement && el.parentElement.parentElement]
       .some(p => p && sides.some(s => parseFloat(getComputedStyle(p)['border' + s + 'Width']) > 0));
@@ -186,7 +188,9 @@ class Crawler:
     def axe_violations(self) -> list[str]:
         self.page.add_script_tag(content=AXE_JS)
         results = self.page.evaluate(
-            "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_21_AA
+            "tags => axe.run(document, {runOnly: {type: 'tag', values: tags},"
+            " resultTypes: ['violations']})",
+            WCAG_21_AA,
         )
         return [
             f"axe [{v['impact']}] {v['id']}: {[n['target'] for n in v['nodes']][:5]}"
