@@ -54,8 +54,14 @@ class AuditInline(ReadOnlyInline):
     # log is a page of its own (backoffice/audit_admin.py).
     verbose_name = _("consent history entry")
     verbose_name_plural = _("consent history")
-    fields = ("created_at", "action", "actor", "method", "staff_user", "details")
+    fields = ("created_at", "action", "actor", "method", "staff", "details")
     readonly_fields = fields
+
+    @admin.display(description=_("staff member"))
+    def staff(self, obj: SupporterAudit) -> str:
+        # As text: Django links a read-only foreign key even for who may not open staff
+        # accounts (Marketing), and that link answers 403.
+        return str(obj.staff_user) if obj.staff_user_id else "—"
 
 
 @admin.register(Supporter)

@@ -221,8 +221,10 @@ def test_the_public_site_in_dutch_and_english(
     fake_stripe: Any,
     webhook_target: Any,
     artifacts_dir: Path,
+    settings: Any,
 ) -> None:
     base = live_server.url
+    settings.SITE_URL = base  # Checkout's return address: the thank-you page on this server
     webhook_target(f"{base}/stripe/webhook/")
     crawls: list[Crawler] = []
     try:
