@@ -2,10 +2,13 @@
 in Dutch and English, in one headless Chromium against the live server.
 
 Every page reachable from the sidebar and from the links on those pages is opened (one page of
-each kind: ids and query values do not make a new kind), and every form is submitted with valid
-input by the journeys below. A page fails on a 5xx, raw markup, English in the Dutch UI, an
-unstyled field or a serious accessibility violation (tests/e2e/crawl.py); the test prints every
-problem of the run at once. Screenshots land in test-artifacts/crawl/<who>-<language>/.
+each kind: ids and queries do not make a new kind), and the journeys (crawl_journeys.py) submit
+every form and press every button with valid input: create, search, run each list action,
+preview, test-send, schedule, pause/resume/cancel, export, summary, payouts, statements,
+sign-up, preferences, data link, a gift through the local checkout. A page fails on a 5xx, raw
+markup, English in the Dutch UI, an unstyled field or a serious accessibility violation
+(tests/e2e/crawl.py); the test prints every problem of the run at once. Screenshots land in
+test-artifacts/crawl/<who>-<language>/.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.timeout(900),
+    pytest.mark.timeout(1200),  # the Admin's crawl opens ~200 pages on a busy machine
 ]
 
 # Page kinds axe-core has checked in this run: each kind once, whoever opens it first.
