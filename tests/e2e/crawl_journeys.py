@@ -59,8 +59,12 @@ def run_actions(crawl: Crawler, list_tail: str) -> None:
 
 
 def search_and_filter(crawl: Crawler, list_tail: str, term: str) -> None:
+    """A list filtered by its first filter's first choice, then searched for `term`."""
     page = crawl.page
     crawl.open(admin_url(list_tail))
+    choices = [link for link in crawl.links() if re.search(r"[?&]\w+__(exact|gte)=", link)]
+    if choices:
+        crawl.open(choices[0], f"filter {list_tail}")
     page.locator("#searchbar").fill(term)
     with page.expect_navigation():
         page.locator("#searchbar").press("Enter")
