@@ -26,6 +26,12 @@ from campaign.models import Consent, ConsentText, Supporter, SupporterAudit
 Actor = SupporterAudit.Actor
 
 
+def staff_member(entry: SupporterAudit) -> str:
+    # As text: Django links a read-only foreign key even for who may not open staff accounts
+    # (Marketing), and that link answers 403.
+    return str(entry.staff_user) if entry.staff_user_id else "—"
+
+
 class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
@@ -59,9 +65,7 @@ class AuditInline(ReadOnlyInline):
 
     @admin.display(description=_("staff member"))
     def staff(self, obj: SupporterAudit) -> str:
-        # As text: Django links a read-only foreign key even for who may not open staff
-        # accounts (Marketing), and that link answers 403.
-        return str(obj.staff_user) if obj.staff_user_id else "—"
+        return staff_member(obj)
 
 
 @admin.register(Supporter)
@@ -200,17 +204,21 @@ class SupporterAuditAdmin(ModelAdmin):
     """Every supporter's consent history (sign-ups, confirmations, preferences, unsubscribes,
     exports, erasures). Not the audit log of staff changes: that is backoffice/audit_admin.py."""
 
-    list_display = ["created_at", "supporter", "action", "actor", "method", "staff_user"]
+    list_display = ["created_at", "supporter", "action", "actor", "method", "staff"]
     list_filter = ["action", "actor", "method"]
     readonly_fields = [
         "supporter",
         "action",
         "actor",
         "method",
-        "staff_user",
+        "staff",
         "details",
         "created_at",
     ]
+
+    @admin.display(description=_("staff member"))
+    def staff(self, obj: SupporterAudit) -> str:
+        return staff_member(obj)
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         # The model's own name says "audit"; staff know this page as the consent history.
