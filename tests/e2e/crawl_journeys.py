@@ -20,10 +20,6 @@ from mailing.models import Mailing, Sequence
 from tests.backoffice.conftest import admin_url
 from tests.e2e.crawl import Crawler
 
-# Actions that would end the test's own session or world; their confirmation pages are still
-# opened and checked, never confirmed.
-CONFIRM_ONLY = ("delete_selected",)
-
 
 def choose(page: Page, select_id: str, text: str) -> None:
     """Pick `text` in a search-as-you-type (select2) field, as a person does."""
@@ -44,7 +40,8 @@ def submit(crawl: Crawler, button: Any, label: str) -> None:
 
 
 def run_actions(crawl: Crawler, list_tail: str) -> None:
-    """Every action of a list, on its first row (a delete only to its confirmation page)."""
+    """Every action of a list, on its first row. A delete goes as far as its confirmation page,
+    which is checked and never confirmed (the journey's later steps need the rows)."""
     page = crawl.page
     crawl.open(admin_url(list_tail), f"list {list_tail}")
     select = page.locator("select[name=action]")
