@@ -215,6 +215,8 @@ class SupporterAuditAdmin(ModelAdmin):
         "details",
         "created_at",
     ]
+    # Only these: left to itself the page would add the staff_user key as a link as well.
+    fields = readonly_fields
 
     @admin.display(description=_("staff member"))
     def staff(self, obj: SupporterAudit) -> str:

@@ -140,6 +140,7 @@ class Crawler:
     problems: list[str] = field(default_factory=list)
     visited: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # where the crawl's time goes
+    came_from: str = ""  # the page whose link is being followed, for error messages
     _seen: set[str] = field(default_factory=set)
     _shots: int = 0
 
@@ -222,7 +223,8 @@ class Crawler:
         self._timed("load", started)
         self.visited.append(url)
         if response is not None and response.status >= 400 and response.status != 404:
-            self.problems.append(f"[{self.who}/{self.language}] {url}: {response.status}")
+            via = f" (a link on {self.came_from})" if self.came_from else ""
+            self.problems.append(f"[{self.who}/{self.language}] {url}: {response.status}{via}")
         self.check(label or urlsplit(url).path)
         return True
 
@@ -235,18 +237,24 @@ class Crawler:
     def crawl(
         self, start: Iterable[str], *, within: Callable[[str], bool], limit: int = 120
     ) -> None:
-        """Breadth first from `start`, one page of each kind, at most `limit` pages."""
-        queue = [u if u.startswith("http") else self.base + u for u in start]
+        """Breadth first from `start`, one page of each kind, at most `limit` pages. A page
+        that answers an error names the page whose link led there."""
+        queue = [(u if u.startswith("http") else self.base + u, "") for u in start]
         while queue and len(self._seen) < limit:
-            url = queue.pop(0)
+            url, came_from = queue.pop(0)
             kind = pattern_of(url)
             if kind in self._seen or not url.startswith(self.base):
                 continue
             if not within(urlsplit(url).path + "?" + urlsplit(url).query):
                 continue
             self._seen.add(kind)
+            self.came_from = came_from
             if self.open(url):
-                queue += [link for link in self.links() if pattern_of(link) not in self._seen]
+                here = self.page.url
+                queue += [
+                    (link, here) for link in self.links() if pattern_of(link) not in self._seen
+                ]
+            self.came_from = ""
 
     def report(self) -> list[str]:
         return list(dict.fromkeys(self.problems))
