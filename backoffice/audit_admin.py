@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
@@ -37,7 +38,8 @@ class AuditedModelFilter(admin.SimpleListFilter):
         models = auditlog.get_models()
         types = ContentType.objects.get_for_models(*models)
         return sorted(
-            ((str(types[m].pk), str(capfirst(m._meta.verbose_name))) for m in models),
+            # gettext: third-party models (django-otp's) name themselves in plain English.
+            ((str(types[m].pk), capfirst(gettext(str(m._meta.verbose_name)))) for m in models),
             key=lambda choice: choice[1],
         )
 

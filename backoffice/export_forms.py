@@ -114,7 +114,9 @@ class MonthForm(forms.Form):
     """Which month the summary shows (GET): YYYY-MM, as a month picker sends it."""
 
     month = forms.CharField(
-        label=_("Month"), widget=forms.TextInput(attrs={"type": "month"}), max_length=7
+        label=_("Month"),
+        widget=forms.TextInput(attrs={**_INPUT, "type": "month"}),
+        max_length=7,
     )
 
     def clean_month(self) -> date:

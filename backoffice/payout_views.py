@@ -23,6 +23,7 @@ from backoffice import exports
 from backoffice.export_forms import PayoutExportForm, PayoutPeriodForm
 from backoffice.export_views import _require
 from donations.exports import PayoutExporter
+from donations.models import TransactionKind
 from donations.payouts import (
     Difference,
     Money,
@@ -66,9 +67,16 @@ def _figures(side: Money | None) -> dict[str, str]:
     }
 
 
+def kind_label(kind: str) -> str:
+    """A ledger kind or a Stripe balance transaction type, by name (a charge is a gift)."""
+    kind = "gift" if kind in ("charge", "payment") else kind
+    return str(TransactionKind(kind).label) if kind in TransactionKind.values else kind
+
+
 def _difference_row(difference: Difference) -> dict[str, Any]:
     return {
         "difference": difference,
+        "kind": kind_label(difference.kind),
         "problem": PROBLEMS[difference.problem],
         "stripe": _figures(difference.stripe),
         "ledger": _figures(difference.ledger),

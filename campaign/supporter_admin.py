@@ -26,6 +26,12 @@ from campaign.models import Consent, ConsentText, Supporter, SupporterAudit
 Actor = SupporterAudit.Actor
 
 
+def staff_member(entry: SupporterAudit) -> str:
+    # As text: Django links a read-only foreign key even for who may not open staff accounts
+    # (Marketing), and that link answers 403.
+    return str(entry.staff_user) if entry.staff_user_id else "—"
+
+
 class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
@@ -39,8 +45,13 @@ class ReadOnlyInline(TabularInline):
 
 class ConsentInline(ReadOnlyInline):
     model = Consent
-    fields = ("topic", "text", "method", "given_at", "confirmed_at", "withdrawn_at", "ip")
+    fields = ("topic", "wording", "method", "given_at", "confirmed_at", "withdrawn_at", "ip")
     readonly_fields = fields
+
+    @admin.display(description=_("wording"))
+    def wording(self, obj: Consent) -> str:
+        # The foreign key has no verbose name of its own: it would read "Text" in Dutch too.
+        return str(obj.text)
 
 
 class AuditInline(ReadOnlyInline):
@@ -49,8 +60,12 @@ class AuditInline(ReadOnlyInline):
     # log is a page of its own (backoffice/audit_admin.py).
     verbose_name = _("consent history entry")
     verbose_name_plural = _("consent history")
-    fields = ("created_at", "action", "actor", "method", "staff_user", "details")
+    fields = ("created_at", "action", "actor", "method", "staff", "details")
     readonly_fields = fields
+
+    @admin.display(description=_("staff member"))
+    def staff(self, obj: SupporterAudit) -> str:
+        return staff_member(obj)
 
 
 @admin.register(Supporter)
@@ -189,17 +204,23 @@ class SupporterAuditAdmin(ModelAdmin):
     """Every supporter's consent history (sign-ups, confirmations, preferences, unsubscribes,
     exports, erasures). Not the audit log of staff changes: that is backoffice/audit_admin.py."""
 
-    list_display = ["created_at", "supporter", "action", "actor", "method", "staff_user"]
+    list_display = ["created_at", "supporter", "action", "actor", "method", "staff"]
     list_filter = ["action", "actor", "method"]
     readonly_fields = [
         "supporter",
         "action",
         "actor",
         "method",
-        "staff_user",
+        "staff",
         "details",
         "created_at",
     ]
+    # Only these: left to itself the page would add the staff_user key as a link as well.
+    fields = readonly_fields
+
+    @admin.display(description=_("staff member"))
+    def staff(self, obj: SupporterAudit) -> str:
+        return staff_member(obj)
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         # The model's own name says "audit"; staff know this page as the consent history.

@@ -293,26 +293,33 @@ class MailingWorkspace(WorkspaceMixin):
         return TemplateResponse(request, "mailing/admin/results.html", context)
 
     def control_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """Pause, resume or cancel from the results page (POST: these change what is sent)."""
+        """Pause, resume or cancel from the results page (POST: these change what is sent).
+
+        The page's script asks for JSON and updates itself in place (state, buttons, bar); a
+        plain form post, without script, gets the results page back with the same message."""
         self._require(request, change=True)
         mailing = get_object_or_404(Mailing, pk=pk)
         change = _CONTROLS.get(str(request.POST.get("do", "")))
         if change is None:
-            messages.error(request, _("Unknown action."))
+            level, text = messages.ERROR, _("Unknown action.")
         else:
             before = mailing.state
             after = change(mailing_id=pk).state
             if after == before:
-                messages.warning(
-                    request,
-                    _("Nothing changed: the mailing is %(state)s.")
-                    % {"state": mailing.get_state_display()},
-                )
+                level = messages.WARNING
+                text = _("Nothing changed: the mailing is %(state)s.") % {
+                    "state": mailing.get_state_display()
+                }
             else:
-                messages.success(
-                    request,
-                    _("The mailing is now %(state)s.") % {"state": Mailing.State(after).label},
-                )
+                level = messages.SUCCESS
+                text = _("The mailing is now %(state)s.") % {"state": Mailing.State(after).label}
+        if request.headers.get("Accept") == "application/json":
+            payload = progress_payload(Mailing.objects.get(pk=pk))
+            return JsonResponse(
+                {**payload, "message": text, "level": messages.DEFAULT_TAGS[level]},
+                status=400 if change is None else 200,
+            )
+        messages.add_message(request, level, text)
         return HttpResponseRedirect(reverse("admin:mailing_mailing_results", kwargs={"pk": pk}))
 
     def progress_view(self, request: HttpRequest, pk: int) -> HttpResponse:

@@ -72,7 +72,7 @@ def test_monthly_gift_with_fee_cover_from_donate_page_to_thank_you_email(
     page.get_by_role("button", name="Pay").click()
     expect(page).to_have_url(re.compile(r"/doneer/bedankt/[0-9a-f-]{36}/\?session_id=cs_test_"))
 
-    # Then the thank-you page (refreshing by itself) shows the gift as paid.
+    # Then the thank-you page (updating itself, not reloading) shows the gift as paid.
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "Dank je wel voor je gift!", timeout=60_000
     )

@@ -242,7 +242,7 @@ def test_the_thanks_page_follows_the_webhook_not_the_return(
 
     assert "waiting for confirmation from the bank" in before
     assert "has been received" in after
-    assert 'http-equiv="refresh"' not in after
+    assert "data-refresh-url" not in after
 
 
 # --- the manage page against Stripe ----------------------------------------------------------

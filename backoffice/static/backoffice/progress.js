@@ -3,7 +3,8 @@
 // Markup (backoffice/includes/progress.html):
 //   <div data-progress-url="/…/progress/"> <progress> <span data-progress-label> … </div>
 // The URL answers JSON {done, total, state, finished, label, state_label?}. We poll it every second until
-// `finished`, then un-hide the [data-progress-finished] elements of the nearest
+// `finished` (a "progress:data" event on the box renders a payload got another way, e.g. from
+// controls.js, and polls again if the job runs again), then un-hide the [data-progress-finished] elements of the nearest
 // [data-progress-scope] ancestor (or of the page): a download link, the results; and stop. Errors keep polling with a slower pace: a deploy or a blip should not
 // leave the page stuck.
 (function () {
@@ -25,13 +26,21 @@
     if (label) {
       label.textContent = percent + "% · " + done + " / " + total + (data.label ? " · " + data.label : "");
     }
+    var scope = box.closest("[data-progress-scope]") || document;
     // A header elsewhere in the scope that names the state follows the same payload.
     if (data.state_label) {
-      (box.closest("[data-progress-scope]") || document).querySelectorAll("[data-progress-state]").forEach(function (el) {
+      scope.querySelectorAll("[data-progress-state]").forEach(function (el) {
         el.textContent = data.state_label;
         el.dataset.state = data.state || "";
       });
     }
+    // Buttons that apply in some states only (data-when="paused", controls.js).
+    if (data.state) {
+      scope.querySelectorAll("[data-when]").forEach(function (el) {
+        el.hidden = el.dataset.when.split(" ").indexOf(data.state) === -1;
+      });
+    }
+    if (!data.finished) delete box.dataset.finished;
     if (data.finished) {
       box.dataset.finished = "true";
       (box.closest("[data-progress-scope]") || document).querySelectorAll("[data-progress-finished]").forEach(function (el) {
@@ -41,14 +50,19 @@
   }
 
   function poll(box, delay) {
+    box.polling = true;
+    var asked = Date.now();
     fetch(box.dataset.progressUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) throw new Error(String(response.status));
         return response.json();
       })
       .then(function (data) {
-        render(box, data);
+        // An answer asked for before a newer payload arrived (controls.js) is already stale.
+        if (!(box.renderedAt > asked)) render(box, data);
+        else data = { finished: false };
         if (!data.finished) window.setTimeout(function () { poll(box, 1000); }, 1000);
+        else box.polling = false;
       })
       .catch(function () {
         window.setTimeout(function () { poll(box, Math.min(delay * 2, 10000)); }, delay);
@@ -56,7 +70,14 @@
   }
 
   function start() {
-    document.querySelectorAll("[data-progress-url]").forEach(function (box) { poll(box, 1000); });
+    document.querySelectorAll("[data-progress-url]").forEach(function (box) {
+      box.addEventListener("progress:data", function (event) {
+        box.renderedAt = Date.now();
+        render(box, event.detail);
+        if (!event.detail.finished && !box.polling) poll(box, 1000);
+      });
+      poll(box, 1000);
+    });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
