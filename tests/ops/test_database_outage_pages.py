@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from config.embedded import free_port
-from tests.fakestripe.webhooks import signature_header
+from devstripe.webhooks import signature_header
 from tests.harness.processes import celery_env
 from tests.harness.waiting import wait_until
 from tests.mailing.faults import (
