@@ -40,6 +40,7 @@ CHANNEL = {
     "dashboard": "dashboard",
     "dashboard_subscription": "dashboard",
     "invoice": "invoice",
+    "legacy_charge": "dashboard",  # an older integration's Charges API call: no session
 }
 FIRST = ["Anouk", "Bram", "Chaima", "Daan", "Elif", "Finn", "Hanna", "Jesse", "Lotte", "Milan"]
 LAST = ["de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "de Boer", "Mulder"]
@@ -56,14 +57,15 @@ class Payment:
     """A donor paying through a door; monthly ones start a subscription."""
 
     key: str
-    door: str  # donate_page, payment_link, dashboard, dashboard_subscription, invoice
+    # donate_page, payment_link, dashboard, dashboard_subscription, invoice, legacy_charge
+    door: str
     method: str
     amount: int
     at: int  # seconds into the month
     name: str
     email: str
     monthly: bool = False
-    fails: bool = False  # declined: no gift
+    fails: bool = False  # declined (or a debit the bank refused): no gift
     locale: str | None = None
 
 
@@ -201,7 +203,8 @@ class Plan:
         failing = {r.of for r in self.of_kind(Renewal) if r.fails}
         for payment in self.of_kind(Payment):
             frequency = "monthly" if payment.monthly else "one_off"
-            if payment.fails and payment.door != "donate_page":
+            delayed = payment.method == "sepa_debit"
+            if payment.fails and payment.door != "donate_page" and not delayed:
                 continue  # a declined attempt at another door leaves no donation
             row = (payment.email, payment.amount, frequency, status(payment.key, payment.fails))
             expected.donations[row] += 1
@@ -251,6 +254,7 @@ DOORS = [
     ("dashboard", 5, ["card", "sepa_debit"], False),
     ("dashboard_subscription", 3, ["sepa_debit"], True),
     ("invoice", 2, ["card"], False),
+    ("legacy_charge", 2, ["card"], False),
 ]
 PAYOUT_DAYS = (13, 25)  # the 14th (mid-month) and the 26th (its end), at 06:00
 LAST_ACTIVITY_DAY = 24  # everything else happens on the 1st to the 24th, 08:00-20:00
@@ -263,9 +267,10 @@ def _moment(rng: random.Random, day: int) -> int:
 
 
 def month_plan(seed: int) -> Plan:
-    """About fifty payments across every door, renewals (SEPA ones settling days later, one
-    across the mid-month payout, one failing), refunds (one partial), a lost and a won
-    dispute, one declined card, and two payouts."""
+    """About fifty payments across every door (legacy charges too), renewals (SEPA ones
+    settling days later, one across the mid-month payout, one failing), refunds (one partial),
+    a lost and a won dispute, one declined card, one refused dashboard debit, and two
+    payouts."""
     rng = random.Random(seed)
     steps: list[Step] = []
     payments: list[Payment] = []
@@ -290,9 +295,14 @@ def month_plan(seed: int) -> Plan:
                     locale="en" if door == "invoice" and n % 2 else None,
                 )
             )
-    # One donor's card is declined on our donate page.
+    # One donor's card is declined on our donate page; a debit made in the dashboard is
+    # refused by the donor's bank (a failed donation, no gift).
     declined = next(p for p in payments if p.door == "donate_page" and p.method == "card")
     payments[payments.index(declined)] = Payment(**{**declined.__dict__, "fails": True})
+    refused = next(p for p in payments if p.door == "dashboard")
+    payments[payments.index(refused)] = Payment(
+        **{**refused.__dict__, "method": "sepa_debit", "fails": True}
+    )
     steps += payments
     monthly_payments = [p for p in payments if p.monthly]
     for k, payment in enumerate(monthly_payments):

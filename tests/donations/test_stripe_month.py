@@ -111,7 +111,11 @@ def _pay(month: Month, payment: Payment) -> None:
         session = fake.payment_link_pay(**donor, method=payment.method, monthly=payment.monthly)
         month.subscriptions[payment.key] = session.get("subscription") or ""
     elif payment.door == "dashboard":
-        fake.dashboard_payment(**donor, method=payment.method)
+        intent = fake.dashboard_payment(**donor, method=payment.method, settle=not payment.fails)
+        if payment.fails:  # the donor's bank refuses the debit
+            fake.settle(intent["id"], succeed=False)
+    elif payment.door == "legacy_charge":
+        fake.legacy_charge(**donor)
     elif payment.door == "dashboard_subscription":
         subscription = fake.dashboard_subscription(**donor, method=payment.method)
         month.subscriptions[payment.key] = subscription["id"]
