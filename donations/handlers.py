@@ -544,13 +544,14 @@ def _invoice_booked(invoice: Any, *, failed: bool, intent: Payload | None = None
     if recurring is None:
         return
     intent_id = _invoice_payment_intent(invoice)
-    if intent is None or intent["id"] != intent_id:
-        intent = stripe_api.payment_intent_retrieve(intent_id) if intent_id else None
-    donation = _invoice_donation(invoice, recurring, intent)
+    booked = not failed and _invoice_gift_booked(invoice["id"], intent_id)
+    if intent_id and not booked and (intent is None or intent["id"] != intent_id):
+        intent = stripe_api.payment_intent_retrieve(intent_id)
+    donation = _invoice_donation(invoice, recurring, intent if intent_id else None)
     if failed:
         _invoice_failed(invoice, recurring, donation)
         return
-    if intent is not None:
+    if intent is not None and not booked:
         _record_payment_intent(intent, donation)
     if invoice.get("status") != "paid":
         return  # reached through its payment's events before the invoice was paid
@@ -566,6 +567,17 @@ def _invoice_booked(invoice: Any, *, failed: bool, intent: Payload | None = None
         recurring.state = RecurringState.ACTIVE
     recurring.failed_payments = 0
     recurring.save(update_fields=["state", "failed_payments", "updated_at"])
+
+
+def _invoice_gift_booked(invoice_id: str, intent_id: str) -> bool:
+    """Whether this invoice's donation holds its payment and the ledger its gift (booked by the
+    payment's own events): then the invoice has nothing to ask Stripe about its payment."""
+    if not intent_id:
+        return False
+    gift = Transaction.objects.filter(stripe_payment_intent=intent_id, kind=TransactionKind.GIFT)
+    return Donation.objects.filter(
+        Exists(gift), stripe_invoice=invoice_id, stripe_payment_intent=intent_id
+    ).exists()
 
 
 def invoice_payment_failed(payload: Payload) -> None:
