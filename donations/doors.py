@@ -1,5 +1,6 @@
 """Gifts that did not start on our donate page: a Payment Link, a payment or subscription made
-in the Stripe dashboard, an invoice, another site on the same Stripe account.
+in the Stripe dashboard, an invoice, another site on the same Stripe account, a legacy charge
+(the Charges API, without a payment intent).
 
 They carry none of our metadata, so their Donation (and RecurringDonation) is built here from
 Stripe's own objects: amount, currency, method, the donor's name, email and language, and the

@@ -359,7 +359,7 @@ def _legacy_charge_book(charge: Payload) -> Donation | None:
         return None
     payment_intent_lock(charge["id"])  # the charge stands in for the intent it lacks
     donation = (
-        Donation.objects.select_for_update()
+        Donation.objects.select_for_update(of=("self",))
         .filter(transactions__stripe_object=charge["id"], transactions__kind=TransactionKind.GIFT)
         .first()
     )

@@ -110,6 +110,24 @@ def test_a_dashboard_subscription_mapped_by_its_price_books_every_payment_to_it(
     assert list(Donation.objects.values_list("campaign_id", flat=True)) == [campaign.pk] * 2
 
 
+def test_an_invoice_for_a_mapped_product_is_booked_to_its_campaign(
+    stripe_world: FakeStripe,
+) -> None:
+    campaign = CampaignFactory(slug="bedrijven")
+    invoice = stripe_world.invoice_pay(amount=25000, email="bv@voorbeeld.nl", name="Bedrijf BV")
+    product = invoice["lines"]["data"][0]["pricing"]["price_details"]["product"]
+    StripeCampaign.objects.create(stripe_id=product, campaign=campaign)
+
+    _deliver(stripe_world)
+
+    donation = Donation.objects.get()
+    assert (donation.amount, donation.channel, donation.campaign_id) == (
+        25000,
+        "invoice",
+        campaign.pk,
+    )
+
+
 def test_metadata_naming_one_of_our_campaigns_goes_before_the_mapping(
     stripe_world: FakeStripe,
 ) -> None:
