@@ -119,6 +119,7 @@ def register_audited_models() -> None:
     audit("donations.RecurringDonation", hidden=_DONOR_PERSONAL)
     audit("donations.Transaction")
     audit("donations.PayoutLine")
+    audit("donations.StripeCampaign")
     # A run's progress counters move with every batch: who started which year's run is what
     # matters.
     audit("donations.StatementRun", only=("year", "state", "created_by", "finished_at"))

@@ -63,6 +63,9 @@ FINANCE_PERMISSIONS: list[str] = [
     *_perms("donations", "statementrun", "add", "change", "view"),
     *_perms("donations", "annualstatement", "view"),
     *_perms("donations", "periodicgiftagreement", "add", "change", "view"),
+    # Which campaign a Payment Link's (price's, product's) gifts are for: set by finance
+    # (changed when wrong; like every finance record, never deleted by finance).
+    *_perms("donations", "stripecampaign", "add", "change", "view"),
     # Background exports: ask for one, follow it, fetch its file (backoffice/export_views.py).
     # A read of the ledger, so a view permission like the rest of this role.
     *_perms("backoffice", "exportjob", "view"),

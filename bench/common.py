@@ -103,12 +103,17 @@ def gunicorn(env: dict[str, str], *, workers: int = 4) -> Iterator[str]:
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    # On a busy machine the workers can take minutes to boot: measuring a server that does not
+    # answer yet would print 0 req/s (or divide by it), so wait, then refuse.
+    deadline = time.monotonic() + 240
+    while True:
         try:
             urllib.request.urlopen(f"{base}/healthz", timeout=2)
             break
         except OSError:
+            if time.monotonic() > deadline:
+                process.terminate()
+                raise SystemExit(f"gunicorn did not answer {base}/healthz within 240 s") from None
             time.sleep(0.2)
     try:
         yield base

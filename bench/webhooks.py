@@ -7,6 +7,7 @@ Run: make bench (or .venv/bin/python bench/webhooks.py). Needs PostgreSQL, Redis
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 import tempfile
@@ -102,7 +103,10 @@ end
 def main() -> None:
     env = base_env()
     env.update(STRIPE_WEBHOOK_SECRET=SECRET, DJANGO_SETTINGS_MODULE="bench.settings")
-    with scratch_database("bench_webhooks", env) as db_url, tempfile.TemporaryDirectory() as tmp:
+    with (
+        scratch_database(f"bench_webhooks_{os.getpid()}", env) as db_url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_reference (id bigserial PRIMARY KEY, body text)")
         scripts = [
@@ -134,11 +138,9 @@ def lag_main(count: int = 10_000) -> None:
     """A burst of `count` real events through the webhook and two Celery workers (as many
     processes each as the run command starts, or BENCH_CONCURRENCY): the lag from receipt to
     ledger (target p99 < 5 s)."""
-    import os
-
     env = base_env()
     with (
-        scratch_database("bench_webhook_lag", env) as db_url,
+        scratch_database(f"bench_webhook_lag_{os.getpid()}", env) as db_url,
         leased_redis_database(env) as redis_url,
     ):
         env.update(

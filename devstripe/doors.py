@@ -82,9 +82,11 @@ def payment_link_pay(
     method: str = "card",
     monthly: bool = False,
     locale: str = "auto",
+    outcome: str = "paid",
 ) -> Obj:
     """A donor pays through a Payment Link: its Checkout Session (`payment_link` set, no
-    metadata, no client_reference_id), paid like any session (SEPA settles right after)."""
+    metadata, no client_reference_id), paid like any session (SEPA settles right after);
+    `outcome` as complete_checkout's ("processing": a SEPA debit waits for `settle`)."""
     price = _price(st, amount, monthly=monthly, name="Donatie")
     link = _link(st, price, monthly=monthly)
     session = checkout.create(
@@ -99,7 +101,7 @@ def payment_link_pay(
     )
     session.update(payment_link=link["id"], success_url=None, cancel_url=None)
     st.store.private[session["id"]]["donor"] = {"email": email, "name": name}
-    return checkout.complete(st, session["id"], "paid", method)
+    return checkout.complete(st, session["id"], outcome, method)
 
 
 def dashboard_payment(
@@ -111,10 +113,12 @@ def dashboard_payment(
     method: str = "card",
     description: str | None = None,
     metadata: dict[str, str] | None = None,
+    settle: bool = True,
 ) -> Obj:
     """A payment staff (or another site, with `metadata` of its own) made through the API or
     the dashboard: a PaymentIntent with the donor in `billing_details`, no customer, no session.
-    A SEPA debit is processing first and settled right after."""
+    A SEPA debit is processing first and settled right after, or (`settle=False`) when the
+    test calls `settle`."""
     pm = st.store.add(methods.payment_method(method, now=st.now(), email=email, name=name))
     pi = payments.payment_intent(
         st,
@@ -131,7 +135,7 @@ def dashboard_payment(
         mandate = st.store.add(methods.mandate(payment_method_id=pm["id"], now=st.now()))["id"]
     asynchronous = method in methods.ASYNC_METHODS
     payments.attempt(st, pi, "processing" if asynchronous else "paid", mandate=mandate)
-    if asynchronous:
+    if asynchronous and settle:
         checkout.settle(st, pi["id"], succeed=True)
     return pi
 

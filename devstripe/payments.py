@@ -151,6 +151,66 @@ def finish(st: State, pi: Obj, *, succeed: bool) -> None:
     st.emit("payment_intent.payment_failed", pi)
 
 
+def legacy_charge(
+    st: State,
+    *,
+    amount: int,
+    email: str,
+    name: str,
+    metadata: dict[str, str] | None = None,
+    description: str | None = None,
+) -> Obj:
+    """A card charge made with the legacy Charges API (`POST /v1/charges` with a card token, as
+    older integrations still do): no PaymentIntent (`payment_intent: null`), the donor in
+    `billing_details` and `receipt_email`, captured at once. Stripe sends only
+    `charge.succeeded` for it."""
+    pm = st.store.add(methods.payment_method("card", now=st.now(), email=email, name=name))
+    charge = template("charge")
+    charge.pop("refunds")  # includable: only sent when expanded
+    charge_id = new_id("ch_")
+    txn = templates.balance_transaction(
+        amount=amount,
+        fee=methods.fee("card", amount),
+        source=charge_id,
+        type="charge",
+        category="charge",
+        description=description,
+        available_on=methods.available_on("card", st.now()),
+        now=st.now(),
+    )
+    st.store.add(txn)
+    charge.update(
+        id=charge_id,
+        amount=amount,
+        amount_captured=amount,
+        amount_refunded=0,
+        balance_transaction=txn["id"],
+        billing_details=pm["billing_details"],
+        calculated_statement_descriptor="SAVE THE CHILDREN",
+        captured=True,
+        created=st.now(),
+        currency=CURRENCY,
+        customer=None,
+        description=description,
+        disputed=False,
+        metadata=dict(metadata or {}),
+        outcome=_outcome(approved=True),
+        paid=True,
+        payment_intent=None,
+        payment_method=pm["id"],
+        payment_method_details=methods.charge_details("card", amount=amount),
+        receipt_email=email,
+        receipt_url=f"{st.base_url}/receipts/{charge_id}",
+        shipping=None,
+        source=None,
+        status="succeeded",
+        transfer_data=None,
+    )
+    st.store.add(charge)
+    st.emit("charge.succeeded", charge)
+    return charge
+
+
 def _outcome(*, approved: bool) -> Obj:
     return {
         "advice_code": None,
@@ -321,17 +381,23 @@ def close_dispute(st: State, dispute_id: str, won: bool) -> Obj:
 
 
 def payout(st: State) -> Obj:
-    """Pay out every balance transaction not yet paid out, as one automatic payout."""
+    """Pay out every balance transaction that is available (its `available_on` has come) and
+    not yet paid out, as one automatic payout; the others stay pending for a later one."""
+    now = st.now()
     unpaid = [
         txn
         for txn in st.store.of_kind("balance_transaction")
         if not st.store.private[txn["id"]].get("payout")
     ]
-    total = sum(txn["net"] for txn in unpaid)
+    for txn in unpaid:
+        if txn["available_on"] <= now:
+            txn["status"] = "available"
+    available = [txn for txn in unpaid if txn["status"] == "available"]
+    total = sum(txn["net"] for txn in available)
     if total <= 0:
-        raise ValueError(f"nothing to pay out (balance {total})")
+        pending = len(unpaid) - len(available)
+        raise ValueError(f"nothing to pay out (available {total}, {pending} still pending)")
     payout_id = new_id("po_")
-    now = st.now()
     txn = templates.balance_transaction(
         amount=-total,
         fee=0,
@@ -343,7 +409,7 @@ def payout(st: State) -> Obj:
         now=now,
     )
     st.store.add(txn)
-    for settled in [*unpaid, txn]:
+    for settled in [*available, txn]:
         st.store.private[settled["id"]]["payout"] = payout_id
         settled["status"] = "available"
     obj = template("payout")

@@ -37,6 +37,7 @@ HTTP_CONTROLS = (
     "dashboard_payment",
     "invoice_pay",
     "dashboard_subscription",
+    "legacy_charge",
 )
 
 
@@ -274,6 +275,11 @@ class FakeStripe:
         """A subscription made in the dashboard, first invoice paid; returns it."""
         with self.state.lock:
             return self.state.store.render(doors.dashboard_subscription(self.state, **scenario))
+
+    def legacy_charge(self, **scenario: Any) -> Obj:
+        """A card charge made with the legacy Charges API (no PaymentIntent); returns it."""
+        with self.state.lock:
+            return self.state.store.render(payments.legacy_charge(self.state, **scenario))
 
 
 def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:

@@ -21,6 +21,7 @@ from donations.models import (
     DonorNotice,
     PayoutLine,
     RecurringDonation,
+    StripeCampaign,
     StripeEvent,
     Transaction,
 )
@@ -224,6 +225,17 @@ class DonorNoticeAdmin(ReadOnlyAdmin):
         return str(
             _("failing: %(error)s") % {"error": obj.last_error} if obj.attempts else _("waiting")
         )
+
+
+@admin.register(StripeCampaign)
+class StripeCampaignAdmin(ModelAdmin):
+    """Finance says which campaign the gifts of a Payment Link, price or product are for (the
+    doors Stripe's dashboard makes without our metadata); applied when such a gift is booked."""
+
+    list_display = ["stripe_id", "campaign", "note", "created_at"]
+    list_select_related = ["campaign"]
+    search_fields = ["stripe_id", "note", "campaign__slug"]
+    fields = ["stripe_id", "campaign", "note"]
 
 
 # Annual statements and periodic-gift agreements (issue #7) keep their admins in modules of

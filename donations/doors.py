@@ -1,5 +1,6 @@
 """Gifts that did not start on our donate page: a Payment Link, a payment or subscription made
-in the Stripe dashboard, an invoice, another site on the same Stripe account.
+in the Stripe dashboard, an invoice, another site on the same Stripe account, a legacy charge
+(the Charges API, without a payment intent).
 
 They carry none of our metadata, so their Donation (and RecurringDonation) is built here from
 Stripe's own objects: amount, currency, method, the donor's name, email and language, and the
@@ -9,12 +10,20 @@ read what Stripe sent and build unsaved-then-created rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from campaign.models import Campaign
 from donations import stripe_api
-from donations.models import Channel, Donation, Frequency, Method, RecurringDonation
+from donations.models import (
+    Channel,
+    Donation,
+    Frequency,
+    Method,
+    RecurringDonation,
+    StripeCampaign,
+)
 
 Payload = dict[str, Any]
 LANGUAGES = ("nl", "en")
@@ -55,13 +64,44 @@ def channel_of(*, session: Payload | None, metadata: Any, invoice: bool = False)
     return Channel.OTHER_SITE if foreign else Channel.DASHBOARD
 
 
-def campaign_of(*metadata: Any) -> Campaign | None:
-    """The campaign a metadata `campaign` names, if it is one of ours."""
+def campaign_of(*metadata: Any, stripe_ids: Iterable[str] = ()) -> Campaign | None:
+    """The campaign a metadata `campaign` names, if it is one of ours; else the one finance set
+    in the back office (StripeCampaign) for the first of `stripe_ids` that has one."""
     for values in metadata:
         slug = str((values or {}).get(CAMPAIGN_KEY) or "")[:50]  # a slug is at most 50
-        if slug:
-            return Campaign.objects.filter(slug=slug).first()
-    return None
+        named = Campaign.objects.filter(slug=slug).first() if slug else None
+        if named is not None:
+            return named
+    ids = [stripe_id for stripe_id in stripe_ids if stripe_id]
+    if not ids:
+        return None
+    mapped = {
+        row.stripe_id: row.campaign
+        for row in StripeCampaign.objects.filter(stripe_id__in=ids).select_related("campaign")
+    }
+    return next((mapped[stripe_id] for stripe_id in ids if stripe_id in mapped), None)
+
+
+def door_ids(
+    *, session: Payload | None = None, subscription: Any = None, invoice: Payload | None = None
+) -> list[str]:
+    """The Payment Link, prices and products a gift was made through, the most specific first:
+    what finance can map to a campaign (StripeCampaign)."""
+    links = [_id((session or {}).get("payment_link"))]
+    prices: list[str] = []
+    products: list[str] = []
+    items = ((subscription if isinstance(subscription, dict) else {}).get("items") or {}).get(
+        "data"
+    ) or []
+    for item in items:
+        price = item.get("price") or {}
+        prices.append(_id(price))
+        products.append(_id(price.get("product")) if isinstance(price, dict) else "")
+    for line in ((invoice or {}).get("lines") or {}).get("data") or []:
+        details = (line.get("pricing") or {}).get("price_details") or {}
+        prices.append(_id(details.get("price")))
+        products.append(_id(details.get("product")))
+    return [stripe_id for stripe_id in (*links, *prices, *products) if stripe_id]
 
 
 def method_of(*details: Any) -> str:
@@ -72,6 +112,33 @@ def method_of(*details: Any) -> str:
         if kind in Method.values:
             return str(kind)
     return Method.UNKNOWN
+
+
+# Debits whose bank answers days later: the donor gave, and a failure then is news (a declined
+# card at another door is only an attempt, made again or given up on the spot).
+DELAYED_METHODS = {Method.SEPA_DEBIT}
+
+
+def delayed_failure(intent: Payload) -> bool:
+    """Whether a payment intent failed as a delayed debit (read from its last error or, when
+    expanded, its charge)."""
+    if intent.get("status") not in {"requires_payment_method", "canceled"}:
+        return False
+    error_method = (intent.get("last_payment_error") or {}).get("payment_method")
+    charge = intent.get("latest_charge")
+    return (
+        method_of(
+            error_method if isinstance(error_method, dict) else None,
+            charge.get("payment_method_details") if isinstance(charge, dict) else None,
+        )
+        in DELAYED_METHODS
+    )
+
+
+def worth_a_donation(intent: Payload) -> bool:
+    """A payment from another door gets its donation when it succeeded, is processing (shown
+    so until the bank answers) or failed as a delayed debit."""
+    return intent.get("status") in {"succeeded", "processing"} or delayed_failure(intent)
 
 
 def _customer(value: Any) -> Payload:
@@ -122,11 +189,34 @@ def donation_for_payment(
         ),
         channel=channel_of(session=session, metadata=intent.get("metadata"), invoice=bool(invoice)),
         campaign=campaign_of(
-            intent.get("metadata"), (session or {}).get("metadata"), (invoice or {}).get("metadata")
+            intent.get("metadata"),
+            (session or {}).get("metadata"),
+            (invoice or {}).get("metadata"),
+            stripe_ids=door_ids(session=session, invoice=invoice),
         ),
         stripe_checkout_session=str((session or {}).get("id") or ""),
         stripe_payment_intent=intent["id"],
         stripe_invoice=invoice["id"] if invoice else None,
+    )
+
+
+def donation_for_charge(charge: Payload) -> Donation:
+    """A one-off gift for a charge made without a payment intent (the legacy Charges API of
+    older integrations): the donor from its billing details, receipt email or customer."""
+    customer = _customer(charge.get("customer"))
+    name, email = _donor(
+        charge.get("billing_details"), customer, {"email": charge.get("receipt_email")}
+    )
+    return Donation.objects.create(
+        donor_name=name,
+        donor_email=email,
+        amount=int(charge["amount"]),
+        currency=str(charge["currency"]).lower(),
+        frequency=Frequency.ONE_OFF,
+        method=method_of(charge.get("payment_method_details")),
+        language=language_guess(*(customer.get("preferred_locales") or [])),
+        channel=channel_of(session=None, metadata=charge.get("metadata")),
+        campaign=campaign_of(charge.get("metadata")),
     )
 
 
@@ -164,7 +254,11 @@ def recurring_for_subscription(
                 (session or {}).get("locale"), *(customer.get("preferred_locales") or [])
             ),
             "channel": channel_of(session=session, metadata=subscription.get("metadata")),
-            "campaign": campaign_of(subscription.get("metadata"), (session or {}).get("metadata")),
+            "campaign": campaign_of(
+                subscription.get("metadata"),
+                (session or {}).get("metadata"),
+                stripe_ids=door_ids(session=session, subscription=subscription),
+            ),
             "stripe_customer": _id(subscription.get("customer")),
         },
     )

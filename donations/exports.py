@@ -7,8 +7,10 @@ Europe/Amsterdam, exact decimals from cents), so Python only moves bytes. XLSX n
 values, so it reads the same columns unformatted through a streaming cursor (psycopg's
 `stream()`), one batch of rows in memory at a time.
 
-Attribution (the mailing or story that brought a gift) is joined in raw SQL on the mailing
-tables' names: donations must not import mailing (see DESIGN.md), and an export is a read.
+Attribution comes from what donations itself received with the gift (the email link's source
+token, the landing page's UTM tags, the campaign): which mailing, step or story brought gifts
+is mailing's to report (its results, fed by the donation events), never read from its tables
+here (DESIGN.md: the two apps meet only through events).
 """
 
 from __future__ import annotations
@@ -130,13 +132,6 @@ LEFT JOIN LATERAL (
     ORDER BY d0.id LIMIT 1
 ) late ON TRUE
 LEFT JOIN donations_donation d ON d.id = COALESCE(t.donation_id, late.id)
-LEFT JOIN mailing_giftattribution ga ON ga.donation_id = d.id
-LEFT JOIN mailing_message mm ON mm.id = ga.message_id
-LEFT JOIN mailing_mailing ml ON ml.id = mm.mailing_id
-LEFT JOIN mailing_sequencestep ss ON ss.id = mm.step_id
-LEFT JOIN mailing_sequence sq ON sq.id = ss.sequence_id
-LEFT JOIN campaign_story st ON st.id = COALESCE(mm.story_id, ml.story_id, ss.story_id)
-LEFT JOIN campaign_campaign cp ON cp.id = st.campaign_id
 LEFT JOIN campaign_campaign dcp ON dcp.id = d.campaign_id
 LEFT JOIN donations_payoutline pl
     ON pl.balance_transaction = t.stripe_balance_transaction
@@ -146,9 +141,12 @@ LEFT JOIN donations_payoutline pl
 METHOD_SQL = "COALESCE(d.method, '')"
 # Where the gift came in (donate page, Payment Link, dashboard, invoice, other site).
 CHANNEL_SQL = "COALESCE(d.channel, '')"
-# The campaign of the story the gift's email told, else the landing page's utm_campaign, else
-# the campaign the gift was given to (the donate page's).
-CAMPAIGN_SQL = "COALESCE(cp.slug, NULLIF(d.utm->>'utm_campaign', ''), dcp.slug, '')"
+# The landing page's utm_campaign, else the campaign the gift was given to (the donate page's,
+# or the one finance set for the Payment Link, price or product: donations.StripeCampaign).
+CAMPAIGN_SQL = "COALESCE(NULLIF(d.utm->>'utm_campaign', ''), dcp.slug, '')"
+# How the donor reached us: an email's donate link (its signed source token; which email is
+# mailing's to say), else the landing page's utm_source.
+SOURCE_SQL = "CASE WHEN d.source_token <> '' THEN 'email' ELSE NULLIF(d.utm->>'utm_source', '') END"
 
 LEDGER_COLUMNS: tuple[Column, ...] = (
     Column("booking_date", "(t.occurred_at AT TIME ZONE 'Europe/Amsterdam')::date", "date"),
@@ -173,11 +171,7 @@ LEDGER_COLUMNS: tuple[Column, ...] = (
     Column("stripe_balance_transaction", "t.stripe_balance_transaction"),
     Column("stripe_payout", "COALESCE(NULLIF(t.stripe_payout, ''), pl.payout)"),
     Column("campaign", CAMPAIGN_SQL),
-    Column(
-        "source",
-        "COALESCE('mailing: ' || ml.name, 'sequence: ' || sq.name || ' #' || ss.position)",
-    ),
-    Column("story", "st.slug"),
+    Column("source", SOURCE_SQL),
 )
 
 

@@ -286,15 +286,17 @@ def payment_intent(payload: Payload) -> None:
 def _outside_payment_news(intent: Payload) -> bool:
     """Whether a payment intent event without our metadata may change the books, decided
     without asking Stripe (finding its invoice or session costs two calls, and every payment
-    of a monthly gift sends three such events): a success not booked yet, or the failure of a
-    payment we booked as processing. Processing alone books nothing: the success will come."""
+    of a monthly gift sends three such events): a success not booked yet, a payment processing
+    that has no donation yet (shown as processing until its bank answers), the failure of a
+    payment we hold, or of a delayed debit we never saw processing."""
     status = intent.get("status")
     if status == "succeeded":
         # Final; booked already by its invoice's or session's event?
         return not _gift_in_ledger(intent.get("latest_charge"))
+    held = Donation.objects.filter(stripe_payment_intent=intent["id"]).exists()
     if status == "processing":
-        return False
-    return Donation.objects.filter(stripe_payment_intent=intent["id"]).exists()
+        return not held
+    return held or doors.delayed_failure(intent)
 
 
 def _gift_in_ledger(charge: Any) -> bool:
@@ -308,31 +310,63 @@ def _outside_payment(
 ) -> None:
     """Book a payment made through any door as a full gift, whichever of its events (payment
     intent, Checkout Session, invoice) comes first: the donation is keyed by the payment
-    intent, found again (under its lock) by every later event. (charge.succeeded stays
-    unhandled: every charge with a payment intent also sends payment_intent.succeeded; one
-    without is a legacy Charges API payment, which is not booked.)"""
+    intent, found again (under its lock) by every later event. A payment still processing (a
+    SEPA debit) gets its donation at once, as processing; a delayed debit that fails ends
+    failed; neither is thanked (only a gift in the ledger is). Charges without a payment
+    intent: see charge_succeeded."""
     intent = stripe_api.payment_intent_retrieve(intent_id)
     if (intent.get("metadata") or {}).get("donation_uuid"):
         _record_payment_intent(intent, None)  # ours after all (a stale payload)
         return
-    if invoice is None:
-        invoice = stripe_api.invoice_for_payment_intent(intent_id)
-    if invoice is not None and _subscription_of(invoice):
-        _invoice_booked(invoice, failed=False, intent=intent)  # a monthly payment: per invoice
-        return
     # The row lock before the intent's, as _donation_for_charge takes them.
     by_intent = Donation.objects.select_for_update().filter(stripe_payment_intent=intent_id)
     donation = by_intent.first()
+    if donation is None:
+        # Not booked yet: is it a monthly payment? (A donation that exists knows its door
+        # already, which spares each later event of a payment the invoice's two calls; the
+        # monthly gift's state is its invoice events' to change.)
+        if invoice is None:
+            invoice = stripe_api.invoice_for_payment_intent(intent_id)
+        if invoice is not None and _subscription_of(invoice):
+            _invoice_booked(invoice, failed=False, intent=intent)  # monthly: per invoice
+            return
     payment_intent_lock(intent_id)
     if donation is None:
         donation = by_intent.first()  # created by a drain that committed while we waited
     if donation is None:
-        if intent.get("status") not in {"succeeded", "processing"}:
+        if not doors.worth_a_donation(intent):
             return  # a declined attempt at another door: no gift, nothing to thank for
         if session is None:
             session = stripe_api.checkout_session_for(payment_intent=intent_id)
         donation = doors.donation_for_payment(intent, session=session, invoice=invoice)
     _record_payment_intent(intent, donation)
+
+
+def charge_succeeded(payload: Payload) -> None:
+    """A charge made without a payment intent (the legacy Charges API, which older integrations
+    still use): its only event, so it books the gift here. A charge with a payment intent is
+    booked through the intent's events; the inbox stores those ignored (event_wanted)."""
+    charge = payload["data"]["object"]
+    if not charge.get("payment_intent"):
+        _legacy_charge_book(stripe_api.charge_retrieve(charge["id"]))
+
+
+def _legacy_charge_book(charge: Payload) -> Donation | None:
+    """The donation of a charge without a payment intent, with its gift in the ledger: created
+    once, whichever of its events (succeeded, refunded, disputed) comes first, found again by
+    the others through the gift's ledger row."""
+    if charge.get("payment_intent") or not charge.get("paid"):
+        return None
+    payment_intent_lock(charge["id"])  # the charge stands in for the intent it lacks
+    donation = (
+        Donation.objects.select_for_update(of=("self",))
+        .filter(transactions__stripe_object=charge["id"], transactions__kind=TransactionKind.GIFT)
+        .first()
+    )
+    if donation is None:
+        donation = doors.donation_for_charge(charge)
+        _record_gift(charge, donation, set())
+    return donation
 
 
 # --- monthly gifts --------------------------------------------------------------------------
@@ -510,13 +544,14 @@ def _invoice_booked(invoice: Any, *, failed: bool, intent: Payload | None = None
     if recurring is None:
         return
     intent_id = _invoice_payment_intent(invoice)
-    if intent is None or intent["id"] != intent_id:
-        intent = stripe_api.payment_intent_retrieve(intent_id) if intent_id else None
-    donation = _invoice_donation(invoice, recurring, intent)
+    booked = not failed and _invoice_gift_booked(invoice["id"], intent_id)
+    if intent_id and not booked and (intent is None or intent["id"] != intent_id):
+        intent = stripe_api.payment_intent_retrieve(intent_id)
+    donation = _invoice_donation(invoice, recurring, intent if intent_id else None)
     if failed:
         _invoice_failed(invoice, recurring, donation)
         return
-    if intent is not None:
+    if intent is not None and not booked:
         _record_payment_intent(intent, donation)
     if invoice.get("status") != "paid":
         return  # reached through its payment's events before the invoice was paid
@@ -532,6 +567,17 @@ def _invoice_booked(invoice: Any, *, failed: bool, intent: Payload | None = None
         recurring.state = RecurringState.ACTIVE
     recurring.failed_payments = 0
     recurring.save(update_fields=["state", "failed_payments", "updated_at"])
+
+
+def _invoice_gift_booked(invoice_id: str, intent_id: str) -> bool:
+    """Whether this invoice's donation holds its payment and the ledger its gift (booked by the
+    payment's own events): then the invoice has nothing to ask Stripe about its payment."""
+    if not intent_id:
+        return False
+    gift = Transaction.objects.filter(stripe_payment_intent=intent_id, kind=TransactionKind.GIFT)
+    return Donation.objects.filter(
+        Exists(gift), stripe_invoice=invoice_id, stripe_payment_intent=intent_id
+    ).exists()
 
 
 def invoice_payment_failed(payload: Payload) -> None:
@@ -645,7 +691,7 @@ def _donation_for_charge(charge: Any) -> Donation | None:
     """
     intent_id = _id(charge.get("payment_intent"))
     if not intent_id:
-        return None
+        return _legacy_charge_book(charge)
     by_intent = Donation.objects.select_for_update().filter(stripe_payment_intent=intent_id)
     donation = by_intent.first()  # the row lock before the intent's, as the other handlers do
     payment_intent_lock(intent_id)
@@ -692,11 +738,10 @@ def dispute_changed(payload: Payload) -> None:
     """created and closed: each balance transaction of the dispute is a ledger row."""
     dispute = stripe_api.dispute_retrieve(payload["data"]["object"]["id"])
     charge_id = _id(dispute.get("charge"))
-    donation = (
-        _donation_for_charge({"payment_intent": dispute.get("payment_intent")})
-        if dispute.get("payment_intent")
-        else None
-    )
+    if dispute.get("payment_intent"):
+        donation = _donation_for_charge({"payment_intent": dispute["payment_intent"]})
+    else:  # a legacy charge (no payment intent): its donation is found through the charge
+        donation = _legacy_charge_book(stripe_api.charge_retrieve(charge_id)) if charge_id else None
     for balance in dispute.get("balance_transactions") or []:
         amount = int(balance["amount"])
         ledger_record(
@@ -788,6 +833,7 @@ HANDLERS: dict[str, Callable[[Payload], None]] = {
     "payment_intent.succeeded": payment_intent,
     "payment_intent.payment_failed": payment_intent,
     "payment_intent.processing": payment_intent,
+    "charge.succeeded": charge_succeeded,
     "charge.refunded": charge_refunded,
     "charge.dispute.created": dispute_changed,
     "charge.dispute.closed": dispute_changed,
@@ -800,3 +846,15 @@ HANDLERS: dict[str, Callable[[Payload], None]] = {
     "payout.reconciliation_completed": payout_reconciled,
     "mandate.updated": mandate_updated,
 }
+
+
+def event_wanted(event: Payload) -> bool:
+    """Whether a stored event is queued for its handler: a type we handle, except a charge that
+    has a payment intent (its intent's events book it; every gift sends one, which would only
+    cost the drain a round of work)."""
+    if event["type"] not in HANDLERS:
+        return False
+    if event["type"] == "charge.succeeded":
+        obj = (event.get("data") or {}).get("object") or {}
+        return not obj.get("payment_intent")
+    return True

@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from psycopg.errors import DeadlockDetected, LockNotAvailable
 
-from donations.handlers import HANDLERS
+from donations.handlers import HANDLERS, event_wanted
 from donations.ledger import from_timestamp
 from donations.models import EventStatus, StripeEvent
 from worker.wake import wake, wake_again
@@ -46,8 +46,9 @@ BATCH_SIZE = 20
 LOCK_WAIT_MS = 2
 BUSY_PAUSE_SECONDS = 0.05
 
-# Types without a handler are stored already marked ignored: kept for the record, never
-# queued (about half of what Stripe sends for a gift: charge.succeeded, *.created, ...).
+# Events without work (types without a handler, a charge with a payment intent) are stored
+# already marked ignored: kept for the record, never queued (about half of what Stripe sends
+# for a gift: charge.succeeded, *.created, ...).
 _INSERT = """
 INSERT INTO donations_stripeevent
     (stripe_id, type, payload, stripe_created, received_at, via, status, processed_at,
@@ -64,7 +65,7 @@ def stripe_event_receive(*, event: dict[str, Any], raw: bytes | None = None, via
     A single statement in autocommit: committed when it returns, so the caller can answer 2xx.
     """
     body = raw.decode() if raw is not None else json.dumps(event)
-    handled = event["type"] in HANDLERS
+    handled = event_wanted(event)
     status = EventStatus.RECEIVED if handled else EventStatus.IGNORED
     with connection.cursor() as cursor:
         cursor.execute(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -146,6 +147,44 @@ class Donation(AuditedFromLoad):
     def __str__(self) -> str:
         frequency, status = self.get_frequency_display(), self.get_status_display()
         return f"{euros(self.amount)} ({frequency}, {status})"
+
+
+# A Stripe Payment Link (plink_...), price (price_...) or product (prod_...) id.
+STRIPE_DOOR_ID = RegexValidator(
+    r"^(plink|price|prod)_[A-Za-z0-9]{1,200}$",
+    _("Enter a Payment Link (plink_...), price (price_...) or product (prod_...) id from Stripe."),
+)
+
+
+class StripeCampaign(models.Model):
+    """The campaign the gifts of a Stripe Payment Link, price or product are for: set by finance
+    staff in the back office, so a link shared on social media needs no code or Stripe
+    metadata. Applied when such a gift is booked (donations.doors); metadata naming one of our
+    campaigns still goes first."""
+
+    stripe_id = models.CharField(
+        _("Stripe id"),
+        max_length=255,
+        unique=True,
+        validators=[STRIPE_DOOR_ID],
+        help_text=_("As the Stripe dashboard shows it: plink_..., price_... or prod_..."),
+    )
+    campaign = models.ForeignKey(
+        "campaign.Campaign",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("campaign"),
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["stripe_id"]
+        verbose_name = _("campaign of a Stripe link")
+        verbose_name_plural = _("campaigns of Stripe links")
+
+    def __str__(self) -> str:
+        return self.stripe_id
 
 
 class RecurringState(models.TextChoices):

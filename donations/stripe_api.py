@@ -170,12 +170,19 @@ def checkout_session_for(*, payment_intent: str = "", subscription: str = "") ->
 
 
 def invoice_for_payment_intent(payment_intent_id: str) -> StripeDict | None:
-    """The invoice a payment intent pays, read with its payments, or None."""
+    """The invoice a payment intent pays, read with its payments (expanded in the same call),
+    or None."""
     record = _first(
         "/v1/invoice_payments",
-        {"payment": {"type": "payment_intent", "payment_intent": payment_intent_id}},
+        {
+            "payment": {"type": "payment_intent", "payment_intent": payment_intent_id},
+            "expand": ["data.invoice.payments"],
+        },
     )
-    return invoice_retrieve(_invoice_id(record["invoice"])) if record else None
+    if record is None:
+        return None
+    invoice = record["invoice"]
+    return invoice if isinstance(invoice, dict) else invoice_retrieve(_invoice_id(invoice))
 
 
 def _invoice_id(value: Any) -> str:

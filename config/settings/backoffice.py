@@ -174,6 +174,7 @@ UNFOLD = {
                     _item(_("Monthly gifts"), "autorenew", "donations.recurringdonation"),
                     _item(_("Ledger"), "account_balance", "donations.transaction"),
                     _item(_("Payout lines"), "receipt_long", "donations.payoutline"),
+                    _item(_("Campaigns of Stripe links"), "link", "donations.stripecampaign"),
                     _item(_("Stripe events"), "webhook", "donations.stripeevent"),
                     _item(_("Donor emails"), "mark_email_read", "donations.donornotice"),
                     _item(_("Annual statements"), "description", "donations.statementrun"),

@@ -19,11 +19,12 @@ from donations.models import (
     DonorNotice,
     PayoutLine,
     RecurringDonation,
+    StripeCampaign,
     StripeEvent,
     Transaction,
 )
 from mailing.models import Mailing, Segment, Sequence, SequenceStep
-from tests.factories import StoryFactory, UserFactory
+from tests.factories import CampaignFactory, StoryFactory, UserFactory
 from tests.staff import verified_client
 
 __all__ = ["verified_client"]
@@ -89,6 +90,9 @@ def finance_rows() -> dict[str, Any]:
         currency="eur",
     )
     notice = DonorNotice.objects.create(kind="thanks", key="thanks:backoffice", donation=donation)
+    mapping = StripeCampaign.objects.create(
+        stripe_id="plink_backoffice", campaign=CampaignFactory()
+    )
     return {
         "donation": donation,
         "recurringdonation": recurring,
@@ -96,6 +100,7 @@ def finance_rows() -> dict[str, Any]:
         "stripeevent": event,
         "payoutline": payout_line,
         "donornotice": notice,
+        "stripecampaign": mapping,
     }
 
 

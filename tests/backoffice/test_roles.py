@@ -52,8 +52,9 @@ def test_the_three_roles_exist_with_least_privilege() -> None:
     assert {"export_supporter_data", "erase_supporter"}.isdisjoint(marketing_codenames)
     assert not finance.filter(content_type__app_label="mailing").exists()
     # Money records are read-only for Finance; it only does its jobs on the job records:
-    # annual statement runs and periodic-gift agreements (issue #7).
-    job_models = ["statementrun", "periodicgiftagreement"]
+    # annual statement runs and periodic-gift agreements (issue #7), and the campaigns of
+    # Stripe links (issue 12).
+    job_models = ["statementrun", "periodicgiftagreement", "stripecampaign"]
     assert not (
         finance.exclude(codename__startswith="view_")
         .exclude(content_type__app_label="donations", content_type__model__in=job_models)
@@ -72,6 +73,7 @@ def test_every_finance_page_is_covered() -> None:
         "periodicgiftagreement",
         "recurringdonation",
         "statementrun",
+        "stripecampaign",
         "stripeevent",
         "transaction",
     ]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import stripe
 
+from devstripe.methods import DAY
 from devstripe.server import FakeStripe
 from donations import stripe_api
 
@@ -271,6 +272,7 @@ def test_refund_and_payout(fake_stripe: FakeStripe) -> None:
     ]
     assert fake_stripe.event_types()[-2:] == ["charge.refunded", "refund.created"]
 
+    fake_stripe.advance_time(2 * DAY)  # the card's money is available two days on
     payout = fake_stripe.payout()
     assert payout["amount"] == 2500 - 63 - 1000
     settled = list(stripe_api.balance_transactions_for_payout(payout["id"]))
@@ -289,12 +291,52 @@ def test_balance_transactions_page_through_a_big_payout(fake_stripe: FakeStripe)
     for index in range(60):
         paid_one_off(fake_stripe, "ideal", key=f"gift-{index}")
         fake_stripe.refund(fake_stripe.objects("charge")[0]["id"], 100)
+    fake_stripe.advance_time(2 * DAY)
     payout = fake_stripe.payout()
     settled = list(stripe_api.balance_transactions_for_payout(payout["id"]))
     assert len(settled) == 121
     assert sum(t["net"] for t in settled) == 0
     pages = fake_stripe.requests_to("GET", "/v1/balance_transactions")
     assert [r.params.get("starting_after") is not None for r in pages] == [False, True]
+
+
+def test_a_payout_settles_only_what_is_available(fake_stripe: FakeStripe) -> None:
+    # Given a card gift (available at midnight UTC two days on) and a SEPA debit (seven days).
+    card = paid_one_off(fake_stripe, "card", key="card")["latest_charge"]
+    debit = fake_stripe.dashboard_payment(
+        amount=5000, email="bank@example.org", name="Bea Bank", method="sepa_debit"
+    )
+    sepa = fake_stripe.get(debit["latest_charge"])
+    card_balance = fake_stripe.get(card["balance_transaction"]["id"])
+    sepa_balance = fake_stripe.get(sepa["balance_transaction"])
+    start = fake_stripe.advance_time(0)
+    day = start // DAY * DAY
+    assert (card_balance["available_on"], sepa_balance["available_on"]) == (
+        day + 2 * DAY,
+        day + 7 * DAY,
+    )
+
+    # Before either is available there is nothing to pay out.
+    with pytest.raises(ValueError, match="nothing to pay out"):
+        fake_stripe.payout()
+
+    # On the card's day the payout settles the card only; the debit stays pending.
+    fake_stripe.advance_time(day + 2 * DAY - start)
+    first = fake_stripe.payout()
+    assert first["amount"] == card_balance["net"]
+    settled = {t["source"]["id"] for t in stripe_api.balance_transactions_for_payout(first["id"])}
+    assert card["id"] in settled
+    assert sepa["id"] not in settled
+    assert fake_stripe.get(sepa_balance["id"])["status"] == "pending"
+
+    # A day before the debit's is still too early; on its day it is paid out.
+    fake_stripe.advance_time(4 * DAY)
+    with pytest.raises(ValueError, match="1 still pending"):
+        fake_stripe.payout()
+    fake_stripe.advance_time(DAY)
+    second = fake_stripe.payout()
+    assert second["amount"] == sepa_balance["net"]
+    assert fake_stripe.get(sepa_balance["id"])["status"] == "available"
 
 
 # -- events ---------------------------------------------------------------------------------
@@ -626,6 +668,7 @@ def test_every_object_has_only_fields_of_this_api_version(fake_stripe: FakeStrip
     charge_id = fake_stripe.objects("charge")[0]["id"]
     fake_stripe.refund(charge_id, 100)
     fake_stripe.dispute(charge_id)
+    fake_stripe.advance_time(7 * DAY)  # the SEPA debits' money too
     fake_stripe.payout()
     classes = {
         "checkout.session": stripe.checkout.Session,

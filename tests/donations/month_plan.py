@@ -3,7 +3,9 @@
 Written before anything runs and computed from the plan alone: never from our handlers, the
 events' payloads or the fake's objects. The fee rules are the fake Stripe's documented table
 (devstripe/README.md: card 1.5% + €0.25, iDEAL €0.29, Bancontact 1.4% + €0.25, SEPA
-€0.35, a dispute €15), restated here so the plan does not run the fake's code either.
+€0.35, a dispute €15), restated here so the plan does not run the fake's code either; so is
+when money becomes available to pay out (midnight UTC two days after a payment settled, seven
+for SEPA; refunds and disputes at once): a payout settles only what is available.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ FEES = {
     "sepa_debit": (Decimal(0), 35),
 }
 DISPUTE_FEE = 1500
+# Days after the settling day until a payment's money can be paid out (at midnight UTC, which
+# is before the 06:00 payouts of the plan's days, whose activity is 08:00-20:00 Amsterdam).
+AVAILABLE_AFTER_DAYS = {"card": 2, "ideal": 2, "bancontact": 2, "sepa_debit": 7}
 DISPUTABLE = {"card", "sepa_debit"}
 # What the following payments of a subscription are debited by: Checkout turns an iDEAL first
 # payment into a SEPA Direct Debit mandate; a card stays a card.
@@ -35,6 +40,7 @@ CHANNEL = {
     "dashboard": "dashboard",
     "dashboard_subscription": "dashboard",
     "invoice": "invoice",
+    "legacy_charge": "dashboard",  # an older integration's Charges API call: no session
 }
 FIRST = ["Anouk", "Bram", "Chaima", "Daan", "Elif", "Finn", "Hanna", "Jesse", "Lotte", "Milan"]
 LAST = ["de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "de Boer", "Mulder"]
@@ -51,14 +57,15 @@ class Payment:
     """A donor paying through a door; monthly ones start a subscription."""
 
     key: str
-    door: str  # donate_page, payment_link, dashboard, dashboard_subscription, invoice
+    # donate_page, payment_link, dashboard, dashboard_subscription, invoice, legacy_charge
+    door: str
     method: str
     amount: int
     at: int  # seconds into the month
     name: str
     email: str
     monthly: bool = False
-    fails: bool = False  # declined: no gift
+    fails: bool = False  # declined (or a debit the bank refused): no gift
     locale: str | None = None
 
 
@@ -114,6 +121,11 @@ class Gift:
     from_donate_page: bool
     settled_at: int
 
+    @property
+    def available_at(self) -> int:
+        """When its money can be paid out: the start of the day it becomes available."""
+        return (self.settled_at // DAY + AVAILABLE_AFTER_DAYS[self.method]) * DAY
+
 
 @dataclass
 class Expected:
@@ -143,7 +155,8 @@ class Plan:
         moves: list[tuple[int, str, int, int]] = []  # (at, kind, gross, fee)
         gifts = {gift.key: gift for gift in self._gifts()}
         expected.gifts = list(gifts.values())
-        moves += [(g.settled_at, "gift", g.amount, g.fee) for g in gifts.values()]
+        # Each move at the moment its money can be paid out.
+        moves += [(g.available_at, "gift", g.amount, g.fee) for g in gifts.values()]
         for refund in self.of_kind(Refund):
             gift = gifts[refund.of]
             moves.append((refund.at, "refund", -(refund.amount or gift.amount), 0))
@@ -157,7 +170,7 @@ class Plan:
             net = sum(gross - fee for at, _, gross, fee in moves if since < at < payout.at)
             expected.payouts[payout.key] = net
             for gift in gifts.values():
-                if since < gift.settled_at < payout.at:
+                if since < gift.available_at < payout.at:
                     expected.settled_by[gift.key] = payout.key
             since = payout.at
         moves += [(0, "payout", -amount, 0) for amount in expected.payouts.values()]
@@ -190,7 +203,8 @@ class Plan:
         failing = {r.of for r in self.of_kind(Renewal) if r.fails}
         for payment in self.of_kind(Payment):
             frequency = "monthly" if payment.monthly else "one_off"
-            if payment.fails and payment.door != "donate_page":
+            delayed = payment.method == "sepa_debit"
+            if payment.fails and payment.door != "donate_page" and not delayed:
                 continue  # a declined attempt at another door leaves no donation
             row = (payment.email, payment.amount, frequency, status(payment.key, payment.fails))
             expected.donations[row] += 1
@@ -240,9 +254,12 @@ DOORS = [
     ("dashboard", 5, ["card", "sepa_debit"], False),
     ("dashboard_subscription", 3, ["sepa_debit"], True),
     ("invoice", 2, ["card"], False),
+    ("legacy_charge", 2, ["card"], False),
 ]
 PAYOUT_DAYS = (13, 25)  # the 14th (mid-month) and the 26th (its end), at 06:00
 LAST_ACTIVITY_DAY = 24  # everything else happens on the 1st to the 24th, 08:00-20:00
+# SEPA debits settle by the 19th, so the last payout pays out the whole month.
+LAST_SEPA_DAY = PAYOUT_DAYS[-1] - AVAILABLE_AFTER_DAYS["sepa_debit"]
 
 
 def _moment(rng: random.Random, day: int) -> int:
@@ -250,9 +267,10 @@ def _moment(rng: random.Random, day: int) -> int:
 
 
 def month_plan(seed: int) -> Plan:
-    """About fifty payments across every door, renewals (SEPA ones settling days later, one
-    across the mid-month payout, one failing), refunds (one partial), a lost and a won
-    dispute, one declined card, and two payouts."""
+    """About fifty payments across every door (legacy charges too), renewals (SEPA ones
+    settling days later, one across the mid-month payout, one failing), refunds (one partial),
+    a lost and a won dispute, one declined card, one refused dashboard debit, and two
+    payouts."""
     rng = random.Random(seed)
     steps: list[Step] = []
     payments: list[Payment] = []
@@ -262,29 +280,37 @@ def month_plan(seed: int) -> Plan:
             n += 1
             first, last = rng.choice(FIRST), rng.choice(LAST)
             slug = f"{first}.{last}".lower().replace(" ", "")
+            method = rng.choice(methods)
+            last_day = LAST_SEPA_DAY if method == "sepa_debit" else 19
             payments.append(
                 Payment(
                     key=f"p{n}",
                     door=door,
-                    method=rng.choice(methods),
+                    method=method,
                     amount=rng.randrange(5, 150) * 100 + rng.choice([0, 0, 50, 99]),
-                    at=_moment(rng, rng.randrange(0, 6 if monthly else 20)),
+                    at=_moment(rng, rng.randrange(0, 6 if monthly else last_day + 1)),
                     name=f"{first} {last}",
                     email=f"{slug}.{n}@voorbeeld.nl",
                     monthly=monthly,
                     locale="en" if door == "invoice" and n % 2 else None,
                 )
             )
-    # One donor's card is declined on our donate page.
+    # One donor's card is declined on our donate page; a debit made in the dashboard is
+    # refused by the donor's bank (a failed donation, no gift).
     declined = next(p for p in payments if p.door == "donate_page" and p.method == "card")
     payments[payments.index(declined)] = Payment(**{**declined.__dict__, "fails": True})
+    refused = next(p for p in payments if p.door == "dashboard")
+    payments[payments.index(refused)] = Payment(
+        **{**refused.__dict__, "method": "sepa_debit", "fails": True}
+    )
     steps += payments
     monthly_payments = [p for p in payments if p.monthly]
     for k, payment in enumerate(monthly_payments):
         if payment.door == "dashboard_subscription" and k % 3 == 0:
             continue  # a new subscription not renewed this month
-        at = _moment(rng, rng.randrange(8, 19))
         delayed = RENEWED_BY[payment.method] == "sepa_debit"
+        # A debit settles two or three days after it is made.
+        at = _moment(rng, rng.randrange(8, LAST_SEPA_DAY - 2 if delayed else 19))
         settle_at = at + rng.randrange(2, 4) * DAY if delayed else at
         steps.append(Renewal(key=f"r{k}", of=payment.key, at=at, settle_at=settle_at))
     renewals = [s for s in steps if isinstance(s, Renewal)]

@@ -129,6 +129,15 @@ def _expected(fake: FakeStripe, payout_id: str) -> list[Row]:
     return rows
 
 
+def funds_available(fake: FakeStripe) -> None:
+    """Move the fake Stripe's clock on to when every balance transaction so far is available:
+    a payout settles only those (card, iDEAL and Bancontact two days on, SEPA seven)."""
+    now = fake.advance_time(0)
+    last = max(txn["available_on"] for txn in fake.objects("balance_transaction"))
+    if last > now:
+        fake.advance_time(last - now)
+
+
 @pytest.fixture
 def known_ledger(fake_stripe: FakeStripe, live_server: Any) -> KnownLedger:
     fake_stripe.set_webhook(live_server.url + "/stripe/webhook/", secret=fake_stripe.webhook_secret)
@@ -150,6 +159,7 @@ def known_ledger(fake_stripe: FakeStripe, live_server: Any) -> KnownLedger:
     fake_stripe.refund(charge["partial"], amount=1234)
     fake_stripe.close_dispute(fake_stripe.dispute(charge["lost"])["id"], won=False)
     fake_stripe.close_dispute(fake_stripe.dispute(charge["won"])["id"], won=True)
+    funds_available(fake_stripe)
     payout = fake_stripe.payout()
     fake_stripe.wait_for_deliveries()
     inbox_drain()

@@ -24,7 +24,16 @@ from donations.payouts import (
     payout_reconciliation,
     payouts_overview,
 )
-from tests.finance.conftest import GIFTS, KnownLedger, _gift, as_row, cents, csv_rows, export
+from tests.finance.conftest import (
+    GIFTS,
+    KnownLedger,
+    _gift,
+    as_row,
+    cents,
+    csv_rows,
+    export,
+    funds_available,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -35,12 +44,13 @@ MISSED_FEE = 85
 
 
 def _period(ledger_today: Any) -> list[str]:
-    """Today and the next days: a payout is booked on its arrival date, two days on."""
+    """Today and the next days: a payout is booked on its arrival date (the money is
+    available two days on, and the payout arrives two days after that)."""
     return [
         "--since",
         ledger_today.isoformat(),
         "--until",
-        (ledger_today + timedelta(3)).isoformat(),
+        (ledger_today + timedelta(5)).isoformat(),
     ]
 
 
@@ -68,7 +78,7 @@ def test_a_payout_whose_lines_all_match_the_ledger_is_ok(known_ledger: KnownLedg
     assert result.ok
     assert (result.amount, result.lines) == (payout["amount"], len(settled))
     assert result.stripe_net == result.ledger_net == payout["amount"]
-    overview = payouts_overview(since=known_ledger.today, until=known_ledger.today + timedelta(3))
+    overview = payouts_overview(since=known_ledger.today, until=known_ledger.today + timedelta(5))
     assert [r.payout for r in overview.payouts] == [payout["id"]]
     assert overview.ok
     out, status = _reconcile(*_period(known_ledger.today))
@@ -89,6 +99,7 @@ def missed_gift(fake_stripe: FakeStripe, live_server: Any) -> tuple[dict[str, An
     fake_stripe.auto_deliver = False
     missed = _gift(fake_stripe, "missed", MISSED, Frequency.ONE_OFF, Method.CARD)
     fake_stripe.auto_deliver = True
+    funds_available(fake_stripe)
     payout = fake_stripe.payout()
     fake_stripe.wait_for_deliveries()
     inbox_drain()
@@ -208,7 +219,7 @@ def test_the_overview_flags_ledger_rows_old_enough_to_be_paid_out_that_no_payout
     unsettled("recent", due + timedelta(hours=1))
     since = (due - timedelta(days=2)).date()
 
-    overview = payouts_overview(since=since, until=known_ledger.today + timedelta(3))
+    overview = payouts_overview(since=since, until=known_ledger.today + timedelta(5))
 
     assert [d.ledger_rows for d in overview.not_paid_out] == [(overdue.pk,)]
     assert overview.not_paid_out[0].problem == Problem.NOT_SETTLED
