@@ -2,9 +2,9 @@
 
 Nothing personal leaves: supporters' emails, names, addresses and IPs, and the signed tokens in
 their links (a token is as good as the person's password for their preferences). The SDK's own
-switch (`data_collection`, successor of `send_default_pii=False`) keeps users, cookies and IPs out; this module removes the rest
-before an event or breadcrumb is sent, by one rule: keep what the code wrote, drop what the data
-filled in.
+switch (`data_collection`, the successor of `send_default_pii=False`) keeps users, cookies and
+IPs out; this module removes the rest before an event or breadcrumb is sent, by one rule: keep
+what the code wrote, drop what the data filled in.
 
 - Request: method, the URL without its query (token-like path segments masked) and a few
   harmless headers. No body, query string, cookies or other headers.
