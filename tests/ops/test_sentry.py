@@ -174,12 +174,21 @@ def web_server(inbox: SentryInbox, tmp_path: Path) -> Iterator[str]:
              "--workers", "1", "--threads", "4"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    try:
-        wait_until(
-            lambda: process.poll() is not None or port_answers("127.0.0.1", port), timeout=60
-        )
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
         assert process.poll() is None, log.read_text()
-        yield f"http://127.0.0.1:{port}"
+        if not port_answers("127.0.0.1", port):
+            return False
+        try:  # the first request loads the application: wait for it outside the test
+            requests.get(f"{url}/healthz", timeout=60)
+        except requests.RequestException:
+            return False
+        return True
+
+    try:
+        wait_until(answers, timeout=180, interval=0.5)
+        yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)
@@ -193,7 +202,7 @@ def test_an_error_in_a_view_reaches_sentry_without_personal_data(
     # Some mail tools append the recipient to every link: the address is in the query too.
     url = f"{web_server}/voorkeuren/{token}/?utm_source=mail&email={person.email}"
     session = requests.Session()
-    page = session.get(url, headers={"X-Forwarded-For": CLIENT_IP}, timeout=30)
+    page = session.get(url, headers={"X-Forwarded-For": CLIENT_IP}, timeout=60)
     assert page.status_code == 200
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
     texts = re.search(r'name="consent_texts" value="([^"]+)"', page.text)
@@ -214,7 +223,7 @@ def test_an_error_in_a_view_reaches_sentry_without_personal_data(
         },
         headers={"X-Forwarded-For": CLIENT_IP, "Referer": url},
         allow_redirects=False,
-        timeout=30,
+        timeout=60,
     )
 
     assert answer.status_code == 500
