@@ -40,6 +40,22 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None) -> Iterator[None]:
+    """pytest-django's, plus: behind the harness's PgBouncer (TEST_DB_POOLER), close its server
+    connections to the test database first, or dropping the database fails."""
+    yield
+    if os.environ.get("TEST_DB_SERVER_URL"):
+        from django.db import connection
+
+        from tests.harness.pgbouncer import release_database
+        from tests.harness.processes import database_url_for_subprocess
+
+        url = database_url_for_subprocess()
+        connection.close()
+        release_database(url)
+
+
 @pytest.fixture
 def redis_client() -> Iterator[redis_lib.Redis]:
     client = redis_lib.Redis.from_url(settings.REDIS_URL)

@@ -62,3 +62,18 @@ def slow_steps(label: str, steps: int, delay: float) -> None:
             continue
         time.sleep(delay)
         _record(label, step)
+
+
+@shared_task(name="tests.fail_with_personal_data")
+def fail_with_personal_data(supporter_id: int) -> None:
+    """Fails as careless code would: the person's name, address and link in the log and the
+    message (tests/ops/test_sentry.py checks that none of it reaches Sentry)."""
+    import logging
+
+    from campaign.emails import supporter_link_token
+    from campaign.models import Supporter
+
+    supporter = Supporter.objects.get(pk=supporter_id)
+    link = supporter_link_token(supporter)
+    logging.getLogger(__name__).warning("reaching %s at %s", supporter.first_name, supporter.email)
+    raise RuntimeError(f"could not reach {supporter.first_name} <{supporter.email}> via {link}")

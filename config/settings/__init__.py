@@ -14,5 +14,6 @@ from .metrics import *  # noqa: F403
 from .proxy import *  # noqa: F403
 from .redis import *  # noqa: F403
 from .security import *  # noqa: F403
+from .sentry import *  # noqa: F403
 from .stripe import *  # noqa: F403
 from .supporters import *  # noqa: F403

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from config.embedded import free_port, port_answers
 
@@ -100,6 +101,22 @@ pidfile = {self.directory / "pgbouncer.pid"}
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def release_database(url: str) -> None:
+    """Close every connection PgBouncer (at `url`'s address) keeps to `url`'s database, so
+    PostgreSQL can drop it: an idle server connection stays open for server_idle_timeout and
+    DROP DATABASE refuses while it does. RESUME lets the name take clients again."""
+    import psycopg
+
+    parts = urlsplit(url)
+    database = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/pgbouncer"))
+    # The admin console speaks the simple query protocol (no parameters): quote it ourselves.
+    quoted = '"' + database.replace('"', '""') + '"'
+    with psycopg.connect(admin, autocommit=True) as console:
+        console.execute(f"KILL {quoted}")
+        console.execute(f"RESUME {quoted}")
 
 
 def main() -> None:

@@ -4,6 +4,11 @@ Chooses real servers for the whole run: DATABASE_URL / REDIS_URL when set, else 
 PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 when they answer, else embedded ones
 started here (xdist workers inherit the controller's choice through the environment). Each xdist
 worker gets its own Redis database number, so Celery queues of parallel tests never mix.
+
+TEST_DB_POOLER=pgbouncer puts PgBouncer (transaction pooling, tests/harness/pgbouncer.py) in front
+of that PostgreSQL for the whole run: DATABASE_URL points at it and DB_POOLER=pgbouncer, so every
+connection (the tests', pytest-django's, Celery workers', subprocess servers') goes through it, as
+in production. TEST_DB_SERVER_URL keeps PostgreSQL's own address.
 """
 
 from __future__ import annotations
@@ -43,6 +48,25 @@ def _choose_servers() -> None:
         atexit.register(stop_all, _started)
 
 
+def _pool_connections() -> None:
+    pooler = os.environ.get("TEST_DB_POOLER", "none")
+    if pooler not in ("none", "pgbouncer"):
+        raise RuntimeError(f"TEST_DB_POOLER must be none or pgbouncer, not {pooler!r}")
+    if pooler == "none" or os.environ.get("TEST_DB_SERVER_URL"):
+        return  # no pooler, or an xdist worker: the controller started it
+    from tests.harness.pgbouncer import PgBouncer
+
+    server = urlsplit(os.environ["DATABASE_URL"])
+    bouncer = PgBouncer(
+        server=f"host={server.hostname} port={server.port or 5432} "
+        f"user={server.username or 'postgres'}",
+    ).start()
+    atexit.register(bouncer.stop)
+    os.environ["TEST_DB_SERVER_URL"] = os.environ["DATABASE_URL"]
+    os.environ["DATABASE_URL"] = bouncer.url(server.path.lstrip("/"))
+    os.environ["DB_POOLER"] = "pgbouncer"
+
+
 def _redis_db_for_this_process() -> None:
     """Lease a Redis database (1-15) of our own for this test process.
 
@@ -69,6 +93,7 @@ def _release(leases: redis.Redis, db: int, owner: str) -> None:
 
 
 _choose_servers()
+_pool_connections()
 _redis_db_for_this_process()
 os.environ.setdefault("APP_ENV", "test")
 os.environ.setdefault("LOG_FORMAT", "console")

@@ -40,6 +40,7 @@ _CONTROLLED = {
     "MAILING_DKIM_OPTOUT",
     "MAILING_POSTAL_ADDRESS",
     "DJANGO_ALLOW_ASYNC_UNSAFE",  # the test run sets it; a deployment must not
+    "SENTRY_DSN",
 }
 
 # A real DKIM key, made per test run (production refuses to send unsigned).
@@ -148,6 +149,10 @@ def _production(**changes: str | None) -> dict[str, str]:
             "MAILING_POSTAL_ADDRESS",
         ),
         (_production(MAILING_POSTAL_ADDRESS="Alexanderveld 5, Den Haag"), "MAILING_POSTAL_ADDRESS"),
+        # Error reports: a DSN names a key and a project; from production only over https.
+        ({"SENTRY_DSN": "sentry.example.org"}, "SENTRY_DSN"),
+        ({"SENTRY_DSN": "https://sentry.example.org/42"}, "SENTRY_DSN"),
+        (_production(SENTRY_DSN="http://key@sentry.example.org/42"), "SENTRY_DSN"),
         (
             _production(MAILING_POSTAL_ADDRESS="Alexanderveld 5, 2585 db Den Haag"),
             "MAILING_POSTAL_ADDRESS",
@@ -192,6 +197,7 @@ def test_production_with_proper_settings_passes_the_deploy_check() -> None:
         {"STRIPE_SECRET_KEY": "rk_live_" + secrets.token_urlsafe(32)},
         # No proxy in front is a valid answer, as long as it is given.
         {"TRUSTED_PROXY_COUNT": "0"},
+        {"SENTRY_DSN": f"https://{secrets.token_hex(16)}@sentry.example.org/42"},
         {"MAILING_POSTAL_ADDRESS": "Stichting Save the Children, Postbus 82061, 2508 EB Den Haag"},
         {
             "MAILING_TRANSPORT": "anymail",
