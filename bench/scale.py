@@ -285,7 +285,7 @@ def _run(env: dict[str, str], sink: subprocess.Popen[bytes], dump: Path, log: Pa
 
     from campaign.models import Campaign, Story
     from mailing.models import Mailing
-    from tests.fakestripe.server import FakeStripe
+    from devstripe.server import FakeStripe
 
     logging.getLogger("stripe").setLevel(logging.WARNING)
     with connection.cursor() as cursor:
