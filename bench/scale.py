@@ -284,8 +284,8 @@ def _run(env: dict[str, str], sink: subprocess.Popen[bytes], dump: Path, log: Pa
     from django.db import connection
 
     from campaign.models import Campaign, Story
-    from mailing.models import Mailing
     from devstripe.server import FakeStripe
+    from mailing.models import Mailing
 
     logging.getLogger("stripe").setLevel(logging.WARNING)
     with connection.cursor() as cursor:
