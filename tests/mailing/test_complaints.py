@@ -17,7 +17,7 @@ from mailing.complaints import mailing_complaint_rate
 from mailing.models import Bounce, Complaint, Delivery, Mailing, Suppression
 from mailing.selectors import email_hash
 from mailing.sending import deliveries_send
-from tests.harness.smtp import Received, SmtpServer
+from tests.harness.smtp import SmtpServer
 from tests.mailing.arf import (
     BOUNCE_SECRET,
     arf_report,
@@ -103,8 +103,10 @@ def test_arf_reports_count_against_their_email_suppress_and_unsubscribe(
     assert complaints == {_row(verp).pk: "arf", _row(redacted).pk: "arf"}
     suppressed = dict(Suppression.objects.values_list("email_hash", "reason"))
     assert suppressed == {email_hash(verp): "complaint", email_hash(redacted): "complaint"}
-    assert _unsubscribed(verp) and _unsubscribed(redacted)
-    assert not _unsubscribed(not_spam) and not _unsubscribed(untouched)
+    assert _unsubscribed(verp)
+    assert _unsubscribed(redacted)
+    assert not _unsubscribed(not_spam)
+    assert not _unsubscribed(untouched)
     # 2 of 4 delivered; too few delivered for the rate to be judged (nothing stops).
     rate = mailing_complaint_rate(mailing.pk)
     assert (rate.complaints, rate.delivered, rate.judged) == (2, 4, False)
@@ -145,7 +147,7 @@ def test_mailgun_complaints_and_bounces_map_to_their_ledger_rows(
     first = _row(blocked).pk
     later = []
     for _ in range(2):
-        mailing, again = _send(smtp_server, 0, consent_text)
+        mailing, _again = _send(smtp_server, 0, consent_text)
         later.append(
             Delivery.objects.get(message__mailing=mailing, supporter__email__iexact=blocked).pk
         )
