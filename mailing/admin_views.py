@@ -291,9 +291,9 @@ class MailingWorkspace(WorkspaceMixin):
             if segment is not None:
                 recipients = selectors.recipients(segment=segment, topic=mailing.topic).count()
                 # Never silent: how many the sunset rule leaves out, before anyone schedules.
-                left_out = engagement.sunset_left_out(
+                left_out = engagement.sunset_left_out_count(
                     segment=segment, topic=mailing.topic, now=timezone.now()
-                ).count()
+                )
         context = {
             **self.each_context_for(request, _("Schedule: %(name)s") % {"name": mailing}),
             "mailing": mailing,
