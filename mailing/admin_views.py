@@ -316,10 +316,10 @@ class MailingWorkspace(WorkspaceMixin):
             "progress_url": reverse("admin:mailing_mailing_progress", kwargs={"pk": pk}),
             "control_url": reverse("admin:mailing_mailing_control", kwargs={"pk": pk}),
             "can_control": self.has_change_permission(request),
-            "skip_reasons": {
-                _SKIP_REASONS.get(reason, reason): n
-                for reason, n in selectors.mailing_skip_reasons(pk).items()
-            },
+            "skip_reasons": [
+                (reason, _SKIP_REASONS.get(reason, reason), n)
+                for reason, n in sorted(selectors.mailing_skip_reasons(pk).items())
+            ],
             "complaint_rate": rate,
             "complaint_percent": _percent(rate.rate),
             "stopped_for_complaints": mailing.stopped_reason == Mailing.StopReason.COMPLAINTS,
