@@ -57,7 +57,7 @@ def test_a_mailing_leaves_out_the_inactive_says_so_first_and_counts_them(
     page = staff.get(f"{base}/schedule/").content.decode()
     assert 'id="recipient-count"' in page
     assert 'id="sunset-notice"' in page
-    assert "The sunset rule leaves out 4 of them" in page  # the test client speaks English
+    assert "De sunsetregel slaat er 4 over" in page  # the back office speaks Dutch
 
     day = (timezone.localdate() + timedelta(days=1)).isoformat()
     answer = staff.post(f"{base}/schedule/", {"day": day, "at": "09:00"})
