@@ -37,6 +37,7 @@ from donations.models import (
     StripeEvent,
     SyncCursor,
 )
+from mailing.complaints import mailing_complaint_rate
 from mailing.models import Delivery, Mailing
 from mailing.selectors import rows_held_up
 from worker import outage
@@ -152,10 +153,32 @@ class SurvivorsCollector(Collector):
         for mailing_id, state, count in rows:
             family.add_metric([str(mailing_id), state], count)
         yield family
+        yield from self._complaints()
         sent = Delivery.objects.filter(state=Delivery.State.SENT, sent_at__gte=_ago(60)).count()
         yield _gauge(
             "survivors_mail_sent_last_minute", "Campaign emails sent in the last 60 s", sent
         )
+
+    def _complaints(self) -> Iterator[GaugeMetricFamily]:
+        """Spam-complaint rate of mailings sending or paused, and those stopped for it
+        (mailing/complaints.py): alert on the rate before the mailbox providers do."""
+        rates = GaugeMetricFamily(
+            "survivors_mailing_complaint_rate",
+            "Spam complaints / delivered of a mailing that is sending or paused",
+            labels=["mailing"],
+        )
+        stopped = GaugeMetricFamily(
+            "survivors_mailing_stopped_for_complaints",
+            "1 for a mailing paused because its complaint rate passed the stop rate",
+            labels=["mailing"],
+        )
+        for mailing_id, reason in Mailing.objects.filter(state__in=_ACTIVE_MAILINGS).values_list(
+            "pk", "stopped_reason"
+        ):
+            rates.add_metric([str(mailing_id)], mailing_complaint_rate(mailing_id).rate)
+            stopped.add_metric([str(mailing_id)], float(reason == Mailing.StopReason.COMPLAINTS))
+        yield rates
+        yield stopped
 
     def _held_up(self) -> Iterator[GaugeMetricFamily]:
         """What a fault holds up, as /healthz's "waiting" says it (mailing.selectors)."""

@@ -8,8 +8,11 @@ neither and gets 403 on each URL).
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -18,20 +21,34 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from backoffice.charts import Bar, columns, horizontal_bars
 from campaign.money import euros
-from mailing import previews, results, selectors, services
+from mailing import complaints, engagement, previews, results, selectors, services
 from mailing.forms import EnrolSegmentForm, PreviewForm, ScheduleForm, TestSendForm
-from mailing.models import LANGUAGES, Enrollment, Mailing, Message, Sequence, SequenceStep
+from mailing.models import (
+    LANGUAGES,
+    Delivery,
+    Enrollment,
+    Mailing,
+    Message,
+    Sequence,
+    SequenceStep,
+)
 
 # The preview frame shows the email's own HTML (inline styles, no script): it may be framed by
 # our own pages only, and the sandboxed iframe runs nothing.
 _FRAME_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'"
 )
+
+
+def _percent(fraction: float) -> str:
+    """0.0031 -> "0.31%" ("0,31%" in Dutch): complaint rates need two decimals."""
+    return f"{number_format(round(fraction * 100, 2), 2)}%"
 
 
 def progress_payload(mailing: Mailing) -> dict[str, Any]:
@@ -192,7 +209,8 @@ class WorkspaceMixin:
         return HttpResponseRedirect(back)
 
 
-_CONTROLS = {
+_SKIP_REASONS = dict(Delivery.Reason.choices)
+_CONTROLS: dict[str, Callable[..., Mailing]] = {
     "pause": services.mailing_pause,
     "resume": services.mailing_resume,
     "cancel": services.mailing_cancel,
@@ -247,7 +265,11 @@ class MailingWorkspace(WorkspaceMixin):
         form = ScheduleForm(request.POST or None, mailing=mailing)
         if request.method == "POST" and form.is_valid():
             try:
-                services.mailing_schedule(mailing_id=pk, send_at=form.cleaned_data["send_at"])
+                services.mailing_schedule(
+                    mailing_id=pk,
+                    send_at=form.cleaned_data["send_at"],
+                    include_sunset=form.cleaned_data["include_sunset"],
+                )
             except ValueError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -260,19 +282,25 @@ class MailingWorkspace(WorkspaceMixin):
                 return HttpResponseRedirect(
                     reverse("admin:mailing_mailing_results", kwargs={"pk": pk})
                 )
-        recipients = None
+        recipients = left_out = None
         if mailing.segment is not None:
             try:
-                recipients = selectors.recipients(
-                    segment=mailing.segment.parsed, topic=mailing.topic
-                ).count()
+                segment = mailing.segment.parsed
             except ValueError:
-                recipients = None
+                segment = None
+            if segment is not None:
+                recipients = selectors.recipients(segment=segment, topic=mailing.topic).count()
+                # Never silent: how many the sunset rule leaves out, before anyone schedules.
+                left_out = engagement.sunset_left_out_count(
+                    segment=segment, topic=mailing.topic, now=timezone.now()
+                )
         context = {
             **self.each_context_for(request, _("Schedule: %(name)s") % {"name": mailing}),
             "mailing": mailing,
             "form": form,
             "recipients": recipients,
+            "sunset_left_out": left_out,
+            "sunset_days": settings.MAILING_SUNSET_DAYS,
         }
         return TemplateResponse(request, "mailing/admin/schedule.html", context)
 
@@ -280,6 +308,7 @@ class MailingWorkspace(WorkspaceMixin):
         self._require(request, change=False)
         mailing = get_object_or_404(Mailing, pk=pk)
         progress = progress_payload(mailing)
+        rate = complaints.mailing_complaint_rate(pk)
         context = {
             **self.each_context_for(request, _("Results: %(name)s") % {"name": mailing}),
             "mailing": mailing,
@@ -287,7 +316,18 @@ class MailingWorkspace(WorkspaceMixin):
             "progress_url": reverse("admin:mailing_mailing_progress", kwargs={"pk": pk}),
             "control_url": reverse("admin:mailing_mailing_control", kwargs={"pk": pk}),
             "can_control": self.has_change_permission(request),
-            "skip_reasons": selectors.mailing_skip_reasons(pk),
+            "skip_reasons": [
+                (reason, _SKIP_REASONS.get(reason, reason), n)
+                for reason, n in sorted(selectors.mailing_skip_reasons(pk).items())
+            ],
+            "complaint_rate": rate,
+            "complaint_percent": _percent(rate.rate),
+            "stopped_for_complaints": mailing.stopped_reason == Mailing.StopReason.COMPLAINTS,
+            "warn_percent": _percent(settings.MAILING_COMPLAINT_WARN_RATE),
+            "stop_percent": _percent(settings.MAILING_COMPLAINT_STOP_RATE),
+            "min_delivered": number_format(
+                settings.MAILING_COMPLAINT_MIN_DELIVERED, force_grouping=True
+            ),
             **results_context(Message.objects.filter(mailing=mailing)),
         }
         return TemplateResponse(request, "mailing/admin/results.html", context)
@@ -299,7 +339,18 @@ class MailingWorkspace(WorkspaceMixin):
         plain form post, without script, gets the results page back with the same message."""
         self._require(request, change=True)
         mailing = get_object_or_404(Mailing, pk=pk)
-        change = _CONTROLS.get(str(request.POST.get("do", "")))
+        do = str(request.POST.get("do", ""))
+        change = _CONTROLS.get(do)
+        if do == "resume_despite_complaints":
+            # Deliberate: the box that says staff looked at the complaints must be ticked.
+            if request.POST.get("confirm") != "yes":
+                messages.error(
+                    request, _("Tick the box to confirm you resume despite the complaint rate.")
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:mailing_mailing_results", kwargs={"pk": pk})
+                )
+            change = partial(services.mailing_resume, waive_complaint_stop=True)
         if change is None:
             level, text = messages.ERROR, _("Unknown action.")
         else:

@@ -1,6 +1,7 @@
 """The inbound bounce route: the MTA that receives mail for the VERP bounce address posts each
 message here, raw (Postfix pipe + curl, docs/operations.md). 404 unless MAILING_BOUNCE_SECRET is
-set; a wrong token 403; a body over MAILING_BOUNCE_MAX_BYTES 413; anything that is no DSN 200
+set; a wrong token 403; a body over MAILING_BOUNCE_MAX_BYTES 413; a feedback-loop report (ARF)
+counts a complaint (mailing/arf.py); anything that is neither 200
 (nothing to retry). A database outage answers 5xx, so the MTA keeps the message and tries again."""
 
 from __future__ import annotations
@@ -33,5 +34,10 @@ def bounce_inbound(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": "message too large"}, status=413)
     result = dsn_receive(request.read(settings.MAILING_BOUNCE_MAX_BYTES))
     return JsonResponse(
-        {"dsn": result.is_dsn, "counted": result.counted, "suppressed": result.suppressed}
+        {
+            "dsn": result.is_dsn,
+            "counted": result.counted,
+            "suppressed": result.suppressed,
+            "complaints": result.complaints,
+        }
     )

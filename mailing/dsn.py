@@ -1,6 +1,7 @@
 """Delivery status notifications (RFC 3464) that come back after the relay accepted a message:
 parsed with the email package, mapped to the ledger row (VERP address first, then the returned
-message's Message-ID), classified and counted (mailing/bounces.py)."""
+message's Message-ID), classified and counted (mailing/bounces.py). Feedback-loop reports (ARF)
+reach the same route and are handed to mailing/arf.py."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import structlog
 from django.conf import settings
 
 from mailing import bounces
+from mailing.arf import arf_receive, feedback_report
 from mailing.models import Bounce, Delivery
 from mailing.verp import verp_delivery_id
 
@@ -38,6 +40,7 @@ class DsnResult:
     is_dsn: bool = False
     counted: int = 0
     suppressed: int = 0
+    complaints: int = 0  # spam complaints counted from a feedback-loop report (mailing/arf.py)
 
 
 def _address(field: str) -> str:
@@ -76,8 +79,12 @@ def _delivery_id(message: EmailMessage) -> int | None:
         for _, address in getaddresses([str(v) for v in message.get_all(header, [])]):
             if (found := verp_delivery_id(address)) is not None:
                 return found
-    # The returned message's headers (text/rfc822-headers or message/rfc822) carry our
-    # deterministic Message-ID.
+    return returned_ledger_id(message)
+
+
+def returned_ledger_id(message: EmailMessage) -> int | None:
+    """The ledger row named by the Message-ID of the message a report returns (its headers as
+    text/rfc822-headers, or the whole of it as message/rfc822)."""
     for part in message.walk():
         if part.get_content_type() in ("text/rfc822-headers", "message/rfc822"):
             text = part.as_string() if part.is_multipart() else str(part.get_payload())
@@ -88,9 +95,15 @@ def _delivery_id(message: EmailMessage) -> int | None:
 
 
 def dsn_receive(raw: bytes) -> DsnResult:
-    """Count the failures a DSN reports. Anything else (an auto-reply, a success notice) is
-    ignored: the MTA gets no error for it, there is nothing to retry."""
+    """Count the failures a DSN reports, or the complaint a feedback-loop report (ARF) tells.
+    Anything else (an auto-reply, a success notice) is ignored: the MTA gets no error for it,
+    there is nothing to retry."""
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    report = feedback_report(message)
+    if report is not None:
+        arf = arf_receive(report, ledger_id=returned_ledger_id(message))
+        log.info("mailing.arf_received", type=report.feedback_type, counted=arf.counted)
+        return DsnResult(complaints=int(arf.counted))
     statuses = recipient_statuses(message)
     result = DsnResult(is_dsn=bool(statuses))
     delivery_id = _delivery_id(message)

@@ -7,12 +7,9 @@ from typing import Any
 
 import structlog
 from anymail.signals import AnymailTrackingEvent, EventType, RejectReason, tracking
-from django.db import transaction
 
-from campaign.selectors import supporter_by_email
-from campaign.services import supporter_unsubscribe
-from mailing import bounces, services
-from mailing.models import Bounce, Enrollment, Suppression
+from mailing import bounces, complaints
+from mailing.models import Bounce, Delivery
 
 log = structlog.get_logger(__name__)
 
@@ -25,10 +22,19 @@ def _permanent_bounce(event: AnymailTrackingEvent) -> bool:
     return event.event_type == EventType.REJECTED and event.reject_reason == RejectReason.INVALID
 
 
+def _delivery_id(event: AnymailTrackingEvent) -> int | None:
+    """The ledger row the event is about: the ESP echoes the metadata we sent with each
+    recipient (mailing/esp.py: {"delivery": id}). The webhook is authenticated, so it is ours."""
+    value = (event.metadata or {}).get("delivery")
+    text = str(value) if value is not None else ""
+    return int(text) if text.isdigit() and len(text) <= 18 else None
+
+
 def _bounce_apply(event: AnymailTrackingEvent, address: str, esp_name: str) -> bool:
     """A bounce the ESP reports, through the same counting as SMTP replies and DSNs: the ESP's
     permanent verdict is a hard bounce; its soft bounces (final, not deferrals it retries
-    itself) are counted and repetition suppresses (mailing/bounces.py)."""
+    itself) are counted and repetition suppresses (mailing/bounces.py). Mapped to its ledger
+    row, so the ESP retrying its webhook counts once."""
     said = event.mta_response or event.description or ""
     if _permanent_bounce(event):
         verdict = bounces.Verdict(Bounce.Kind.HARD, bounces.enhanced_status(said))
@@ -36,8 +42,15 @@ def _bounce_apply(event: AnymailTrackingEvent, address: str, esp_name: str) -> b
         verdict = bounces.classify(None, said)
         if verdict.kind == Bounce.Kind.HARD:
             verdict = bounces.Verdict(Bounce.Kind.PERMANENT, verdict.status)
+    delivery_id = _delivery_id(event)
+    if delivery_id is not None and not Delivery.objects.filter(pk=delivery_id).exists():
+        delivery_id = None  # a row of another installation, or one since deleted
     recorded = bounces.bounce_record(
-        address=address, verdict=verdict, source=esp_name[:20], detail=event.description or said
+        address=address,
+        verdict=verdict,
+        source=esp_name[:20],
+        detail=event.description or said,
+        delivery_id=delivery_id,
     )
     return recorded.suppressed
 
@@ -52,20 +65,15 @@ def esp_event_apply(sender: Any, event: AnymailTrackingEvent, esp_name: str, **k
         return
     if event.event_type != EventType.COMPLAINED:
         return
-    with transaction.atomic():
-        created = services.suppression_add(
-            address=address,
-            reason=Suppression.Reason.COMPLAINT,
-            detail=f"{esp_name}: {event.description or ''}",
-        )
-        supporter = supporter_by_email(address)
-        if supporter is not None:
-            services.enrollments_exit(
-                supporter_id=supporter.pk, reason=Enrollment.ExitReason.UNSUBSCRIBED
-            )
-            # "This is spam" is the clearest withdrawal of consent there is.
-            supporter_unsubscribe(supporter_id=supporter.pk, method="complaint", actor="supporter")
-    log.info("mailing.esp_event", esp=esp_name, type=event.event_type, suppressed=created)
+    # Suppressed, unsubscribed and counted against its mailing, which stops when the rate is
+    # too high (mailing/complaints.py), as a feedback-loop report is.
+    recorded = complaints.complaint_record(
+        address=address,
+        delivery_id=_delivery_id(event),
+        source=esp_name[:20],
+        detail=event.description or "",
+    )
+    log.info("mailing.esp_event", esp=esp_name, type=event.event_type, counted=recorded.counted)
 
 
 def connect() -> None:

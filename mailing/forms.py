@@ -18,6 +18,7 @@ from unfold.widgets import (
     UnfoldAdminSingleDateWidget,
     UnfoldAdminSingleTimeWidget,
     UnfoldAdminTextInputWidget,
+    UnfoldBooleanWidget,
 )
 
 from campaign.admin_forms import SafeContentForm
@@ -249,11 +250,17 @@ class ScheduleForm(forms.Form):
         label=_("Time (Amsterdam)"),
         widget=UnfoldAdminSingleTimeWidget(attrs={"type": "time", "step": 1}, format="%H:%M:%S"),
     )
+    include_sunset = forms.BooleanField(
+        label=_("Also send to the people the sunset rule leaves out (a re-engagement mailing)"),
+        required=False,
+        widget=UnfoldBooleanWidget,
+    )
 
     def __init__(self, *args: Any, mailing: Mailing, now: datetime | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.mailing = mailing
         self.now = now or timezone.now()
+        self.fields["include_sunset"].initial = mailing.include_sunset
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

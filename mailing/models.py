@@ -153,6 +153,9 @@ class Mailing(LocalizedContent):
         CANCELLED = "cancelled", _("cancelled")
         FINISHED = "finished", _("finished")
 
+    class StopReason(models.TextChoices):
+        COMPLAINTS = "complaints", _("spam complaint rate too high")
+
     name = models.CharField(_("name"), max_length=200)
     topic = models.CharField(
         _("consent topic"), max_length=20, choices=Topic.choices, default=Topic.STORIES
@@ -167,6 +170,24 @@ class Mailing(LocalizedContent):
     # An aware instant; staff pick a local Europe/Amsterdam time (mailing_schedule resolves it).
     send_at = models.DateTimeField(_("send at"), null=True, blank=True)
     state = models.CharField(max_length=20, choices=State.choices, default=State.DRAFT)
+    # The sunset rule (mailing/engagement.py) leaves out people who have shown no sign of life in
+    # MAILING_SUNSET_DAYS; a re-engagement mailing includes them on purpose.
+    include_sunset = models.BooleanField(
+        _("include people the sunset rule leaves out"),
+        default=False,
+        help_text=_(
+            "For a re-engagement mailing: also send to people who have not clicked, "
+            "given, confirmed or changed their preferences for a long time."
+        ),
+    )
+    # Why it is paused, when the system paused it (mailing/complaints.py): staff see it, and
+    # only a deliberate resume that waives the stop sends the rest.
+    stopped_reason = models.CharField(
+        max_length=20, choices=StopReason.choices, blank=True, default=""
+    )
+    stopped_detail = models.CharField(max_length=300, blank=True, default="")
+    # Staff resumed it knowing the complaint rate: the automatic stop does not fire again.
+    complaint_stop_waived = models.BooleanField(default=False)
     # Set once the ledger rows exist, so a resume after a pause never fans out again.
     fanned_out_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -240,6 +261,7 @@ class Delivery(models.Model):
         REJECTED = "rejected", _("rejected by the server")
         GAVE_UP = "gave_up", _("too many temporary failures")
         WORKER_LOST = "worker_lost", _("its worker died too often while sending it")
+        SUNSET = "sunset", _("no sign of life for a long time (sunset rule)")
 
     id = models.BigAutoField(primary_key=True)
     # No index of its own: the unique (message, supporter) index serves lookups by message, and
@@ -354,6 +376,35 @@ class Bounce(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} bounce #{self.pk}"
+
+
+class Complaint(models.Model):
+    """Someone marked one of our emails as spam: an ESP's complaint event or a mailbox
+    provider's feedback-loop report (ARF, RFC 5965). Counted per delivery, so a mailing's
+    complaint rate is its own (mailing/complaints.py); keyed by the address's hash like
+    Suppression, so it holds no personal data and survives erasure."""
+
+    email_hash = models.CharField(max_length=64)
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Where it was learnt: "arf" (a feedback-loop report) or the ESP's name.
+    source = models.CharField(max_length=20)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # A report told twice (an ESP retrying its webhook, a repeated ARF) counts once.
+            models.UniqueConstraint(
+                fields=["delivery"],
+                condition=models.Q(delivery__isnull=False),
+                name="complaint_once_per_delivery",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"complaint #{self.pk}"
 
 
 class GiftAttribution(models.Model):

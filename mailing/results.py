@@ -1,7 +1,8 @@
 """Results of a mailing or a sequence step: what happened after the send, as counts per stage.
 
 The send ledger says what went out; what came after is read from where it is recorded:
-bounces and complaints in the suppression table (keyed by address hash, dated), unsubscribes
+bounces in the suppression table (keyed by address hash, dated), complaints in Complaint rows
+(each about one email: mailing/complaints.py), unsubscribes
 in the consent rows, clicks in the tracked-link redirect's Click rows (people who followed at
 least one link; link scanners are never recorded), gifts in GiftAttribution (the signed source
 token of the email's donate link, with the amount the donation_succeeded event told) net of the
@@ -22,6 +23,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from campaign.models import Consent
 from mailing.models import (
     Click,
+    Complaint,
     Delivery,
     Enrollment,
     GiftAttribution,
@@ -109,7 +111,10 @@ def funnel(messages: QuerySet[Message]) -> Funnel:
     counts = sent.aggregate(
         sent=Count("pk"),
         bounced=Count("pk", filter=Q(_suppressed_after_send(Suppression.Reason.HARD_BOUNCE))),
-        complained=Count("pk", filter=Q(_suppressed_after_send(Suppression.Reason.COMPLAINT))),
+        # Complaints about this very email (mailing/complaints.py), not any the address made.
+        complained=Count(
+            "pk", filter=Q(Exists(Complaint.objects.filter(delivery_id=OuterRef("pk"))))
+        ),
         unsubscribed=Count("pk", filter=Q(_unsubscribed_after_send())),
         # People, not clicks: a delivery counts once however many links were followed.
         clicked=Count("pk", filter=Q(Exists(Click.objects.filter(delivery_id=OuterRef("pk"))))),

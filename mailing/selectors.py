@@ -8,11 +8,27 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, Func, OuterRef, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.utils import timezone
 
 from campaign.models import Consent, Supporter
-from mailing.models import Delivery, GiftAttribution, Mailing, Message, Suppression
+from mailing.models import (
+    Delivery,
+    Enrollment,
+    GiftAttribution,
+    Mailing,
+    Message,
+    Suppression,
+)
 from mailing.segments import SegmentFilter
 
 
@@ -143,11 +159,27 @@ def rows_held_up(now: datetime) -> dict[str, dict[str, int]]:
     return found
 
 
+# Exits that stop queued step emails at send time ("completed" does not: the last step's row
+# is created in the same tick that completes the enrolment).
+STOPPING_EXITS = (
+    Enrollment.ExitReason.GIFT,
+    Enrollment.ExitReason.UNSUBSCRIBED,
+    Enrollment.ExitReason.BOUNCED,
+    Enrollment.ExitReason.ERASED,
+    Enrollment.ExitReason.STAFF,
+)
+# Not a skip: the row goes back to the queue (its mailing was paused, by staff or by the
+# complaint rate; a resume sends it).
+MAILING_HALTED = "mailing_halted"
+
+
 def deliveries_no_longer_sendable(delivery_ids: Iterable[int]) -> dict[int, str]:
-    """Of these claimed rows, those whose supporter lost consent for the message's topic (or was
-    erased, or lost the address) or whose address was suppressed since the batch started, with
-    the skip reason. One query, run at a batch's heartbeat, so an unsubscribe stops a running
-    batch within seconds (invariant 4)."""
+    """Of these claimed rows, those that must not go out any more, with why: their mailing was
+    paused (MAILING_HALTED) or cancelled, their supporter lost consent for the message's topic
+    (or was erased, or lost the address), their address was suppressed, or they left the
+    sequence (a gift ending a drip, an unsubscribe, a bounce, staff) since the batch started.
+    One query, run at a batch's heartbeat, so a change stops a running batch within seconds
+    (invariant 4)."""
     consent = Consent.objects.filter(
         supporter_id=OuterRef("supporter_id"),
         topic=OuterRef("message__topic"),
@@ -155,18 +187,43 @@ def deliveries_no_longer_sendable(delivery_ids: Iterable[int]) -> dict[int, str]
         withdrawn_at__isnull=True,
     )
     suppressed = Suppression.objects.filter(email_hash=EmailHash(OuterRef("supporter__email")))
+    in_sequence = Enrollment.objects.filter(
+        sequence_id=OuterRef("message__step__sequence_id"), supporter_id=OuterRef("supporter_id")
+    )
+    # Left it for a stopping reason and not enrolled again since.
+    left_sequence = Q(Exists(in_sequence.filter(exit_reason__in=STOPPING_EXITS))) & ~Q(
+        Exists(in_sequence.filter(exited_at__isnull=True))
+    )
+    halted = Q(message__mailing__isnull=False) & ~Q(message__mailing__state=Mailing.State.SENDING)
     rows = (
         Delivery.objects.filter(pk__in=list(delivery_ids))
-        .annotate(consented=Exists(consent), suppressed=Exists(suppressed))
+        .annotate(
+            consented=Exists(consent),
+            suppressed=Exists(suppressed),
+            left=ExpressionWrapper(
+                Q(message__step__isnull=False) & left_sequence, output_field=BooleanField()
+            ),
+            halted=ExpressionWrapper(halted, output_field=BooleanField()),
+        )
         .filter(
-            Q(consented=False)
+            Q(halted=True)
+            | Q(consented=False)
             | Q(suppressed=True)
+            | Q(left=True)
             | Q(supporter__erased_at__isnull=False)
             | Q(supporter__email__isnull=True)
         )
-        .values_list("id", "suppressed")
+        .values_list("id", "halted", "message__mailing__state", "suppressed", "consented", "left")
     )
-    return {
-        pk: Delivery.Reason.SUPPRESSED if is_suppressed else Delivery.Reason.NO_CONSENT
-        for pk, is_suppressed in rows
-    }
+    found: dict[int, str] = {}
+    for pk, is_halted, mailing_state, is_suppressed, consented, left in rows:
+        if is_halted:
+            cancelled = mailing_state == Mailing.State.CANCELLED
+            found[pk] = Delivery.Reason.CANCELLED if cancelled else MAILING_HALTED
+        elif is_suppressed:
+            found[pk] = Delivery.Reason.SUPPRESSED
+        elif consented and left:
+            found[pk] = Delivery.Reason.EXITED
+        else:
+            found[pk] = Delivery.Reason.NO_CONSENT
+    return found

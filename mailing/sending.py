@@ -47,6 +47,7 @@ from mailing.models import Bounce, Delivery, Mailing, Message
 from mailing.ratelimit import SendRateLimiter, limiter_default
 from mailing.rendering import Compiled, Personal, compiled_for, message_id_for
 from mailing.selectors import (
+    MAILING_HALTED,
     NO_REPLY,
     deliveries_no_longer_sendable,
     email_hash,
@@ -204,16 +205,23 @@ def _mark_permanent(row: Row, address: str, reply: Reply, outcome: SendOutcome) 
 
 
 def _skip_lost_consent(pending: dict[int, Row], handed: set[int], outcome: SendOutcome) -> None:
-    """Skip the rows not handed to the transport yet whose supporter withdrew consent or whose
-    address was suppressed since the batch's last look (one query)."""
+    """Drop the rows not handed to the transport yet that must not go out any more (one
+    query): skipped when their supporter withdrew consent, their address was suppressed or they
+    left the sequence since the batch's last look; put back when their mailing was paused (by
+    staff or by its complaint rate), so a resume sends them."""
     lost = deliveries_no_longer_sendable(r for r in pending if r not in handed)
     by_reason: dict[str, list[Row]] = defaultdict(list)
     for row_id, reason in lost.items():
         by_reason[reason].append(pending.pop(row_id))
     for reason, group in by_reason.items():
-        _skip(group, reason, outcome)
+        if reason == MAILING_HALTED:
+            outcome.released += _release(group)
+        else:
+            _skip(group, reason, outcome)
     if lost:
-        log.info("mailing.consent_lost_mid_batch", skipped=len(lost))
+        log.info(
+            "mailing.rows_stopped_mid_batch", stopped={r: len(g) for r, g in by_reason.items()}
+        )
 
 
 def _checked(rows: list[Row], messages: dict[int, Message], outcome: SendOutcome) -> list[Row]:

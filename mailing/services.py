@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from campaign.tokens import LinkSigner, link_signer
+from mailing.engagement import engaged_sql, sunset_applies, sunset_cutoff
 from mailing.models import (
     LANGUAGES,
     Delivery,
@@ -33,24 +34,13 @@ from mailing.models import (
     Suppression,
 )
 from mailing.segments import SegmentFilter
-from mailing.selectors import email_hash, recipients, recipients_among
+from mailing.selectors import STOPPING_EXITS, email_hash, recipients, recipients_among
 
 log = structlog.get_logger(__name__)
 
 AMSTERDAM = zoneinfo.ZoneInfo("Europe/Amsterdam")
 SOURCE_SALT = "mailing.source"
 SEND_TASK = "mailing.tasks.deliveries_send"
-# Exits that stop queued step emails at send time ("completed" does not: the last step's row
-# is created in the same tick that completes the enrolment).
-STOPPING_EXITS = (
-    Enrollment.ExitReason.GIFT,
-    Enrollment.ExitReason.UNSUBSCRIBED,
-    Enrollment.ExitReason.BOUNCED,
-    Enrollment.ExitReason.ERASED,
-    Enrollment.ExitReason.STAFF,
-)
-
-
 # --- Content -----------------------------------------------------------------------------------
 
 
@@ -113,7 +103,10 @@ def local_send_time(day: date, at: time) -> datetime:
 
 
 @transaction.atomic
-def mailing_schedule(*, mailing_id: int, send_at: datetime) -> Mailing:
+def mailing_schedule(
+    *, mailing_id: int, send_at: datetime, include_sunset: bool | None = None
+) -> Mailing:
+    """`include_sunset`: also send to those the sunset rule leaves out (None: as it was)."""
     mailing = Mailing.objects.select_for_update().get(pk=mailing_id)
     if mailing.state not in (Mailing.State.DRAFT, Mailing.State.SCHEDULED):
         raise ValueError(f"cannot schedule a mailing that is {mailing.state}")
@@ -121,7 +114,9 @@ def mailing_schedule(*, mailing_id: int, send_at: datetime) -> Mailing:
         raise ValueError("send_at must be aware; use local_send_time() for a local time")
     mailing.send_at = send_at
     mailing.state = Mailing.State.SCHEDULED
-    mailing.save(update_fields=["send_at", "state"])
+    if include_sunset is not None:
+        mailing.include_sunset = include_sunset
+    mailing.save(update_fields=["send_at", "state", "include_sunset"])
     return mailing
 
 
@@ -136,13 +131,25 @@ def mailing_pause(*, mailing_id: int) -> Mailing:
 
 
 @transaction.atomic
-def mailing_resume(*, mailing_id: int) -> Mailing:
-    """Back to sending (ledger exists) or scheduled; the unique ledger rules out duplicates."""
+def mailing_resume(*, mailing_id: int, waive_complaint_stop: bool = False) -> Mailing:
+    """Back to sending (ledger exists) or scheduled; the unique ledger rules out duplicates.
+
+    A mailing stopped for its complaint rate (mailing/complaints.py) resumes only when staff
+    waive that stop deliberately; it then does not stop for complaints again."""
     mailing = Mailing.objects.select_for_update().get(pk=mailing_id)
-    if mailing.state == Mailing.State.PAUSED:
+    stopped = mailing.stopped_reason == Mailing.StopReason.COMPLAINTS
+    if mailing.state == Mailing.State.PAUSED and (waive_complaint_stop or not stopped):
         fanned_out = mailing.fanned_out_at is not None
         mailing.state = Mailing.State.SENDING if fanned_out else Mailing.State.SCHEDULED
-        mailing.save(update_fields=["state"])
+        if stopped:
+            mailing.complaint_stop_waived = True
+            log.warning(
+                "mailing.complaint_stop_waived",
+                mailing_id=mailing.pk,
+                detail=mailing.stopped_detail,
+            )
+        mailing.stopped_reason = ""
+        mailing.save(update_fields=["state", "stopped_reason", "complaint_stop_waived"])
         Delivery.objects.filter(message__mailing=mailing, state=Delivery.State.QUEUED).update(
             dispatched_at=None
         )
@@ -164,22 +171,38 @@ def mailing_cancel(*, mailing_id: int) -> Mailing:
 
 
 def _ledger_insert(
-    message_id: int, supporter_sql: tuple[str, tuple[Any, ...]], *, fresh: bool = False
+    message_id: int,
+    supporter_sql: tuple[str, tuple[Any, ...]],
+    *,
+    fresh: bool = False,
+    engaged: tuple[str, list[Any]] | None = None,
 ) -> int:
     """One server-side INSERT ... SELECT: no row passes through Python (1M rows in seconds).
 
     `fresh`: the message has no rows yet and its owner is locked, so nobody else inserts for it.
     Then the insert skips ON CONFLICT (speculative insertion costs ~40% more per row, measured
     with bench/fanout.py); the unique constraint still stands guard and would roll back.
+    `engaged`: the sunset rule's supporter ids (mailing/engagement.py); the others get a row
+    skipped for it, so the results say how many it left out.
     """
     sql, params = supporter_sql
     table = Delivery._meta.db_table
     conflict = "" if fresh else " ON CONFLICT (message_id, supporter_id) DO NOTHING"
+    columns, values, join = "", "", ""
+    join_params: list[Any] = []
+    if engaged is not None:
+        columns = ", state, reason"
+        values = (
+            ", CASE WHEN e.supporter_id IS NULL THEN 'skipped' ELSE 'queued' END"
+            f", CASE WHEN e.supporter_id IS NULL THEN '{Delivery.Reason.SUNSET}' ELSE '' END"
+        )
+        join = f" LEFT JOIN ({engaged[0]}) e ON e.supporter_id = r.id"
+        join_params = engaged[1]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (message_id, supporter_id) "  # noqa: S608 - table name is ours
-            f"SELECT %s, r.id FROM ({sql}) r{conflict}",
-            [message_id, *params],
+            f"INSERT INTO {table} (message_id, supporter_id{columns}) "  # noqa: S608 - ours
+            f"SELECT %s, r.id{values} FROM ({sql}) r{join}{conflict}",
+            [message_id, *params, *join_params],
         )
         return cursor.rowcount
 
@@ -190,9 +213,15 @@ def mailing_fan_out(mailing: Mailing) -> int:
     segment = mailing.segment.parsed if mailing.segment else SegmentFilter()
     # No ORDER BY (Supporter's default sorts by created_at): rows come in table order, which
     # keeps the ledger's indexes filling at their right-hand edge.
-    query = recipients(segment=segment, topic=mailing.topic).order_by().values_list("id", flat=True)
+    query = recipients(segment=segment, topic=mailing.topic).order_by().values_list("id")
+    cutoff = sunset_cutoff(timezone.now()) if sunset_applies(mailing) else None
     fresh = not Delivery.objects.filter(message=message).exists()
-    created = _ledger_insert(message.pk, query.query.sql_with_params(), fresh=fresh)
+    created = _ledger_insert(
+        message.pk,
+        query.query.sql_with_params(),
+        fresh=fresh,
+        engaged=engaged_sql(cutoff) if cutoff is not None else None,
+    )
     log.info("mailing.fanned_out", mailing_id=mailing.pk, message_id=message.pk, rows=created)
     return created
 

@@ -136,3 +136,29 @@ MAILING_BOUNCE_ADDRESS = env_str("MAILING_BOUNCE_ADDRESS", f"bounces@{MAILING_DO
 MAILING_BOUNCE_SECRET = env_str("MAILING_BOUNCE_SECRET", "")
 # The largest message the route reads (a DSN carries the returned message's headers or body).
 MAILING_BOUNCE_MAX_BYTES = env_int("MAILING_BOUNCE_MAX_BYTES", 2_000_000, minimum=10_000)
+
+
+def _rate(name: str, default: str) -> float:
+    """A fraction between 0 and 1 from the environment (0.003 is 0.3%)."""
+    raw = env_str(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise EnvError(name, f"must be a fraction such as 0.003, got {raw!r}") from None
+    if not 0 < value < 1:
+        raise EnvError(name, f"must lie between 0 and 1 (0.003 is 0.3%), got {raw!r}")
+    return value
+
+
+# Spam complaints per mailing (mailing/complaints.py): complaints / delivered above the warn
+# rate shows a warning on the results page; above the stop rate the mailing is paused with the
+# reason, until staff resume it deliberately. Gmail and Yahoo's bulk-sender rules: stay under
+# 0.1%, never reach 0.3% (https://support.google.com/a/answer/81126). The rate is judged once
+# this many messages are delivered (one complaint among the first hundred is noise).
+MAILING_COMPLAINT_WARN_RATE = _rate("MAILING_COMPLAINT_WARN_RATE", "0.001")
+MAILING_COMPLAINT_STOP_RATE = _rate("MAILING_COMPLAINT_STOP_RATE", "0.003")
+MAILING_COMPLAINT_MIN_DELIVERED = env_int("MAILING_COMPLAINT_MIN_DELIVERED", 1000, minimum=1)
+# The sunset rule (mailing/engagement.py): campaign mailings leave out people who have not
+# clicked, given, confirmed or changed their preferences in this many days (we keep no open
+# pixel, so an open is no sign of life). Staff include them per mailing (re-engagement). 0: off.
+MAILING_SUNSET_DAYS = env_int("MAILING_SUNSET_DAYS", 365, minimum=0)

@@ -206,6 +206,7 @@ def test_route_refuses_without_secret_wrong_token_and_oversize(settings: Any) ->
         "dsn": False,
         "counted": 0,
         "suppressed": 0,
+        "complaints": 0,
     }
     assert Client().get("/mailing/bounces/").status_code == 405
     settings.MAILING_BOUNCE_MAX_BYTES = 10_000
@@ -230,5 +231,5 @@ def test_receive_bounce_command_reads_a_dsn_from_stdin(
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw)))
     out = io.StringIO()
     call_command("receive_bounce", stdout=out)
-    assert out.getvalue().strip() == "dsn=True counted=1 suppressed=1"
+    assert out.getvalue().strip() == "dsn=True counted=1 suppressed=1 complaints=0"
     assert Suppression.objects.get(email_hash=email_hash(address)).reason == "hard_bounce"

@@ -108,6 +108,9 @@ def test_a_batch_goes_in_few_calls_and_each_recipient_gets_their_own_copy(
         assert copy.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert copy.headers["List-Id"]
         assert copy.custom["delivery"] == str(row.pk)  # comes back with tracking events
+        # No envelope sender of our own (no VERP): the ESP keeps its Return-Path and reports
+        # bounces and complaints by webhook, mapped back by that metadata (DESIGN.md).
+        assert not {"sender", "return-path"} & {h.lower() for h in copy.headers}
         # The A/B split is the same as over SMTP: by supporter id (English falls back to the
         # Dutch B subject, having none of its own).
         variant = "B" if person.pk % 2 else "A"

@@ -18,7 +18,7 @@ EX_TEMPFAIL = 75
 
 
 class Command(BaseCommand):
-    help = "Count the bounces one DSN (RFC 3464) on stdin reports."
+    help = "Count the bounces one DSN (RFC 3464), or the complaint one ARF report, on stdin tells."
 
     def handle(self, *args: Any, **options: Any) -> None:
         raw = sys.stdin.buffer.read(settings.MAILING_BOUNCE_MAX_BYTES + 1)
@@ -32,4 +32,5 @@ class Command(BaseCommand):
             sys.exit(EX_TEMPFAIL)
         self.stdout.write(
             f"dsn={result.is_dsn} counted={result.counted} suppressed={result.suppressed}"
+            f" complaints={result.complaints}"
         )
