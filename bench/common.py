@@ -78,7 +78,8 @@ def leased_redis_database(env: dict[str, str]) -> Iterator[str]:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], *, workers: int = 4) -> Iterator[str]:
+def gunicorn(env: dict[str, str], *, workers: int = 4, threads: int = 1) -> Iterator[str]:
+    """gunicorn on a free port; `threads` > 1 gives gthread workers (as the run command's)."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -91,7 +92,9 @@ def gunicorn(env: dict[str, str], *, workers: int = 4) -> Iterator[str]:
             "--workers",
             str(workers),
             "--worker-class",
-            "sync",
+            "sync" if threads == 1 else "gthread",
+            "--threads",
+            str(threads),
             "--log-level",
             "warning",
             # wrk may leave a connection open unused at the end of a burst: a sync worker
