@@ -84,6 +84,7 @@ def _prepare(fake: Any) -> list[bytes]:
     Stripe would deliver."""
     from urllib.parse import urlencode
 
+    from django.db import connection
     from stripe._encode import _api_encode
 
     from donations import checkout
@@ -92,6 +93,9 @@ def _prepare(fake: Any) -> list[bytes]:
 
     started = time.monotonic()
     headers = {"authorization": "Bearer sk_test_bench"}
+    with connection.cursor() as cursor:
+        # Preparation only, not measured: no disk flush per gift.
+        cursor.execute("SET synchronous_commit TO off")
     for i in range(GIFTS):
         donation = checkout.donation_create(
             request=GiftRequest(
@@ -189,10 +193,10 @@ def _storm(env: dict[str, str], payloads: list[str]) -> None:
 def _wait_for_worker() -> None:
     from worker.celery_app import app
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # a busy machine starts a worker slowly
     while not app.control.ping(timeout=0.5):
         if time.monotonic() > deadline:
-            raise SystemExit("the worker did not start within two minutes")
+            raise SystemExit("the worker did not start within ten minutes")
     time.sleep(1)
 
 
