@@ -34,6 +34,8 @@ from bench.common import (
     ROOT,
     base_env,
     celery_worker,
+    cpu_by_part,
+    cpu_report,
     gunicorn,
     leased_redis_database,
     scratch_database,
@@ -172,6 +174,7 @@ def _storm(env: dict[str, str], payloads: list[str]) -> None:
             )  # fmt: skip
             try:
                 _wait_for_worker()
+                cpu_before = cpu_by_part()
                 ours = wrk(
                     f"{base}/stripe/webhook/", script=script, seconds=seconds,
                     connections=CONNECTIONS,
@@ -182,6 +185,8 @@ def _storm(env: dict[str, str], payloads: list[str]) -> None:
                 waiting = StripeEvent.objects.filter(processed_at__isnull=True)
                 while waiting.exists() and time.monotonic() < deadline:
                     time.sleep(1)
+                # Where the machine's CPU went, storm and drain together, per event.
+                cpu_report(cpu_before, cpu_by_part(), per=len(payloads), unit="event")
             finally:
                 beat.terminate()
                 worker.terminate()
