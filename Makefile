@@ -21,9 +21,13 @@ format: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
-# Each prints RESULT lines: ratios against a reference measured in the same run.
-BENCHES = bench/webhooks.py bench/signups.py bench/fanout.py bench/mailing.py bench/export.py bench/scale.py
+# Each prints RESULT lines: ratios against a reference measured in the same run, and the load
+# average before and after (the machine may be shared).
+BENCHES = bench/webhooks.py bench/signups.py bench/fanout.py bench/mailing.py bench/export.py \
+	bench/scale.py bench/webhook_storm.py bench/mail_1m.py
 
 bench: setup
 	./scripts/setup --system
-	@for script in $(BENCHES); do echo "== $$script"; .venv/bin/python $$script || exit 1; done
+	@for script in $(BENCHES); do echo "== $$script"; started=$$(date +%s); \
+		.venv/bin/python $$script || exit 1; \
+		echo "== $$script took $$(( $$(date +%s) - started )) s"; done

@@ -17,8 +17,6 @@ from functools import update_wrapper
 from typing import Any
 from urllib.parse import urlencode
 
-import qrcode
-import qrcode.image.svg
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
@@ -72,6 +70,10 @@ def awaits_passkey(request: HttpRequest) -> bool:
 
 def qr_data_uri(text: str) -> str:
     """The QR code as an SVG data: URI (drawn here, no script; img-src allows data:)."""
+    # Imported here: qrcode pulls in Pillow (~10 MB) that no other page or process needs.
+    import qrcode
+    import qrcode.image.svg
+
     svg = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, border=2).to_string()
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
 

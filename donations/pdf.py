@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 # fontTools logs every step of subsetting the embedded font at INFO: noise in worker logs.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -39,7 +41,11 @@ class FinanceDocument:
     """An A4 document with the charity's letterhead; call the drawing methods, then `bytes()`."""
 
     def __init__(self, *, title: str, language: str, letterhead: Sequence[str]) -> None:
-        self.pdf = FPDF(format="A4")
+        # Imported on first use: fpdf2 and fontTools add ~20 MB to every process (web, worker,
+        # export) that never draws a PDF.
+        from fpdf import FPDF
+
+        self.pdf: FPDF = FPDF(format="A4")
         self.pdf.set_margins(MARGIN, MARGIN, MARGIN)
         self.pdf.set_auto_page_break(auto=True, margin=MARGIN)
         self.pdf.add_font(FONT, "", _font_path("PDF_FONT"))
@@ -61,11 +67,11 @@ class FinanceDocument:
         return float(self.pdf.epw)
 
     def _line(self, text: str, *, height: float = LINE - 1) -> None:
-        self.pdf.cell(0, height, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.pdf.cell(0, height, text, new_x="LMARGIN", new_y="NEXT")
 
     def heading(self, text: str) -> None:
         self.pdf.set_font(FONT, "B", 15)
-        self.pdf.multi_cell(0, LINE + 2, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.pdf.multi_cell(0, LINE + 2, text, new_x="LMARGIN", new_y="NEXT")
         self.pdf.ln(2)
 
     def subheading(self, text: str) -> None:
@@ -75,7 +81,7 @@ class FinanceDocument:
 
     def paragraph(self, text: str, *, size: int = 10) -> None:
         self.pdf.set_font(FONT, "", size)
-        self.pdf.multi_cell(0, LINE - 1, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.pdf.multi_cell(0, LINE - 1, text, new_x="LMARGIN", new_y="NEXT")
         self.pdf.ln(2)
 
     def fields(self, pairs: Sequence[tuple[str, str]], *, label_width: float = 60) -> None:
@@ -84,7 +90,7 @@ class FinanceDocument:
             self.pdf.set_font(FONT, "B", 10)
             self.pdf.cell(label_width, LINE, label)
             self.pdf.set_font(FONT, "", 10)
-            self.pdf.multi_cell(0, LINE, value or "", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            self.pdf.multi_cell(0, LINE, value or "", new_x="LMARGIN", new_y="NEXT")
         self.pdf.ln(2)
 
     def table(
