@@ -22,7 +22,7 @@ format: setup
 	.venv/bin/ruff check --fix .
 
 # Each prints RESULT lines: ratios against a reference measured in the same run.
-BENCHES = bench/webhooks.py bench/signups.py bench/fanout.py bench/mailing.py bench/export.py
+BENCHES = bench/webhooks.py bench/signups.py bench/statements.py bench/fanout.py bench/mailing.py bench/export.py
 
 bench: setup
 	./scripts/setup --system
