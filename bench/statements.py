@@ -16,9 +16,7 @@ RESULT statements ratio=<ours' time / the reference's> target<=2.0.
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
 import os
 import signal
 import smtplib
@@ -26,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -37,6 +34,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    Sink,
     base_env,
     celery_worker,
     cpu_by_part,
@@ -44,68 +42,12 @@ from bench.common import (
     leased_redis_database,
     scratch_database,
 )
-from config.embedded import free_port
 
 DONORS = int(os.environ.get("BENCH_STATEMENT_DONORS", "20000"))
 GIFTS = 12
 WORKERS = int(os.environ.get("BENCH_STATEMENT_WORKERS", "1"))
 RSS_AT = int(os.environ.get("BENCH_STATEMENT_RSS_AT", "2000"))
 SENDER = "jaaroverzicht@savethechildren.example"
-
-
-# --- the sink: a process of its own that counts recipients ----------------------------------
-
-
-def _sink_main(port: int, report: str) -> None:
-    from aiosmtpd.controller import Controller
-
-    counts: Counter[str] = Counter()
-
-    class Count:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            counts.update(envelope.rcpt_tos)
-            return "250 OK"
-
-    controller = Controller(Count(), hostname="127.0.0.1", port=port)
-    controller.start()
-
-    def dump(*_: Any) -> None:
-        Path(report).write_text(json.dumps(counts))
-
-    signal.signal(signal.SIGUSR1, dump)
-    signal.signal(signal.SIGTERM, lambda *_: (controller.stop(), sys.exit(0)))
-    asyncio.run(asyncio.sleep(10**9))
-
-
-class Sink:
-    def __init__(self, report: Path) -> None:
-        self.port = free_port()
-        self.report = report
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--sink", str(self.port), str(report)]
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                smtplib.SMTP("127.0.0.1", self.port, timeout=2).quit()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("the SMTP sink did not start")
-
-    def counts(self) -> Counter[str]:
-        self.report.unlink(missing_ok=True)
-        self.process.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 10
-        while not self.report.exists() or not self.report.read_text():
-            if time.monotonic() > deadline:
-                raise SystemExit("the SMTP sink did not report its counts")
-            time.sleep(0.05)
-        return Counter(json.loads(self.report.read_text()))
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
 
 
 # --- the data -------------------------------------------------------------------------------
@@ -388,7 +330,4 @@ def _run(sink: Sink) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--sink"]:
-        _sink_main(int(sys.argv[2]), sys.argv[3])
-    else:
-        main()
+    main()

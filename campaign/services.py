@@ -269,7 +269,8 @@ def _sign_up_new(
         language=language,
     )
     _consents_add(supporter, texts, evidence, now=supporter.created_at)
-    # Published by the outbox's flush: a peak's requests are spared a broker publish each.
+    # Published by the outbox's flush (as for a known address): a peak's requests are spared
+    # a broker publish each.
     enqueue_soon("campaign.tasks.confirmation_send", supporter.pk)
     return supporter
 
@@ -313,7 +314,7 @@ def _sign_up_known(
             language=language,
         )
         _consents_add(supporter, texts, evidence, now=now)
-        enqueue("campaign.tasks.confirmation_send", supporter.pk)
+        enqueue_soon("campaign.tasks.confirmation_send", supporter.pk)
         return supporter
     if supporter.confirmed_at is None:
         # Never confirmed: the newest request's details are as good as the first one's.
@@ -350,7 +351,7 @@ def _sign_up_known(
         changed.append("status")
     if changed:
         supporter.save(update_fields=[*changed, "updated_at"])
-    enqueue("campaign.tasks.confirmation_send", supporter.pk)
+    enqueue_soon("campaign.tasks.confirmation_send", supporter.pk)
     return supporter
 
 
