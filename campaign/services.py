@@ -246,19 +246,7 @@ def _sign_up_new(
     """The supporter, its audit row, its consents and its confirmation email; raises
     IntegrityError (rolling everything back) when the address is known."""
     supporter = Supporter.objects.create(
-        email=email,
-        first_name=first_name,
-        language=language,
-        source_page=source.page,
-        source_referrer=source.referrer,
-        utm_source=source.utm_source,
-        utm_medium=source.utm_medium,
-        utm_campaign=source.utm_campaign,
-        utm_term=source.utm_term,
-        utm_content=source.utm_content,
-        # Known before the row exists: everything asked for is waiting for confirmation.
-        status=Supporter.Status.PENDING if texts else Supporter.Status.UNSUBSCRIBED,
-        confirmation_nonce=secrets.token_hex(8) if texts else "",
+        email=email, **_new_supporter(first_name, language, texts, source)
     )
     _audit(
         supporter,
@@ -288,20 +276,7 @@ def _sign_up_known(
     supporter's row lock."""
     now = timezone.now()
     supporter, created = _supporter_lock_or_create(
-        email=email,
-        defaults={
-            "first_name": first_name,
-            "language": language,
-            "source_page": source.page,
-            "source_referrer": source.referrer,
-            "utm_source": source.utm_source,
-            "utm_medium": source.utm_medium,
-            "utm_campaign": source.utm_campaign,
-            "utm_term": source.utm_term,
-            "utm_content": source.utm_content,
-            "status": Supporter.Status.PENDING if texts else Supporter.Status.UNSUBSCRIBED,
-            "confirmation_nonce": secrets.token_hex(8) if texts else "",
-        },
+        email=email, defaults=_new_supporter(first_name, language, texts, source)
     )
     changed: list[str] = []
     if created:  # erased (or pruned) between the two transactions: new after all
@@ -353,6 +328,26 @@ def _sign_up_known(
         supporter.save(update_fields=[*changed, "updated_at"])
     enqueue_soon("campaign.tasks.confirmation_send", supporter.pk)
     return supporter
+
+
+def _new_supporter(
+    first_name: str, language: str, texts: Mapping[str, ConsentText], source: SignupSource
+) -> dict[str, Any]:
+    """A new supporter's fields, besides the address."""
+    return {
+        "first_name": first_name,
+        "language": language,
+        "source_page": source.page,
+        "source_referrer": source.referrer,
+        "utm_source": source.utm_source,
+        "utm_medium": source.utm_medium,
+        "utm_campaign": source.utm_campaign,
+        "utm_term": source.utm_term,
+        "utm_content": source.utm_content,
+        # Known before the row exists: everything asked for is waiting for confirmation.
+        "status": Supporter.Status.PENDING if texts else Supporter.Status.UNSUBSCRIBED,
+        "confirmation_nonce": secrets.token_hex(8) if texts else "",
+    }
 
 
 def _consents_add(
