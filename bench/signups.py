@@ -5,8 +5,9 @@
 Starts its own gunicorn on a scratch database (created on the PostgreSQL of DATABASE_URL,
 migrated, dropped afterwards) and a Redis database of its own (REDIS_URL's server, database
 BENCH_REDIS_DB, default 13, emptied before and after). Every request is a new address, so each
-one does the whole job: rate-limit counters in Redis, validation, a locked get-or-create, the
-consent rows, the audit row, the outbox row and its publish to the broker after commit.
+one does the whole job: both rate-limit counters in Redis (one round trip), validation, the
+supporter, its audit-log entry, its audit row, its consents and its outbox row in one
+transaction, and the nudge (at most once a second) of the flush that publishes the task.
 Load comes from wrk (Debian package wrk), or from a threaded Python client without it.
 
 After the clock, a Celery worker sends the confirmation emails to a counting SMTP sink, and the
