@@ -327,7 +327,7 @@ def main() -> None:
             f"non-2xx {int(figures['errors'])}"
         )
     cpu_report(before, middle, per=int((bare["rate"] + insert["rate"]) * SECONDS), unit="request")
-    cpu_report(middle, after, per=max(counts["supporters"], 1), unit="sign-up")
+    cpu_report(middle, after, per=max(int(signups["rate"] * SECONDS), 1), unit="sign-up")
     print("stored per sign-up (each must be exactly 1): " + _per_signup(counts, emails))
     print(f"load average after: {_load()}")
     if signups["errors"] or insert["errors"]:
