@@ -23,8 +23,8 @@ format: setup
 
 # Each prints RESULT lines: ratios against a reference measured in the same run, and the load
 # average before and after (the machine may be shared).
-BENCHES = bench/webhooks.py bench/signups.py bench/fanout.py bench/mailing.py bench/export.py \
-	bench/scale.py bench/webhook_storm.py bench/mail_1m.py
+BENCHES = bench/webhooks.py bench/signups.py bench/statements.py bench/fanout.py bench/mailing.py \
+	bench/export.py bench/scale.py bench/webhook_storm.py bench/mail_1m.py
 
 bench: setup
 	./scripts/setup --system

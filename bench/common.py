@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import shutil
+import signal
+import smtplib
 import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -217,3 +222,63 @@ def cpu_report(
     print(f"CPU by part (ms per {unit}):")
     for name, seconds in sorted(parts.items(), key=lambda item: -item[1]):
         print(f"  {name:24s} {seconds:7.1f} s  {seconds * 1000 / per:6.2f}")
+
+
+# --- an SMTP sink in a process of its own that counts recipients --------------------------
+
+
+def _sink_main(port: int, report: str) -> None:
+    from aiosmtpd.controller import Controller
+
+    counts: Counter[str] = Counter()
+
+    class Count:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            counts.update(envelope.rcpt_tos)
+            return "250 OK"
+
+    controller = Controller(Count(), hostname="127.0.0.1", port=port)
+    controller.start()
+
+    def dump(*_: Any) -> None:
+        Path(report).write_text(json.dumps(counts))
+
+    signal.signal(signal.SIGUSR1, dump)
+    signal.signal(signal.SIGTERM, lambda *_: (controller.stop(), sys.exit(0)))
+    asyncio.run(asyncio.sleep(10**9))
+
+
+class Sink:
+    def __init__(self, report: Path) -> None:
+        self.port = free_port()
+        self.report = report
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.common", "--sink", str(self.port), str(report)],
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                smtplib.SMTP("127.0.0.1", self.port, timeout=2).quit()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("the SMTP sink did not start")
+
+    def counts(self) -> Counter[str]:
+        self.report.unlink(missing_ok=True)
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while not self.report.exists() or not self.report.read_text():
+            if time.monotonic() > deadline:
+                raise SystemExit("the SMTP sink did not report its counts")
+            time.sleep(0.05)
+        return Counter(json.loads(self.report.read_text()))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--sink"]:
+    _sink_main(int(sys.argv[2]), sys.argv[3])

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import translation
 from django.utils.translation import get_supported_language_variant
@@ -29,7 +30,12 @@ from campaign.forms import SOURCE_LIMITS, ResendForm, SignupForm
 from campaign.models import Consent, Language, Topic
 from campaign.selectors import consent_texts_current
 from campaign.services import Evidence, SignupSource
-from campaign.validation import EMAIL_MAX_LENGTH, FIRST_NAME_MAX_LENGTH, TEXT_TOO_LONG
+from campaign.validation import (
+    EMAIL_MAX_LENGTH,
+    FIRST_NAME_MAX_LENGTH,
+    TEXT_TOO_LONG,
+    normalise_email,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -207,13 +213,25 @@ def _parse(request: HttpRequest, model: type[Schema]) -> Any:
 
 def _limited(request: HttpRequest, rate: str, group: str) -> JsonResponse | None:
     verdict = ratelimits.hit_ip(request, group=group, rate=rate)
-    if not verdict.limited:
-        return None
+    return _too_many(verdict.retry_after) if verdict.limited else None
+
+
+def _too_many(retry_after: int) -> JsonResponse:
     response = errors_response(
         {NON_FIELD: [_("Too many attempts from your network. Please try again later.")]}, 429
     )
-    response["Retry-After"] = str(verdict.retry_after)
+    response["Retry-After"] = str(retry_after)
     return response
+
+
+def _email_or_none(payload: SignupIn | None) -> str | None:
+    """The address as stored, when the request carries a valid one (for its rate limit)."""
+    if payload is None or len(payload.email) > EMAIL_MAX_LENGTH:
+        return None
+    try:
+        return normalise_email(payload.email)
+    except ValidationError:
+        return None
 
 
 def _accepted() -> JsonResponse:
@@ -248,13 +266,17 @@ def _evidence(request: HttpRequest) -> Evidence:
 )
 @in_request_language
 def signup_create(request: HttpRequest) -> HttpResponse:
-    limited = _limited(request, settings.SUPPORTERS_RATE_SIGNUP_IP, "signup")
-    if limited is not None:
-        return limited
+    # The body is read first (bounded, no database) so that the address and the network are
+    # counted in one Redis round trip; whatever the body, the network's budget is spent.
     try:
-        payload: SignupIn = _parse(request, SignupIn)
+        payload: SignupIn | None = _parse(request, SignupIn)
     except BadRequest as exc:
-        return exc.response()
+        payload, bad = None, exc
+    verdict = ratelimits.hit_signup(request, email=_email_or_none(payload))
+    if verdict.ip.limited:
+        return _too_many(verdict.ip.retry_after)
+    if payload is None:
+        return bad.response()
 
     language = payload.language if payload.language in Language.values else "nl"
     texts = consent_texts_current(language)
@@ -295,14 +317,11 @@ def signup_create(request: HttpRequest) -> HttpResponse:
     if errors:
         return errors_response(errors, 422)
 
-    email = form.cleaned_data["email"]
-    if ratelimits.hit_email(
-        request, group="signup", email=email, rate=settings.SUPPORTERS_RATE_SIGNUP_EMAIL
-    ).limited:
+    if verdict.email_limited:
         log.info("signup.email_rate_limited", via="api")
         return _accepted()
     services.supporter_sign_up(
-        email=email,
+        email=form.cleaned_data["email"],
         first_name=form.cleaned_data["first_name"],
         language=form.cleaned_data["language"],
         texts=form.chosen_texts(),

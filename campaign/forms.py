@@ -126,6 +126,8 @@ class TopicsMixin(forms.Form):
             raise ValidationError(
                 _("Unknown consent wording: reload the page and try again."), code="invalid"
             )
+        if not parts:
+            return dict(self.texts)
         found = consent_texts_by_ids(int(part) for part in parts)
         shown = {text.topic: text for text in found}
         if len(found) != len(parts) or len(shown) != len(found):

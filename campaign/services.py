@@ -27,7 +27,7 @@ from campaign import events
 from campaign.consent_defaults import DEFAULT_CONSENT_TEXTS
 from campaign.models import Consent, ConsentText, Supporter, SupporterAudit
 from campaign.tokens import InvalidToken, confirmation_token_read
-from worker.outbox import enqueue
+from worker.outbox import enqueue, enqueue_soon
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +35,8 @@ Action = SupporterAudit.Action
 Actor = SupporterAudit.Actor
 
 USER_AGENT_MAX_LENGTH = 500
+# The unique index on lower(email) (campaign.models.Supporter.Meta).
+SUPPORTER_EMAIL_UNIQUE = "supporter_email_ci_unique"
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,6 @@ def _supporter_lock_or_create(*, email: str, defaults: dict[str, Any]) -> tuple[
 # --- sign-up and double opt-in ----------------------------------------------------------------
 
 
-@transaction.atomic
 def supporter_sign_up(
     *,
     email: str,
@@ -199,56 +200,162 @@ def supporter_sign_up(
     """Record a sign-up: pending consents for the topics (with the wording shown) and a
     confirmation email. A known address gets the same treatment as a new one, so the caller
     answers identically either way; its confirmed consents and profile are never changed by an
-    unconfirmed request."""
+    unconfirmed request.
+
+    A new address (most of a TV appeal's sign-ups) takes one transaction of five INSERTs and
+    nothing else: the supporter row is inserted first and its unique index decides whether the
+    address is new. A known address rolls that back and takes the locked path."""
+    try:
+        with transaction.atomic():
+            return _sign_up_new(
+                email=email,
+                first_name=first_name,
+                language=language,
+                texts=texts,
+                evidence=evidence,
+                source=source,
+            )
+    except IntegrityError as error:
+        if not _is_known_address(error):
+            raise
+    with transaction.atomic():
+        return _sign_up_known(
+            email=email,
+            first_name=first_name,
+            language=language,
+            texts=texts,
+            evidence=evidence,
+            source=source,
+        )
+
+
+def _is_known_address(error: IntegrityError) -> bool:
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == SUPPORTER_EMAIL_UNIQUE
+
+
+def _sign_up_new(
+    *,
+    email: str,
+    first_name: str,
+    language: str,
+    texts: Mapping[str, ConsentText],
+    evidence: Evidence,
+    source: SignupSource,
+) -> Supporter:
+    """The supporter, its audit row, its consents and its confirmation email; raises
+    IntegrityError (rolling everything back) when the address is known."""
+    supporter = Supporter.objects.create(
+        email=email, **_new_supporter(first_name, language, texts, source)
+    )
+    _audit(
+        supporter,
+        Action.SIGNED_UP,
+        actor=Actor.SUPPORTER,
+        method=evidence.method,
+        topics=sorted(texts),
+        language=language,
+    )
+    _consents_add(supporter, texts, evidence, now=supporter.created_at)
+    # Published by the outbox's flush (as for a known address): a peak's requests are spared
+    # a broker publish each.
+    enqueue_soon("campaign.tasks.confirmation_send", supporter.pk)
+    return supporter
+
+
+def _sign_up_known(
+    *,
+    email: str,
+    first_name: str,
+    language: str,
+    texts: Mapping[str, ConsentText],
+    evidence: Evidence,
+    source: SignupSource,
+) -> Supporter:
+    """A sign-up for an address we have (or that a concurrent request just stored), under the
+    supporter's row lock."""
     now = timezone.now()
-    topics = sorted(texts)
     supporter, created = _supporter_lock_or_create(
-        email=email,
-        defaults={
-            "first_name": first_name,
-            "language": language,
-            "source_page": source.page,
-            "source_referrer": source.referrer,
-            "utm_source": source.utm_source,
-            "utm_medium": source.utm_medium,
-            "utm_campaign": source.utm_campaign,
-            "utm_term": source.utm_term,
-            "utm_content": source.utm_content,
-            # Known before the row exists: everything asked for is waiting for confirmation.
-            "status": Supporter.Status.PENDING if texts else Supporter.Status.UNSUBSCRIBED,
-            "confirmation_nonce": secrets.token_hex(8) if texts else "",
-        },
+        email=email, defaults=_new_supporter(first_name, language, texts, source)
     )
     changed: list[str] = []
-    if created:
+    if created:  # erased (or pruned) between the two transactions: new after all
         _audit(
             supporter,
             Action.SIGNED_UP,
             actor=Actor.SUPPORTER,
             method=evidence.method,
-            topics=topics,
+            topics=sorted(texts),
             language=language,
         )
-    else:
-        if supporter.confirmed_at is None:
-            # Never confirmed: the newest request's details are as good as the first one's.
-            if first_name and first_name != supporter.first_name:
-                supporter.first_name = first_name
-                changed.append("first_name")
-            if language != supporter.language:
-                supporter.language = language
-                changed.append("language")
-        _audit(
-            supporter,
-            Action.SIGNED_UP_AGAIN,
-            actor=Actor.SUPPORTER,
-            method=evidence.method,
-            topics=topics,
-            changed=changed,
-        )
+        _consents_add(supporter, texts, evidence, now=now)
+        enqueue_soon("campaign.tasks.confirmation_send", supporter.pk)
+        return supporter
+    if supporter.confirmed_at is None:
+        # Never confirmed: the newest request's details are as good as the first one's.
+        if first_name and first_name != supporter.first_name:
+            supporter.first_name = first_name
+            changed.append("first_name")
+        if language != supporter.language:
+            supporter.language = language
+            changed.append("language")
+    _audit(
+        supporter,
+        Action.SIGNED_UP_AGAIN,
+        actor=Actor.SUPPORTER,
+        method=evidence.method,
+        topics=sorted(texts),
+        changed=changed,
+    )
+    open_by_topic = _open_consents(supporter)
+    # Already consented, or already waiting: the first evidence stays.
+    new = _consents_add(
+        supporter,
+        {topic: text for topic, text in texts.items() if topic not in open_by_topic},
+        evidence,
+        now=now,
+    )
+    open_rows = [*open_by_topic.values(), *new]
+    pending = any(c.confirmed_at is None for c in open_rows)
+    if pending and not supporter.confirmation_nonce:
+        supporter.confirmation_nonce = secrets.token_hex(8)
+        changed.append("confirmation_nonce")
+    status = _status_of(supporter, open_rows)
+    if status != supporter.status:
+        supporter.status = status
+        changed.append("status")
+    if changed:
+        supporter.save(update_fields=[*changed, "updated_at"])
+    enqueue_soon("campaign.tasks.confirmation_send", supporter.pk)
+    return supporter
 
-    open_by_topic = {} if created else _open_consents(supporter)
-    new = [
+
+def _new_supporter(
+    first_name: str, language: str, texts: Mapping[str, ConsentText], source: SignupSource
+) -> dict[str, Any]:
+    """A new supporter's fields, besides the address."""
+    return {
+        "first_name": first_name,
+        "language": language,
+        "source_page": source.page,
+        "source_referrer": source.referrer,
+        "utm_source": source.utm_source,
+        "utm_medium": source.utm_medium,
+        "utm_campaign": source.utm_campaign,
+        "utm_term": source.utm_term,
+        "utm_content": source.utm_content,
+        # Known before the row exists: everything asked for is waiting for confirmation.
+        "status": Supporter.Status.PENDING if texts else Supporter.Status.UNSUBSCRIBED,
+        "confirmation_nonce": secrets.token_hex(8) if texts else "",
+    }
+
+
+def _consents_add(
+    supporter: Supporter, texts: Mapping[str, ConsentText], evidence: Evidence, *, now: Any
+) -> list[Consent]:
+    """Pending consents for these topics, in one INSERT, with the wording shown (frozen from
+    its first use)."""
+    rows = Consent.objects.bulk_create(
         Consent(
             supporter=supporter,
             topic=topic,
@@ -258,29 +365,12 @@ def supporter_sign_up(
             ip=evidence.ip,
             user_agent=evidence.user_agent,
         )
-        # Already consented, or already waiting: the first evidence stays.
         for topic, text in texts.items()
-        if topic not in open_by_topic
-    ]
-    Consent.objects.bulk_create(new)
+    )
     unused = [text for text in texts.values() if text.first_used_at is None]
     if unused:
         _texts_mark_used(unused, now)
-
-    if not created:
-        open_rows = [*open_by_topic.values(), *new]
-        pending = any(c.confirmed_at is None for c in open_rows)
-        if pending and not supporter.confirmation_nonce:
-            supporter.confirmation_nonce = secrets.token_hex(8)
-            changed.append("confirmation_nonce")
-        status = _status_of(supporter, open_rows)
-        if status != supporter.status:
-            supporter.status = status
-            changed.append("status")
-        if changed:
-            supporter.save(update_fields=[*changed, "updated_at"])
-    enqueue("campaign.tasks.confirmation_send", supporter.pk)
-    return supporter
+    return rows
 
 
 @transaction.atomic

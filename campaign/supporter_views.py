@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -34,6 +35,7 @@ from campaign.models import Consent, Language, Supporter, SupporterAudit
 from campaign.selectors import consent_texts_current, supporter_for_link, supporter_open_consents
 from campaign.services import ConfirmOutcome, Evidence
 from campaign.tokens import DATA_LINK_MAX_AGE, InvalidToken, confirmation_token_read
+from campaign.validation import normalise_email
 
 log = structlog.get_logger(__name__)
 
@@ -91,10 +93,11 @@ def signup(request: HttpRequest) -> HttpResponse:
             request, "campaign/signup.html", {"signup_form": signup_form_for_page(request)}
         )
 
-    verdict = ratelimits.hit_ip(request, group="signup", rate=settings.SUPPORTERS_RATE_SIGNUP_IP)
-    if verdict.limited:
+    # The network and the address are counted in one Redis round trip, before the database.
+    verdict = ratelimits.hit_signup(request, email=_email_or_none(request.POST.get("email")))
+    if verdict.ip.limited:
         log.info("signup.ip_rate_limited")
-        return _too_many(request, verdict.retry_after)
+        return _too_many(request, verdict.ip.retry_after)
     form = SignupForm(request.POST, texts=consent_texts_current(_page_language()))
     if form.is_bot():
         # Same answer as a person gets; nothing stored, nothing sent.
@@ -103,16 +106,12 @@ def signup(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "campaign/signup.html", {"signup_form": form})
 
-    email = form.cleaned_data["email"]
-    email_verdict = ratelimits.hit_email(
-        request, group="signup", email=email, rate=settings.SUPPORTERS_RATE_SIGNUP_EMAIL
-    )
-    if email_verdict.limited:
+    if verdict.email_limited:
         # This address has had its emails for now; the answer stays the same.
         log.info("signup.email_rate_limited")
     else:
         services.supporter_sign_up(
-            email=email,
+            email=form.cleaned_data["email"],
             first_name=form.cleaned_data["first_name"],
             language=form.cleaned_data["language"],
             texts=form.chosen_texts(),
@@ -120,6 +119,14 @@ def signup(request: HttpRequest) -> HttpResponse:
             source=form.source(),
         )
     return redirect("campaign:signup_thanks")
+
+
+def _email_or_none(value: str | None) -> str | None:
+    """The address as stored, when the form carries a valid one (for its rate limit)."""
+    try:
+        return normalise_email(value or "")
+    except ValidationError:
+        return None
 
 
 def signup_thanks(request: HttpRequest) -> HttpResponse:

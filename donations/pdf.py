@@ -4,20 +4,32 @@ Only layout lives here (heading, paragraphs, a table, label/value pairs, signatu
 what a document says is decided by donations.statements and donations.agreements. Text is
 drawn with a TrueType font (settings.PDF_FONT) because the core PDF fonts have no euro sign
 outside cp1252 and no language tag; text stays selectable, so pdftotext reads it back.
+
+Fonts are parsed once per process (`parsed_fonts`): parsing DejaVu took most of a document's
+time, which January's 50,000 statements pay 50,000 times. Each document gets its own copy of
+the parsed font (its own record of the glyphs it used) and, when written, a fresh fontTools
+font to cut its subset from (the subsetter changes the font it cuts).
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import io
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+# fpdf2 and fontTools are imported where a document is made: importing them costs every
+# process ~22 MB, and most processes (web, the export worker) never make a PDF.
 if TYPE_CHECKING:
     from fpdf import FPDF
+    from fpdf.fonts import TTFFont
 
 # fontTools logs every step of subsetting the embedded font at INFO: noise in worker logs.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -37,19 +49,77 @@ def _font_path(setting: str) -> str:
     return path
 
 
+STYLES = {"": "PDF_FONT", "B": "PDF_FONT_BOLD"}
+
+
+@dataclass(frozen=True)
+class ParsedFont:
+    font: TTFFont
+    data: bytes  # the file, for the fresh copy each document's subset is cut from
+
+
+@functools.cache
+def _parse(paths: tuple[str, ...]) -> dict[str, ParsedFont]:
+    from fpdf import FPDF
+    from fpdf.fonts import TTFFont
+
+    template = FPDF()
+    parsed: dict[str, ParsedFont] = {}
+    for style, path in zip(STYLES, paths, strict=True):
+        template.add_font(FONT, style, path)
+        font = template.fonts[f"{FONT}{style}"]
+        assert isinstance(font, TTFFont)  # add_font of a TrueType file
+        parsed[style] = ParsedFont(font, Path(path).read_bytes())
+    return parsed
+
+
+def parsed_fonts() -> dict[str, ParsedFont]:
+    """Each style's font, parsed once per process (and again only if the settings change)."""
+    return _parse(tuple(_font_path(setting) for setting in STYLES.values()))
+
+
+def _fonts_add(pdf: FPDF) -> None:
+    from fpdf.fonts import SubsetMap
+
+    for style, parsed in parsed_fonts().items():
+        font = copy.copy(parsed.font)
+        font.i = len(pdf.fonts) + 1
+        font.subset = SubsetMap(font)
+        font.missing_glyphs = []
+        font.biggest_size_pt = 0
+        pdf.fonts[f"{FONT}{style}"] = font
+
+
+def _fonts_prepare_output(pdf: FPDF) -> None:
+    from fontTools.ttLib import TTFont  # type: ignore[import-untyped]  # untyped library
+    from fpdf.fonts import TTFFont
+
+    for style, parsed in parsed_fonts().items():
+        font = pdf.fonts[f"{FONT}{style}"]
+        assert isinstance(font, TTFFont)  # set by _fonts_add
+        font.ttfont = TTFont(io.BytesIO(parsed.data), lazy=True, recalcTimestamp=False)
+
+
+def _glyph_caches_clear() -> None:
+    # fpdf2 memoizes SubsetMap lookups in functools caches that hold every document's map
+    # (and through it its font) for the life of the process: a worker writing thousands of
+    # statements would grow by each one.
+    from fpdf.fonts import SubsetMap
+
+    SubsetMap.pick.cache_clear()
+    SubsetMap.get_glyph.cache_clear()
+
+
 class FinanceDocument:
     """An A4 document with the charity's letterhead; call the drawing methods, then `bytes()`."""
 
     def __init__(self, *, title: str, language: str, letterhead: Sequence[str]) -> None:
-        # Imported on first use: fpdf2 and fontTools add ~20 MB to every process (web, worker,
-        # export) that never draws a PDF.
         from fpdf import FPDF
 
-        self.pdf: FPDF = FPDF(format="A4")
+        self.pdf = FPDF(format="A4")
         self.pdf.set_margins(MARGIN, MARGIN, MARGIN)
         self.pdf.set_auto_page_break(auto=True, margin=MARGIN)
-        self.pdf.add_font(FONT, "", _font_path("PDF_FONT"))
-        self.pdf.add_font(FONT, "B", _font_path("PDF_FONT_BOLD"))
+        _fonts_add(self.pdf)
         self.pdf.set_title(title)
         self.pdf.set_lang(language)
         self.pdf.set_author(letterhead[0] if letterhead else "")
@@ -137,4 +207,8 @@ class FinanceDocument:
         self.pdf.set_xy(self.pdf.l_margin, top + 32)
 
     def bytes(self) -> bytes:
-        return bytes(self.pdf.output())
+        _fonts_prepare_output(self.pdf)
+        try:
+            return bytes(self.pdf.output())
+        finally:
+            _glyph_caches_clear()

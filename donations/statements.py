@@ -172,6 +172,14 @@ def statement_donors(*, year: int) -> Iterator[DonorStatement]:
     yield from _group(year_gifts(year).iterator(chunk_size=2000), year)
 
 
+def donor_statements(*, year: int, emails: list[str]) -> dict[str, DonorStatement]:
+    """The statements of these donors (lowercased addresses), in one query: a batch's worth.
+    Donors without gifts in the year are missing from the answer."""
+    # `email` is year_gifts' annotation (the stubs see only model fields).
+    rows = year_gifts(year).filter(**{"email__in": emails})
+    return {statement.email: statement for statement in _group(iter(rows), year)}
+
+
 def donor_statement(*, year: int, email: str) -> DonorStatement:
     """One donor's statement of the year (no gifts when they have none)."""
     rows = year_gifts(year).filter(donation__donor_email__iexact=email.strip())
@@ -327,10 +335,11 @@ def statement_run_prepare(*, run_id: int, send: bool = True) -> list[list[int]]:
     batches = [unsent[i : i + size] for i in range(0, len(unsent), size)]
     with transaction.atomic():
         StatementRun.objects.filter(pk=run.pk).update(state=StatementRunState.SENDING)
+        # The one recount, before any batch can start: batches add what they send.
+        statement_run_refresh(run_id=run.pk)
         if send:
             for batch in batches:
                 enqueue("donations.tasks.statement_batch_send", run.pk, batch)
-    statement_run_refresh(run_id=run.pk)
     log.info("statements.run_prepared", run_id=run.pk, unsent=len(unsent), batches=len(batches))
     return batches
 
@@ -341,13 +350,20 @@ def _insert_new(rows: list[AnnualStatement]) -> None:
     rows.clear()
 
 
-def statement_send(*, statement_id: int, mailer: BaseEmailBackend | None = None) -> bool:
-    """Email one statement with its PDF; False when it was sent already (or has no gifts now)."""
+def statement_send(
+    *,
+    statement_id: int,
+    mailer: BaseEmailBackend | None = None,
+    data: DonorStatement | None = None,
+) -> bool:
+    """Email one statement with its PDF; False when it was sent already (or has no gifts now).
+    `data`: the donor's gifts as read for the batch (else read here)."""
     with transaction.atomic():
         statement = AnnualStatement.objects.select_for_update().get(pk=statement_id)
         if statement.sent_at is not None or not statement.donor_email:
             return False
-        data = donor_statement(year=statement.year, email=statement.donor_email)
+        if data is None:
+            data = donor_statement(year=statement.year, email=statement.donor_email)
         if not data.gifts:
             # Refunded in full since the run was prepared: nothing to state, nobody to email.
             statement.delete()
@@ -378,19 +394,49 @@ def statement_send(*, statement_id: int, mailer: BaseEmailBackend | None = None)
 
 
 def statement_batch_send(*, run_id: int, statement_ids: list[int]) -> int:
-    """Send a batch over one mail connection; returns how many were sent by this call."""
+    """Send a batch over one mail connection; returns how many were sent by this call.
+
+    The batch's gifts are read in one query; each statement is then locked, sent and marked in
+    its own transaction (so a retried batch repeats nobody), and the run's counters move by
+    what this call did: no recount of the year per batch."""
+    unsent = dict(
+        AnnualStatement.objects.filter(pk__in=statement_ids, sent_at__isnull=True)
+        .exclude(donor_email="")
+        .values_list("pk", "donor_email")
+    )
+    year = StatementRun.objects.values_list("year", flat=True).get(pk=run_id)
+    found = donor_statements(year=year, emails=sorted(set(unsent.values())))
     sent = 0
     mailer = mail.mailers.default
-    with mailer:
-        for statement_id in statement_ids:
-            sent += statement_send(statement_id=statement_id, mailer=mailer)
-    statement_run_refresh(run_id=run_id)
+    try:
+        with mailer:
+            for statement_id in sorted(unsent):
+                email = unsent[statement_id]
+                data = found.get(email) or DonorStatement(year=year, email=email)
+                sent += statement_send(statement_id=statement_id, mailer=mailer, data=data)
+    finally:
+        gone = AnnualStatement.objects.filter(pk__in=list(unsent)).count()
+        statement_run_count(run_id=run_id, sent=sent, dropped=len(unsent) - gone)
     return sent
+
+
+def statement_run_count(*, run_id: int, sent: int, dropped: int = 0) -> None:
+    """Move the run's progress by what a batch did (`dropped`: statements deleted because
+    their gifts were refunded in full); a sending run with all of them sent is done. Atomic
+    increments, so concurrent batches need no lock."""
+    if sent or dropped:
+        StatementRun.objects.filter(pk=run_id).update(
+            done=F("done") + sent, total=F("total") - dropped
+        )
+    StatementRun.objects.filter(
+        pk=run_id, state=StatementRunState.SENDING, done__gte=F("total")
+    ).update(state=StatementRunState.DONE, finished_at=timezone.now())
 
 
 def statement_run_refresh(*, run_id: int) -> StatementRun:
     """Recount the year's sent/held statements onto the run; a sending run with every
-    statement sent is done. Idempotent, so concurrent batches may all call it."""
+    statement sent is done. Idempotent. Once, when a run is prepared (an earlier run of the
+    year may have sent some); batches then count with statement_run_count."""
     with transaction.atomic():
         run = StatementRun.objects.select_for_update().get(pk=run_id)
         year = AnnualStatement.objects.filter(year=run.year).exclude(donor_email="")

@@ -14,6 +14,8 @@ class OutboxTask(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # Published by the flush task (outbox.enqueue_soon), never by the request that wrote it.
+    by_flush = models.BooleanField(default=False)
 
     class Meta:
         indexes = [

@@ -8,6 +8,11 @@ def outbox_relay_task() -> int:
     return outbox.outbox_relay()
 
 
+@shared_task(name="worker.tasks.outbox_flush", ignore_result=True)
+def outbox_flush_task() -> int:
+    return outbox.outbox_flush()
+
+
 @shared_task(name="worker.tasks.outbox_prune", ignore_result=True)
 def outbox_prune_task() -> int:
     return outbox.outbox_prune()

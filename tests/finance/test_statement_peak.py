@@ -1,0 +1,125 @@
+"""January at scale (issue 17): fonts parsed once per process, a run's progress counted by
+increments (no recount of the year per batch), every donor emailed once."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from donations import pdf, statements
+from donations.models import StatementRun, StatementRunState
+from donations.statements import DonorStatement, StatementGift
+from tests.factories import DonationFactory, TransactionFactory
+from tests.harness.smtp import SmtpServer
+
+
+def _text(content: bytes, path: Path) -> str:
+    path.write_bytes(content)
+    out = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    return out.replace("\xa0", " ")
+
+
+def _statement(name: str, *amounts: int) -> DonorStatement:
+    received = datetime(2025, 3, 14, 12, tzinfo=UTC)
+    gifts = [StatementGift(received, a, 0, "eur", "ideal", "monthly") for a in amounts]
+    return DonorStatement(year=2025, email="x@voorbeeld.nl", name=name, gifts=gifts)
+
+
+def test_fonts_are_parsed_once_and_each_document_draws_only_its_own_text(
+    tmp_path: Path,
+) -> None:
+    pdf._parse.cache_clear()
+
+    greek = statements.statement_pdf(_statement("Ωmega Ødegård", 1250, 2500))
+    plain = statements.statement_pdf(_statement("Anne de Vries", 700))
+    greek_again = statements.statement_pdf(_statement("Ωmega Ødegård", 1250, 2500))
+
+    info = pdf._parse.cache_info()
+    # One parse; each document asks twice (its copy of the fonts, its subset when written).
+    assert (info.misses, info.hits) == (1, 3 * 2 - 1)
+    greek_text = _text(greek, tmp_path / "greek.pdf")
+    plain_text = _text(plain, tmp_path / "plain.pdf")
+    assert "Ωmega Ødegård" in greek_text
+    assert "€ 37,50" in greek_text  # the total
+    assert "Anne de Vries" in plain_text
+    assert "€ 7,00" in plain_text
+    assert "Ωmega" not in plain_text
+    # Each document embeds the glyphs it used, however many came before it.
+    assert len(plain) < len(greek)
+    assert _text(greek_again, tmp_path / "again.pdf") == greek_text
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_run_counts_its_progress_by_batch_and_emails_each_donor_once(
+    smtp_server: SmtpServer, settings: Any
+) -> None:
+    settings.STATEMENT_BATCH_SIZE = 2
+    year = timezone.localdate().year - 1
+    donors = [f"donor{n}@voorbeeld.nl" for n in range(5)]
+    for email in donors:
+        for month in (3, 9):
+            TransactionFactory(
+                donation=DonationFactory(donor_email=email.upper()),
+                occurred_at=datetime(year, month, 10, 12, tzinfo=UTC),
+            )
+    progress: list[tuple[int, int]] = []
+    batch_queries: list[list[str]] = []
+
+    def on_batch(run: StatementRun) -> None:
+        progress.append((run.done, run.total))
+
+    with CaptureQueriesContext(connection) as queries:
+        run = statements.statement_run_here(year=year, on_batch=on_batch)
+        batch_queries.append([q["sql"] for q in queries.captured_queries])
+
+    assert progress == [(2, 5), (4, 5), (5, 5)]
+    assert (run.state, run.done, run.total) == (StatementRunState.DONE, 5, 5)
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == donors
+    # The year's statements are counted twice in all (when prepared, and the command's final
+    # check), never once per batch.
+    year_counts = [
+        sql
+        for sql in batch_queries[0]
+        if "COUNT(" in sql and "donations_annualstatement" in sql and '"year" =' in sql
+    ]
+    assert len(year_counts) == 2 * 2  # each recount counts held and sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_refunded_in_full_since_preparing_leaves_the_total(
+    smtp_server: SmtpServer,
+) -> None:
+    year = timezone.localdate().year - 1
+    kept = TransactionFactory(
+        donation=DonationFactory(donor_email="blijft@voorbeeld.nl"),
+        occurred_at=datetime(year, 5, 1, 12, tzinfo=UTC),
+    )
+    gone = TransactionFactory(
+        donation=DonationFactory(donor_email="weg@voorbeeld.nl"),
+        occurred_at=datetime(year, 5, 1, 12, tzinfo=UTC),
+    )
+    run = StatementRun.objects.create(year=year)
+    (batch,) = statements.statement_run_prepare(run_id=run.pk, send=False)
+    TransactionFactory(
+        donation=gone.donation,
+        kind="refund",
+        amount=-gone.amount,
+        fee=0,
+        occurred_at=timezone.now(),
+    )
+
+    assert statements.statement_batch_send(run_id=run.pk, statement_ids=batch) == 1
+
+    run.refresh_from_db()
+    assert (run.state, run.done, run.total) == (StatementRunState.DONE, 1, 1)
+    assert [m.rcpt_tos[0] for m in smtp_server.messages] == [kept.donation.donor_email]
