@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import Client
 from django.utils import timezone
 
@@ -109,32 +109,48 @@ CREATE TRIGGER export_progress_probe AFTER UPDATE ON backoffice_exportjob
 """
 
 
-@pytest.fixture
-def progress_probe() -> Iterator[Callable[[], list[tuple[int, str]]]]:
-    """Records every write to an export job and can pause the worker half-way (test-only
-    SQL, like the harness's probe table; the code under test is untouched). A 100,000-row
-    CSV streams in about a second: without the pause a poll could miss every figure."""
-    with connection.cursor() as cursor:
-        cursor.execute(PROBE_SQL, {"pause": PAUSE_AT, "key": PAUSE_LOCK})
-        cursor.execute("SELECT pg_advisory_lock(%s)", [PAUSE_LOCK])
+class ProgressProbe:
+    """Records every write to an export job and pauses the worker half-way until `release()`.
 
-    def writes() -> list[tuple[int, str]]:
+    The pause lock is held on a connection of its own inside an open transaction: behind
+    PgBouncer in transaction pooling (TEST_DB_POOLER=pgbouncer) a session lock taken and
+    released in autocommit may be released on another server connection, that is never."""
+
+    def __init__(self) -> None:
+        self.holder = connections.create_connection(DEFAULT_DB_ALIAS)
+        self.holder.set_autocommit(False)
+        with self.holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [PAUSE_LOCK])
+
+    def writes(self) -> list[tuple[int, str]]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT rows_done, state FROM export_progress_probe")
             return list(cursor.fetchall())
 
-    yield writes
+    def release(self) -> None:
+        if self.holder.connection is None:
+            return
+        with self.holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [PAUSE_LOCK])
+        self.holder.commit()
+        self.holder.close()
+
+
+@pytest.fixture
+def progress_probe() -> Iterator[ProgressProbe]:
+    """Test-only SQL, like the harness's probe table; the code under test is untouched. A
+    100,000-row CSV streams in about a second: without the pause a poll could miss every
+    figure."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock_all()")
+        cursor.execute(PROBE_SQL, {"pause": PAUSE_AT, "key": PAUSE_LOCK})
+    probe = ProgressProbe()
+    yield probe
+    probe.release()
+    with connection.cursor() as cursor:
         cursor.execute(
             "DROP TRIGGER export_progress_probe ON backoffice_exportjob;"
             "DROP FUNCTION export_progress_probe(); DROP TABLE export_progress_probe;"
         )
-
-
-def release_worker() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s)", [PAUSE_LOCK])
 
 
 @pytest.mark.slow
@@ -143,7 +159,7 @@ def test_a_100000_row_export_runs_on_a_worker_reports_progress_and_only_finance_
     export_dir: Path,
     celery_worker: Callable[..., Any],
     staff: Callable[..., Any],
-    progress_probe: Callable[[], list[tuple[int, str]]],
+    progress_probe: ProgressProbe,
 ) -> None:
     # Given 100,000 ledger rows and a real worker on the exports queue.
     ledger_rows(BIG)
@@ -163,7 +179,7 @@ def test_a_100000_row_export_runs_on_a_worker_reports_progress_and_only_finance_
     seen = poll(finance, job, until=lambda p: p["state"] == "running" and p["done"] > 0)
     assert 0 < seen[-1]["done"] < seen[-1]["total"] == BIG
     assert not seen[-1]["finished"]
-    release_worker()
+    progress_probe.release()
     seen += poll(finance, job, until=lambda p: p["finished"])
     assert seen[-1] == {
         "done": BIG,
@@ -176,7 +192,8 @@ def test_a_100000_row_export_runs_on_a_worker_reports_progress_and_only_finance_
     assert figures == sorted(figures)
     assert all(p["done"] <= p["total"] for p in seen)
     # A few progress writes (one per EXPORT_PROGRESS_ROWS rows), not one a row.
-    progress_writes = [done for done, state in progress_probe() if state == "running" and done]
+    writes = progress_probe.writes()
+    progress_writes = [done for done, state in writes if state == "running" and done]
     assert progress_writes == sorted(progress_writes)
     assert 2 <= len(progress_writes) <= BIG // settings.EXPORT_PROGRESS_ROWS
     job.refresh_from_db()
