@@ -105,6 +105,8 @@ NOT_AUDITED: dict[str, str] = {
     "the send ledger, not a change anyone makes",
     "mailing.Bounce": "a counter of failed deliveries per address hash, written by the worker and "
     "the bounce route; the suppression it leads to is its own record",
+    "mailing.Complaint": "a spam complaint learnt from an ESP event or a feedback-loop report, "
+    "written by the system; the unsubscribe and suppression it leads to are their own records",
 }
 
 

@@ -13,7 +13,7 @@ class ControlError(RuntimeError):
     pass
 
 
-def control(api_base: str, name: str, **arguments: Any) -> Any:
+def control(api_base: str, name: str, /, **arguments: Any) -> Any:
     """Call one scenario (server.HTTP_CONTROLS) with keyword arguments; returns its JSON."""
     if not api_base.startswith("http://127.0.0.1:"):
         raise ControlError(f"devstripe runs on 127.0.0.1 only, not at {api_base!r}")

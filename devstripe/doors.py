@@ -29,10 +29,10 @@ def _price(st: State, amount: int, *, monthly: bool, name: str) -> Obj:
     )
 
 
-def _link(st: State, price: Obj, *, monthly: bool) -> Obj:
+def _link(st: State, price: Obj, *, monthly: bool, link_id: str | None = None) -> Obj:
     """A Payment Link as the dashboard makes one: no metadata, nothing of ours."""
     link = template("payment_link")
-    link_id = new_id("plink_")
+    link_id = link_id or new_id("plink_")
     link.update(
         id=link_id,
         currency=CURRENCY,
@@ -83,12 +83,14 @@ def payment_link_pay(
     monthly: bool = False,
     locale: str = "auto",
     outcome: str = "paid",
+    link_id: str | None = None,
 ) -> Obj:
     """A donor pays through a Payment Link: its Checkout Session (`payment_link` set, no
     metadata, no client_reference_id), paid like any session (SEPA settles right after);
-    `outcome` as complete_checkout's ("processing": a SEPA debit waits for `settle`)."""
+    `outcome` as complete_checkout's ("processing": a SEPA debit waits for `settle`).
+    `link_id` names the link (one finance already mapped to a campaign), else a new id."""
     price = _price(st, amount, monthly=monthly, name="Donatie")
-    link = _link(st, price, monthly=monthly)
+    link = _link(st, price, monthly=monthly, link_id=link_id)
     session = checkout.create(
         st,
         {

@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from campaign.models import Campaign
 from devstripe.control import control
 from donations import stripe_api
 from donations.agreements import agreement_create, agreement_sign
@@ -31,6 +32,7 @@ from donations.models import (
     PeriodicGiftAgreement,
     RecurringDonation,
     StatementRun,
+    StripeCampaign,
     StripeEvent,
 )
 from donations.statements import statement_run_start
@@ -77,6 +79,10 @@ MONTHLY = [
     (84, Donor("Bram Koster"), 10, Method.CARD),
     (70, Donor("Eva Maas", "en"), 20, Method.IDEAL),
 ]
+# A Payment Link shared on social media, which finance mapped to the campaign (StripeCampaign):
+# (days ago, donor, euros, method) of the gift made through it.
+SOCIAL_LINK = "plink_demoSocialMedia"
+LINK_GIFT = (20, Donor("Sophie Jacobs"), 20, Method.IDEAL)
 REFUND_DAY, REFUNDED = 68, "Mark Jansen"  # asked for the money back: a full refund
 DISPUTE_DAY, DISPUTED, DISPUTE_LOST_DAY = 40, "Noah de Boer", 25  # the bank took it back
 PAYOUT_DAYS = (45, 4)
@@ -93,7 +99,7 @@ class Seeding:
     dispute_id: str = ""
     say: Callable[[str], None] = print
 
-    def call(self, name: str, **arguments: Any) -> Any:
+    def call(self, name: str, /, **arguments: Any) -> Any:
         return control(self.api_base, name, **arguments)
 
     def day(self, days_ago: int) -> None:
@@ -162,6 +168,22 @@ def _timeline(seeding: Seeding) -> list[tuple[int, int, Callable[[], None]]]:
                 seeding.call("renew", subscription_id=subscription)
 
         steps.append((renewal_day, 1, renew_all))
+    link_days, link_donor, link_euros, link_method = LINK_GIFT
+    steps.append(
+        (
+            link_days,
+            0,
+            partial(
+                seeding.call,
+                "payment_link_pay",
+                amount=link_euros * 100,
+                email=link_donor.email,
+                name=link_donor.name,
+                method=link_method,
+                link_id=SOCIAL_LINK,
+            ),
+        )
+    )
     steps.append(
         (REFUND_DAY, 1, lambda: seeding.call("refund", charge_id=seeding.charges[REFUNDED]))
     )
@@ -189,6 +211,12 @@ def seed_demo_gifts(say: Callable[[str], None] = print) -> int:
     if already_seeded():
         return Donation.objects.filter(donor_email__endswith=f"@{DONOR_DOMAIN}").count()
     seeding = Seeding(api_base=settings.STRIPE_API_BASE, say=say)
+    campaign = Campaign.objects.order_by("pk").first()
+    if campaign is not None:
+        StripeCampaign.objects.get_or_create(
+            stripe_id=SOCIAL_LINK,
+            defaults={"campaign": campaign, "note": "Link in de Instagram-bio"},
+        )
     try:
         for days, _order, step in _timeline(seeding):
             seeding.day(days)

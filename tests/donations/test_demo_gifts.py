@@ -2,7 +2,8 @@
 webhooks by a real worker, and nothing more on a second run.
 
 Expectations come from the demo's plan (donations/demo_gifts.py's table, written out here):
-17 one-off gifts, of which 2 last December; 3 monthly gifts paid three times each (the first
+17 one-off gifts, of which 2 last December; Sophie Jacobs's EUR 20 iDEAL gift through the
+Payment Link finance mapped to the campaign; 3 monthly gifts paid three times each (the first
 payment and two SEPA renewals); Mark Jansen's EUR 50 card gift refunded; Noah de Boer's EUR 20
 card gift disputed and lost; two payouts that settle what came before them.
 """
@@ -25,6 +26,7 @@ from donations.models import (
     Transaction,
 )
 from donations.payouts import payouts_overview
+from tests.factories import CampaignFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -38,18 +40,22 @@ def test_months_of_gifts_through_the_local_stripe_once(
 ) -> None:
     webhook_target(f"{live_server.url}/stripe/webhook/")
     celery_worker(EMAIL_URL=smtp_server.url)
+    campaign = CampaignFactory()  # seed_demo's, which the social-media link is mapped to
 
     call_command("seed_demo_gifts")
 
     gifts = Donation.objects.all()
-    assert gifts.count() == 17 + 3 * 3
+    assert gifts.count() == 17 + 1 + 3 * 3
     assert gifts.filter(frequency="monthly").count() == 9
     assert gifts.filter(frequency="monthly", method="sepa_debit").count() == 4  # iDEAL's renewals
     refunded = Donation.objects.get(donor_name="Mark Jansen")
     disputed = Donation.objects.get(donor_name="Noah de Boer")
     assert (refunded.status, disputed.status) == ("refunded", "disputed")
+    linked = Donation.objects.get(donor_name="Sophie Jacobs")
+    assert (linked.amount, linked.channel, linked.status) == (2000, "payment_link", "paid")
+    assert linked.campaign == campaign
     ledger = Transaction.objects.all()
-    assert ledger.filter(kind="gift").count() == 26
+    assert ledger.filter(kind="gift").count() == 27
     assert [r.amount for r in ledger.filter(kind="refund")] == [-5000]
     assert [r.amount for r in ledger.filter(kind="dispute")] == [-2000]
     assert ledger.filter(kind="payout").count() == 2
@@ -72,6 +78,6 @@ def test_months_of_gifts_through_the_local_stripe_once(
     events_before = len(fake_stripe.events())
     call_command("seed_demo_gifts")
 
-    assert Donation.objects.count() == 26
+    assert Donation.objects.count() == 27
     assert Transaction.objects.count() == ledger.count()
     assert len(fake_stripe.events()) == events_before

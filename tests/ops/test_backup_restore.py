@@ -50,14 +50,19 @@ def test_a_dump_restores_into_a_fresh_database_and_the_app_runs_on_it(tmp_path: 
     amounts = [2500, 1000, 12345]
     for amount in amounts:
         TransactionFactory(amount=amount, fee=25, occurred_at=day)
-    source = database_url_for_subprocess()
+    # The app reaches PostgreSQL as configured (through PgBouncer under TEST_DB_POOLER); the
+    # tools reach PostgreSQL itself, as docs/operations.md says: pg_dump and pg_restore keep
+    # session settings that transaction pooling does not carry from one statement to the next.
+    app = database_url_for_subprocess()
+    server = os.environ.get("TEST_DB_SERVER_URL", app).rsplit("/", 1)[0]
+    source = f"{server}/{app.rsplit('/', 1)[1]}"
     restored_name = f"restore_{uuid.uuid4().hex[:10]}"
-    restored = source.rsplit("/", 1)[0] + f"/{restored_name}"
+    restored = f"{server}/{restored_name}"
     dump = tmp_path / "survivors.dump"
 
     # When: dumped (custom format, as docs/operations.md says) and restored into a new database.
     subprocess.run(["pg_dump", "-Fc", "-f", str(dump), source], check=True, timeout=120)
-    with psycopg.connect(source.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{restored_name}"')
     try:
         subprocess.run(
@@ -65,9 +70,10 @@ def test_a_dump_restores_into_a_fresh_database_and_the_app_runs_on_it(tmp_path: 
             check=True,
             timeout=120,
         )
-        migrations = _manage(restored, "migrate", "--check")
+        app_on_copy = f"{app.rsplit('/', 1)[0]}/{restored_name}"
+        migrations = _manage(app_on_copy, "migrate", "--check")
         export = _manage(
-            restored,
+            app_on_copy,
             "export_transactions",
             "--since",
             "2026-03-14",
@@ -77,7 +83,7 @@ def test_a_dump_restores_into_a_fresh_database_and_the_app_runs_on_it(tmp_path: 
             "csv",
         )
     finally:
-        with psycopg.connect(source.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{restored_name}" WITH (FORCE)')
 
     # Then: no migration is missing and the copy's books hold the same three gifts.
