@@ -14,6 +14,7 @@ from django.db import connection
 from campaign.models import ConsentText
 from tests.factories import ConsentTextFactory
 from tests.mailing.sink import SinkProcess
+from tests.mailing.timed_smtp import timed_smtp  # noqa: F401  (a fixture, shared)
 
 
 @pytest.fixture(autouse=True)

@@ -9,16 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.db import connection
 
 from campaign.events import donation_succeeded
 from campaign.models import ConsentText, Supporter
-from config.embedded import free_port
-from config.settings.email import mailer_from_url
 from mailing import services
 from mailing.models import Delivery, Enrollment
 from mailing.segments import SegmentFilter
@@ -26,75 +22,65 @@ from mailing.sending import deliveries_send
 from tests.harness.waiting import wait_until
 from tests.mailing.conftest import supporters_bulk
 from tests.mailing.factories import SequenceFactory, SequenceStepFactory
-from tests.mailing.test_unsubscribe_mid_batch import _TimedCollector
+from tests.mailing.timed_smtp import TimedCollector
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RECIPIENTS = 40
-RATE = 5  # messages per second: the batch takes ~8 s
 GIFTS = 3
 BOUND_SECONDS = 5.0
 
 
 def test_people_leaving_the_sequence_mid_batch_get_no_step_email_after_five_seconds(
-    consent_text: ConsentText, settings: Any
+    consent_text: ConsentText, timed_smtp: TimedCollector
 ) -> None:
-    collector = _TimedCollector()
-    port = free_port()
-    controller = Controller(collector, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.MAILERS = {"default": mailer_from_url(f"smtp://127.0.0.1:{port}")}
-    settings.MAILING_RATE_PER_SECOND = RATE
-    settings.MAILING_RATE_BURST = 1
-    try:
-        ids = supporters_bulk(RECIPIENTS, text=consent_text)
-        supporters = {s.email.lower(): s for s in Supporter.objects.filter(pk__in=ids)}
-        sequence = SequenceFactory(trigger="manual", ends_on_gift=True)
-        step = SequenceStepFactory(sequence=sequence, position=1, delay=timedelta(0))
-        SequenceStepFactory(sequence=sequence, position=2, delay=timedelta(days=3))
-        assert (
-            services.sequence_enrol_segment(sequence_id=sequence.pk, segment=SegmentFilter())
-            == RECIPIENTS
-        )
-        services.mailing_tick()  # step 1's ledger rows (no worker consumes the tasks)
-        ledger = list(Delivery.objects.filter(message__step=step).values_list("id", flat=True))
-        assert len(ledger) == RECIPIENTS
+    collector = timed_smtp
+    ids = supporters_bulk(RECIPIENTS, text=consent_text)
+    supporters = {s.email.lower(): s for s in Supporter.objects.filter(pk__in=ids)}
+    sequence = SequenceFactory(trigger="manual", ends_on_gift=True)
+    step = SequenceStepFactory(sequence=sequence, position=1, delay=timedelta(0))
+    SequenceStepFactory(sequence=sequence, position=2, delay=timedelta(days=3))
+    assert (
+        services.sequence_enrol_segment(sequence_id=sequence.pk, segment=SegmentFilter())
+        == RECIPIENTS
+    )
+    services.mailing_tick()  # step 1's ledger rows (no worker consumes the tasks)
+    ledger = list(Delivery.objects.filter(message__step=step).values_list("id", flat=True))
+    assert len(ledger) == RECIPIENTS
 
-        def send() -> None:
-            try:
-                deliveries_send(ledger)
-            finally:
-                connection.close()
+    def send() -> None:
+        try:
+            deliveries_send(ledger)
+        finally:
+            connection.close()
 
-        sender = threading.Thread(target=send)
-        sender.start()
-        wait_until(lambda: len(collector.snapshot()) >= 5, timeout=30)
-        left: dict[str, float] = {}  # address -> the moment before its exit's commit
-        for n in range(GIFTS + 1):
-            not_yet = sorted(set(supporters) - set(collector.snapshot()) - set(left))
-            address = not_yet[len(not_yet) // 2]  # mid-queue, not the message in flight
-            started = time.time()
-            if n < GIFTS:  # a gift, as donations tells it after the payment succeeded
-                donation_succeeded.send(
-                    sender=None,
-                    donation_id=9000 + n,
-                    supporter_id=supporters[address].pk,
-                    source_token="",
-                    first_gift=False,
-                    frequency="one_off",
-                    amount=2500,
-                    currency="eur",
-                )
-            else:  # staff take someone out of the sequence
-                services.enrollments_exit(
-                    supporter_id=supporters[address].pk, reason=Enrollment.ExitReason.STAFF
-                )
-            left[address] = started
-            time.sleep(0.7)
-        sender.join(timeout=60)
-        assert not sender.is_alive()
-    finally:
-        controller.stop()
+    sender = threading.Thread(target=send)
+    sender.start()
+    wait_until(lambda: len(collector.snapshot()) >= 5, timeout=30)
+    left: dict[str, float] = {}  # address -> the moment before its exit's commit
+    for n in range(GIFTS + 1):
+        not_yet = sorted(set(supporters) - set(collector.snapshot()) - set(left))
+        address = not_yet[len(not_yet) // 2]  # mid-queue, not the message in flight
+        started = time.time()
+        if n < GIFTS:  # a gift, as donations tells it after the payment succeeded
+            donation_succeeded.send(
+                sender=None,
+                donation_id=9000 + n,
+                supporter_id=supporters[address].pk,
+                source_token="",
+                first_gift=False,
+                frequency="one_off",
+                amount=2500,
+                currency="eur",
+            )
+        else:  # staff take someone out of the sequence
+            services.enrollments_exit(
+                supporter_id=supporters[address].pk, reason=Enrollment.ExitReason.STAFF
+            )
+        left[address] = started
+        time.sleep(0.7)
+    sender.join(timeout=60)
+    assert not sender.is_alive()
 
     exits = dict(
         Enrollment.objects.filter(supporter__email__in=list(left)).values_list(

@@ -6,99 +6,65 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from campaign.models import ConsentText, Supporter
 from campaign.tokens import supporter_token
-from config.embedded import free_port
-from config.settings.email import mailer_from_url
 from mailing import services
 from mailing.models import Delivery
 from mailing.sending import deliveries_send
 from tests.harness.waiting import wait_until
 from tests.mailing.conftest import supporters_bulk
 from tests.mailing.factories import MailingFactory
+from tests.mailing.timed_smtp import TimedCollector
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RECIPIENTS = 40
-RATE = 5  # messages per second: the batch takes ~8 s
 UNSUBSCRIBERS = 4
 BOUND_SECONDS = 5.0  # the issue's bound: nothing later than the commit plus this
 
 
-class _TimedCollector:
-    """Records when the server received each recipient's message (unix time)."""
-
-    def __init__(self) -> None:
-        self.received: dict[str, float] = {}
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        now = time.time()
-        with self.lock:
-            for address in envelope.rcpt_tos:
-                self.received.setdefault(address.lower(), now)
-        return "250 2.0.0 queued"
-
-    def snapshot(self) -> dict[str, float]:
-        with self.lock:
-            return dict(self.received)
-
-
 def test_unsubscribes_arriving_mid_batch_stop_their_mail_within_five_seconds(
-    consent_text: ConsentText, settings: Any
+    consent_text: ConsentText, timed_smtp: TimedCollector
 ) -> None:
-    collector = _TimedCollector()
-    port = free_port()
-    controller = Controller(collector, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.MAILERS = {"default": mailer_from_url(f"smtp://127.0.0.1:{port}")}
-    settings.MAILING_RATE_PER_SECOND = RATE
-    settings.MAILING_RATE_BURST = 1
-    try:
-        ids = supporters_bulk(RECIPIENTS, text=consent_text)
-        supporters = {s.email.lower(): s for s in Supporter.objects.filter(pk__in=ids)}
-        mailing = MailingFactory()
-        services.mailing_schedule(mailing_id=mailing.pk, send_at=timezone.now())
-        services.mailing_tick()  # the ledger rows (no worker consumes the published tasks)
-        ledger = list(
-            Delivery.objects.filter(message__mailing=mailing).values_list("id", flat=True)
-        )
-        assert len(ledger) == RECIPIENTS
+    collector = timed_smtp
+    ids = supporters_bulk(RECIPIENTS, text=consent_text)
+    supporters = {s.email.lower(): s for s in Supporter.objects.filter(pk__in=ids)}
+    mailing = MailingFactory()
+    services.mailing_schedule(mailing_id=mailing.pk, send_at=timezone.now())
+    services.mailing_tick()  # the ledger rows (no worker consumes the published tasks)
+    ledger = list(Delivery.objects.filter(message__mailing=mailing).values_list("id", flat=True))
+    assert len(ledger) == RECIPIENTS
 
-        def send() -> None:
-            try:
-                deliveries_send(ledger)
-            finally:
-                connection.close()
+    def send() -> None:
+        try:
+            deliveries_send(ledger)
+        finally:
+            connection.close()
 
-        sender = threading.Thread(target=send)
-        sender.start()
-        # Once the batch is under way, people who have not had it yet unsubscribe, one by one.
-        wait_until(lambda: len(collector.snapshot()) >= 5, timeout=30)
-        client = Client()
-        unsubscribed: dict[str, float] = {}  # address -> the POST's start (before its commit)
-        for _ in range(UNSUBSCRIBERS):
-            not_yet = sorted(set(supporters) - set(collector.snapshot()) - set(unsubscribed))
-            address = not_yet[len(not_yet) // 2]  # mid-queue, not the message in flight
-            supporter = supporters[address]
-            token = supporter_token(supporter_id=supporter.pk, link_secret=supporter.link_secret)
-            started = time.time()
-            response = client.post(f"/u/{token}/", {"List-Unsubscribe": "One-Click"})
-            assert response.status_code == 200
-            unsubscribed[address] = started
-            time.sleep(0.7)
-        sender.join(timeout=60)
-        assert not sender.is_alive()
-    finally:
-        controller.stop()
+    sender = threading.Thread(target=send)
+    sender.start()
+    # Once the batch is under way, people who have not had it yet unsubscribe, one by one.
+    wait_until(lambda: len(collector.snapshot()) >= 5, timeout=30)
+    client = Client()
+    unsubscribed: dict[str, float] = {}  # address -> the POST's start (before its commit)
+    for _ in range(UNSUBSCRIBERS):
+        not_yet = sorted(set(supporters) - set(collector.snapshot()) - set(unsubscribed))
+        address = not_yet[len(not_yet) // 2]  # mid-queue, not the message in flight
+        supporter = supporters[address]
+        token = supporter_token(supporter_id=supporter.pk, link_secret=supporter.link_secret)
+        started = time.time()
+        response = client.post(f"/u/{token}/", {"List-Unsubscribe": "One-Click"})
+        assert response.status_code == 200
+        unsubscribed[address] = started
+        time.sleep(0.7)
+    sender.join(timeout=60)
+    assert not sender.is_alive()
 
     received = collector.snapshot()
     late = {
