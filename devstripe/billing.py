@@ -286,29 +286,39 @@ def start_payment(st: State, inv: Obj, sub: Obj, payment_method: Obj, descriptio
     return pi
 
 
+def invoice_mark_paid(st: State, inv: Obj) -> None:
+    """The invoice and its payment record paid, as Stripe announces it."""
+    record = st.store.get(st.store.private[inv["id"]]["invoice_payment"], "invoice_payment")
+    now = st.now()
+    inv.update(
+        attempted=True,
+        attempt_count=inv["attempt_count"] + 1,
+        status="paid",
+        amount_paid=inv["amount_due"],
+        amount_remaining=0,
+        auto_advance=False,
+        next_payment_attempt=None,
+    )
+    inv["status_transitions"]["paid_at"] = now
+    record.update(status="paid", amount_paid=inv["amount_due"])
+    record["status_transitions"]["paid_at"] = now
+    st.emit("invoice.paid", inv)
+    st.emit("invoice.payment_succeeded", inv)
+
+
 def invoice_settled(st: State, inv: Obj, succeed: bool) -> None:
     """After the invoice's PaymentIntent succeeded or failed: the invoice and subscription."""
     sub = st.store.get(inv["parent"]["subscription_details"]["subscription"], "subscription")
-    record = st.store.get(st.store.private[inv["id"]]["invoice_payment"], "invoice_payment")
-    now = st.now()
-    inv.update(attempted=True, attempt_count=inv["attempt_count"] + 1)
     if succeed:
-        inv.update(
-            status="paid",
-            amount_paid=inv["amount_due"],
-            amount_remaining=0,
-            auto_advance=False,
-            next_payment_attempt=None,
-        )
-        inv["status_transitions"]["paid_at"] = now
-        record.update(status="paid", amount_paid=inv["amount_due"])
-        record["status_transitions"]["paid_at"] = now
-        st.emit("invoice.paid", inv)
-        st.emit("invoice.payment_succeeded", inv)
+        invoice_mark_paid(st, inv)
         if sub["status"] == "past_due":  # (a new subscription is activated by Checkout)
             st.changed("customer.subscription.updated", sub, status="active")
         return
-    inv["next_payment_attempt"] = now + 3 * methods.DAY
+    inv.update(
+        attempted=True,
+        attempt_count=inv["attempt_count"] + 1,
+        next_payment_attempt=st.now() + 3 * methods.DAY,
+    )
     st.emit("invoice.payment_failed", inv)
     if sub["status"] in ("active", "incomplete"):
         st.changed("customer.subscription.updated", sub, status="past_due")

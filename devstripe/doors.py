@@ -201,27 +201,8 @@ def invoice_pay(
     )
     pi["setup_future_usage"] = None
     payments.attempt(st, pi, "paid")
-    _invoice_paid(st, inv)
+    billing.invoice_mark_paid(st, inv)
     return inv
-
-
-def _invoice_paid(st: State, inv: Obj) -> None:
-    record = st.store.get(st.store.private[inv["id"]]["invoice_payment"], "invoice_payment")
-    now = st.now()
-    inv.update(
-        attempted=True,
-        attempt_count=inv["attempt_count"] + 1,
-        status="paid",
-        amount_paid=inv["amount_due"],
-        amount_remaining=0,
-        auto_advance=False,
-        next_payment_attempt=None,
-    )
-    inv["status_transitions"]["paid_at"] = now
-    record.update(status="paid", amount_paid=inv["amount_due"])
-    record["status_transitions"]["paid_at"] = now
-    st.emit("invoice.paid", inv)
-    st.emit("invoice.payment_succeeded", inv)
 
 
 def dashboard_subscription(
