@@ -3,6 +3,7 @@ increments (no recount of the year per batch), every donor emailed once."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,3 +124,30 @@ def test_a_statement_refunded_in_full_since_preparing_leaves_the_total(
     run.refresh_from_db()
     assert (run.state, run.done, run.total) == (StatementRunState.DONE, 1, 1)
     assert [m.rcpt_tos[0] for m in smtp_server.messages] == [kept.donation.donor_email]
+
+
+def test_the_common_font_cuts_the_same_subset_as_the_whole_font() -> None:
+    """A document in Latin letters has its subset cut from the small common font (the speed-up
+    of issue 17): what it embeds must be what cutting from the whole font gives, glyph ids too."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    def cut(data: bytes, glyphs: list[str]) -> tuple[bytes, list[int]]:
+        font = TTFont(io.BytesIO(data), lazy=True, recalcTimestamp=False)
+        options = subset.Options(notdef_outline=True, recommended_glyphs=True)
+        options.drop_tables += ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta"]
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(glyphs=glyphs)
+        subsetter.subset(font)
+        out = io.BytesIO()
+        font.save(out)
+        return out.getvalue(), [font.getGlyphID(g) for g in glyphs]
+
+    for parsed in pdf.parsed_fonts().values():
+        cmap = TTFont(io.BytesIO(parsed.data), lazy=True).getBestCmap()
+        text = "Jaaroverzicht 2025: € 1.234,56 — Zoë, Ångström, Łukasz, “bedankt”!"
+        glyphs = sorted({cmap[ord(c)] for c in text})
+        assert set(glyphs) <= parsed.common_glyphs
+        assert cut(parsed.common, glyphs) == cut(parsed.data, glyphs)
+        # Greek is not among the common characters: such a document uses the whole font.
+        assert cmap[ord("Ω")] not in parsed.common_glyphs
