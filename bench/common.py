@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -151,16 +151,29 @@ def celery_worker(
     return subprocess.Popen(args, cwd=ROOT, env=env, **popen)
 
 
-def wrk(url: str, *, script: Path, seconds: int = 8, connections: int = 16) -> dict[str, float]:
-    """Run wrk; return requests/s and p99 latency in ms."""
+def wrk(
+    url: str,
+    *,
+    script: Path,
+    seconds: int = 8,
+    connections: int = 16,
+    finished: Callable[[], bool] | None = None,
+) -> dict[str, float]:
+    """Run wrk; return requests/s and p99 latency in ms. wrk runs for its whole -d even when a
+    send-once script's threads have stopped, so `finished` (polled twice a second) ends it
+    early with SIGINT, on which wrk still prints its figures."""
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: run ./scripts/setup --system (Debian package wrk)")
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while finished is not None and process.poll() is None:
+        if finished():
+            process.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.5)
+    out, err = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"wrk failed ({process.returncode}): {err[-500:]}")
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     assert p99 is not None, out
@@ -171,6 +184,21 @@ def wrk(url: str, *, script: Path, seconds: int = 8, connections: int = 16) -> d
         "p99_ms": float(p99.group(1)) * scale,
         "errors": float(non2xx.group(1)) if non2xx else 0.0,
     }
+
+
+def all_arrived(count: Callable[[], int], total: int, *, slack: int) -> Callable[[], bool]:
+    """For `wrk(finished=...)`: true once at least total - slack requests have arrived (wrk
+    drops the few in flight when its threads stop) and none came since the last look."""
+    last = -1
+
+    def finished() -> bool:
+        nonlocal last
+        now = count()
+        done = now >= total - slack and now == last
+        last = now
+        return done
+
+    return finished
 
 
 def _cpu(proc: Any) -> float:

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     ROOT,
+    all_arrived,
     base_env,
     celery_worker,
     cpu_by_part,
@@ -161,7 +162,13 @@ def _storm(env: dict[str, str], payloads: list[str]) -> None:
         script = _wrk_script(Path(tmp), "storm", payloads, once=True)
         with gunicorn(env, workers=2, threads=4) as base:
             seconds = max(60, len(payloads) // 100)
-            wrk(f"{base}/bench/reference/", script=script, seconds=seconds, connections=CONNECTIONS)
+            wrk(
+                f"{base}/bench/reference/", script=script, seconds=seconds,
+                connections=CONNECTIONS, finished=all_arrived(
+                    lambda: _count("SELECT count(*) FROM bench_reference"), len(payloads),
+                    slack=CONNECTIONS,
+                ),
+            )  # fmt: skip
             reference = _rates("SELECT at FROM bench_reference")
             print(f"reference (bare INSERT view): {reference.mean:.0f} req/s", flush=True)
             worker = celery_worker(
@@ -175,9 +182,13 @@ def _storm(env: dict[str, str], payloads: list[str]) -> None:
             try:
                 _wait_for_worker()
                 cpu_before = cpu_by_part()
+                # Signed afresh: Stripe's signatures are good for five minutes.
+                script = _wrk_script(Path(tmp), "storm-ours", payloads, once=True)
                 ours = wrk(
                     f"{base}/stripe/webhook/", script=script, seconds=seconds,
-                    connections=CONNECTIONS,
+                    connections=CONNECTIONS, finished=all_arrived(
+                        StripeEvent.objects.count, len(payloads), slack=CONNECTIONS
+                    ),
                 )  # fmt: skip
                 print(f"ours: non-2xx {ours['errors']:.0f}", flush=True)
                 burst_end = _database_now()
@@ -251,6 +262,14 @@ def _redeliver(base: str, payloads: list[str]) -> None:
         )
         urllib.request.urlopen(request, timeout=30).read()
     print(f"redelivered {len(missing)} events wrk dropped at its end")
+
+
+def _count(sql: str) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return int(cursor.fetchone()[0])
 
 
 def _database_now() -> Any:

@@ -24,6 +24,7 @@ import stripe
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    all_arrived,
     base_env,
     celery_worker,
     cpu_by_part,
@@ -208,7 +209,10 @@ def lag_main(count: int = 10_000) -> None:
             with gunicorn(env, workers=2) as base, tempfile.TemporaryDirectory() as tmp:
                 script = _wrk_script(Path(tmp), "burst", payloads, once=True)
                 cpu_before = cpu_by_part()
-                burst = wrk(f"{base}/stripe/webhook/", script=script, seconds=120)
+                burst = wrk(
+                    f"{base}/stripe/webhook/", script=script, seconds=120,
+                    finished=all_arrived(StripeEvent.objects.count, len(payloads), slack=16),
+                )  # fmt: skip
                 spread = StripeEvent.objects.aggregate(
                     first=Min("received_at"), last=Max("received_at")
                 )

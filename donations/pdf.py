@@ -60,9 +60,7 @@ STYLES = {"": "PDF_FONT", "B": "PDF_FONT_BOLD"}
 
 
 # The characters nearly every finance document uses: see the module's docstring.
-COMMON_CHARACTERS = (
-    [*range(0x20, 0x7F), *range(0xA0, 0x180), *range(0x2010, 0x203B), 0x20AC]
-)
+COMMON_CHARACTERS = [*range(0x20, 0x7F), *range(0xA0, 0x180), *range(0x2010, 0x203B), 0x20AC]
 
 
 @dataclass(frozen=True)
@@ -75,8 +73,8 @@ class ParsedFont:
 
 def _common_font(data: bytes) -> tuple[bytes, frozenset[str]]:
     """The font cut down to COMMON_CHARACTERS, glyph names kept (fpdf2 finds glyphs by name)."""
-    from fontTools import subset
-    from fontTools.ttLib import TTFont
+    from fontTools import subset  # type: ignore[import-untyped]  # untyped library
+    from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 
     font = TTFont(io.BytesIO(data), recalcTimestamp=False)
     options = subset.Options(notdef_outline=True, recommended_glyphs=True, glyph_names=True)
@@ -123,7 +121,7 @@ def _fonts_add(pdf: FPDF) -> None:
 
 
 def _fonts_prepare_output(pdf: FPDF) -> None:
-    from fontTools.ttLib import TTFont  # type: ignore[import-untyped]  # untyped library
+    from fontTools.ttLib import TTFont
     from fpdf.fonts import TTFFont
 
     for style, parsed in parsed_fonts().items():
