@@ -218,13 +218,15 @@ def main() -> int:
     try:
         _manage(env, "migrate", "--noinput", "-v", "0")
         _manage(env, "collectstatic", "--noinput", "-v", "0")
+        _manage(env, "seed_demo")
+        # Seeded before the mail servers start (the readers' emails wait in the outbox), so
+        # it is told whether the demo mailbox will be there.
+        _seed_mailing(env, {} if env.get("EMAIL_URL") else {"mailbox": None})
         processes = _processes(port)
         if not env.get("EMAIL_URL"):
             processes = {"mailbox": _demo_mailbox(env), **processes}
         if not env.get("STRIPE_SECRET_KEY"):
             processes = {"stripe": _local_stripe(env, port), **processes}
-        _manage(env, "seed_demo")
-        _seed_mailing(env, processes)
         for name, command in processes.items():
             # Own session: a Ctrl-C reaches only us, and we stop the children in order.
             children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
