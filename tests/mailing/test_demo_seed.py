@@ -17,9 +17,22 @@ from django.core.management.base import CommandError
 from campaign.models import Consent, Supporter
 from config import runall
 from config.settings.email import mailer_from_url
+from mailing import services
+from mailing.demo import DEMO_MAILING, reader_email
 from mailing.demo_guard import demo_mail_refusal
-from mailing.models import Enrollment, Mailing, Segment, Sequence
+from mailing.demo_readers import CLICK, GIVE, _acted
+from mailing.models import (
+    Click,
+    Delivery,
+    Enrollment,
+    GiftAttribution,
+    Mailing,
+    Segment,
+    Sequence,
+)
+from tests.factories import SupporterFactory
 from tests.harness.processes import database_url_for_subprocess
+from tests.mailing.factories import MailingFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -135,3 +148,28 @@ def test_the_run_command_skips_the_readers_with_a_real_mail_server(
     # With its own demo mailbox it seeds them (the command's own check lets that through).
     assert runall._readers_skipped(env, {"mailbox": [], **processes}) is None
     assert "ESP" in str(runall._readers_skipped({"MAILING_TRANSPORT": "anymail"}, {"mailbox": []}))
+
+
+def test_a_killed_readers_run_is_finished_without_a_second_gift_or_click() -> None:
+    """What seed_demo_readers checks per reader before acting again (mailing's own rows)."""
+    message = services.message_current(MailingFactory(name=DEMO_MAILING))
+    address = reader_email("Sophie", "Jansen")
+    row = Delivery.objects.create(
+        message=message, supporter=SupporterFactory(email=address), state="sent"
+    )
+    other = services.message_current(MailingFactory(name="Een andere mailing"))
+    clicked_elsewhere = Delivery.objects.create(
+        message=other,
+        supporter=SupporterFactory(email=reader_email("Thijs", "de Wit")),
+        state="sent",
+    )
+    Click.objects.create(delivery=clicked_elsewhere, link=0, url="https://www.example.org/")
+    mailing = Mailing.objects.get(name=DEMO_MAILING)
+    assert not _acted(mailing, address, GIVE)
+    assert not _acted(mailing, address, CLICK)
+    assert not _acted(mailing, reader_email("Thijs", "de Wit"), CLICK)  # not this mailing's
+    Click.objects.create(delivery=row, link=1, url="https://www.example.org/doneer/")
+    assert _acted(mailing, address, CLICK)
+    assert not _acted(mailing, address, GIVE)  # clicked the button, never paid: give again
+    GiftAttribution.objects.create(donation_id=91001, amount=2500, delivery=row)
+    assert _acted(mailing, address, GIVE)
