@@ -38,6 +38,8 @@ from donations.models import (
     StatementRun,
     StripeCampaign,
     StripeEvent,
+    Transaction,
+    TransactionKind,
 )
 from donations.statements import statement_run_start
 
@@ -195,27 +197,25 @@ def _timeline(seeding: Seeding) -> list[Step]:
     for days, donor, euros, method in ONE_OFF:
         give = partial(_give, seeding, donor, euros, method, "one_off")
         steps.append((days, 0, f"one_off:{donor.email}", give))
-    for renewal_day in RENEWAL_DAYS:
+    for renewal, renewal_day in enumerate(RENEWAL_DAYS):
         for _days, donor, _euros, _method in MONTHLY:
-            steps.append(
-                (
-                    renewal_day,
-                    1,
-                    f"renew:{renewal_day}:{donor.email}",
-                    partial(_renew, seeding, donor),
-                )
-            )
+            renew = partial(_renew, seeding, donor, 2 + renewal)  # its first payment, renewals
+            steps.append((renewal_day, 1, f"renew:{renewal_day}:{donor.email}", renew))
     steps.append((LINK_GIFT[0], 0, "payment_link", partial(_link_gift, seeding)))
     steps.append((REFUND_DAY, 1, "refund", partial(_refund, seeding)))
     steps.append((DISPUTE_DAY, 1, "dispute", partial(_dispute, seeding)))
     steps.append((DISPUTE_LOST_DAY, 1, "dispute_lost", partial(_dispute_lost, seeding)))
-    for payout_day in PAYOUT_DAYS:
-        steps.append((payout_day, 2, f"payout:{payout_day}", partial(_payout, seeding)))
+    for number, payout_day in enumerate(PAYOUT_DAYS, start=1):
+        steps.append((payout_day, 2, f"payout:{payout_day}", partial(_payout, seeding, number)))
     return sorted(steps, key=lambda step: (-step[0], step[1]))
 
 
-def _renew(seeding: Seeding, donor: Donor) -> str:
-    seeding.call("renew", subscription_id=seeding.subscriptions[donor.name])
+def _renew(seeding: Seeding, donor: Donor, payments: int) -> str:
+    """The monthly gift's next payment, unless a killed run made it (it is booked by now: a
+    resumed run waits for the worker first), which would leave it at `payments`."""
+    made = Donation.objects.filter(donor_email=donor.email, frequency="monthly").count()
+    if made < payments:
+        seeding.call("renew", subscription_id=seeding.subscriptions[donor.name])
     return ""
 
 
@@ -248,13 +248,16 @@ def _dispute(seeding: Seeding) -> str:
 
 
 def _dispute_lost(seeding: Seeding) -> str:
-    seeding.call("close_dispute", dispute_id=seeding.dispute_id, won=False)
+    if stripe_api.dispute_retrieve(seeding.dispute_id).get("status") not in {"lost", "won"}:
+        seeding.call("close_dispute", dispute_id=seeding.dispute_id, won=False)
     return ""
 
 
-def _payout(seeding: Seeding) -> str:
+def _payout(seeding: Seeding, number: int) -> str:
+    """The `number`th payout (from 1), unless a killed run made it (booked by now)."""
     wait_until_booked()  # the payout settles what the ledger already holds
-    seeding.call("payout")
+    if Transaction.objects.filter(kind=TransactionKind.PAYOUT).count() < number:
+        seeding.call("payout")
     return ""
 
 

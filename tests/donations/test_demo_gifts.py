@@ -106,14 +106,15 @@ def test_months_of_gifts_through_the_local_stripe_once(
     assert len(fake_stripe.events()) == events_before
 
 
-KILL_AFTER = 5  # gifts in the ledger when the first run is killed
-
-
 def _plan_cents(rows: list[tuple[int, Donor, int, str]], times: int = 1) -> int:
     return sum(euros for _days, _donor, euros, _method in rows) * 100 * times
 
 
+# Gifts in the ledger when the first run is killed: among the first gifts, and around the
+# monthly gifts' first renewals (the 10th to 12th gifts of the plan).
+@pytest.mark.parametrize("kill_after", [5, 11])
 def test_a_seed_killed_half_way_is_finished_by_the_next_run(
+    kill_after: int,
     fake_stripe: FakeStripe,
     webhook_target: Any,
     live_server: Any,
@@ -130,7 +131,7 @@ def test_a_seed_killed_half_way_is_finished_by_the_next_run(
     by_name = {donor.name: euros for _d, donor, euros, _m in ONE_OFF}
 
     # A first run (its own process, as the run command's), SIGKILLed once the ledger holds
-    # KILL_AFTER gifts: mid-way through the plan, whatever step it was in.
+    # `kill_after` gifts: mid-way through the plan, whatever step it was in.
     first = subprocess.Popen(
         [sys.executable, "manage.py", "seed_demo_gifts"],
         cwd=ROOT,
@@ -141,7 +142,7 @@ def test_a_seed_killed_half_way_is_finished_by_the_next_run(
     )
     gifts = Transaction.objects.filter(kind="gift")
     deadline = time.monotonic() + 120
-    while gifts.count() < KILL_AFTER:
+    while gifts.count() < kill_after:
         assert first.poll() is None, "the first run ended before it could be killed"
         assert time.monotonic() < deadline, "no gifts booked in time"
         time.sleep(0.05)
