@@ -91,6 +91,7 @@ NOT_AUDITED: dict[str, str] = {
     "donations.StripeEvent": "the webhook inbox: raw Stripe payloads with personal data, "
     "written only by the system; the money it leads to is audited",
     "donations.SyncCursor": "the reconcile's bookmark in Stripe's event list",
+    "donations.DemoSeedStep": "the demo seed's record of its own steps, written by the seed only",
     "donations.DonorNotice": "the ledger of transactional emails to donors, system-written",
     "donations.AnnualStatement": "one row per donor and year, bulk-written by a statement run "
     "(which is audited) and marked sent by the worker: a send ledger",

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -112,12 +113,33 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
+def _readers_skipped(env: dict[str, str], processes: Mapping[str, object]) -> str | None:
+    """Why the demo's example.org readers are not seeded (None: they are): their sign-ups,
+    mailing and thank-yous must land in the demo mailbox, never in a real server or ESP.
+    The seed commands refuse too (mailing/demo_guard.py); this says it in one line instead."""
+    if "mailbox" not in processes:
+        return "EMAIL_URL is set, so their emails would go out for real (no demo mailbox)"
+    if env.get("MAILING_TRANSPORT", "smtp") != "smtp":
+        return "MAILING_TRANSPORT sends marketing mail through an ESP, for real"
+    return None
+
+
+def _seed_mailing(env: dict[str, str], processes: Mapping[str, object]) -> None:
+    """The demo's sequences and segments always; its readers only into the demo mailbox."""
+    skipped = _readers_skipped(env, processes)
+    if skipped:
+        _say(f"demo readers skipped: {skipped}")
+        _manage(env, "seed_demo_mailing", "--without-readers")
+    else:
+        _manage(env, "seed_demo_mailing")
+
+
 def _seed_traffic(env: dict[str, str], children: dict[str, subprocess.Popen[bytes]]) -> None:
     """Months of gifts through the local Stripe, and readers acting on the demo mailing, booked
     by the site and the worker just started (so once /healthz answers); the seed commands add
     nothing on a second run. The demo runs without them if a step fails."""
     steps = ["seed_demo_gifts"] if "stripe" in children else []
-    if "stripe" in children and "mailbox" in children:
+    if "stripe" in children and not _readers_skipped(env, children):
         steps.append("seed_demo_readers")
     for step in steps:
         try:
@@ -197,7 +219,9 @@ def main() -> int:
         _manage(env, "migrate", "--noinput", "-v", "0")
         _manage(env, "collectstatic", "--noinput", "-v", "0")
         _manage(env, "seed_demo")
-        _manage(env, "seed_demo_mailing")
+        # Seeded before the mail servers start (the readers' emails wait in the outbox), so
+        # it is told whether the demo mailbox will be there.
+        _seed_mailing(env, {} if env.get("EMAIL_URL") else {"mailbox": None})
         processes = _processes(port)
         if not env.get("EMAIL_URL"):
             processes = {"mailbox": _demo_mailbox(env), **processes}

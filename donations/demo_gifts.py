@@ -4,8 +4,11 @@ Every gift starts as our Donation and Checkout Session (donations.checkout, stri
 is paid, renewed, refunded, disputed and paid out by the local Stripe (devstripe's control
 API, its clock turned back so each happens on its day), and reaches the ledger only as the
 signed webhooks the app receives from it, booked by the Celery worker like real traffic. Only
-for the demo: it needs devstripe at STRIPE_API_BASE (the run command starts it), and it is
-idempotent: once the demo donors have gifts, it adds nothing.
+for the demo: it needs devstripe at STRIPE_API_BASE (the run command starts it).
+
+Resumable: each step of the plan is recorded (DemoSeedStep) once done, so a run killed half-way
+is finished by the next, which skips what is recorded and finishes a gift left mid-checkout
+instead of starting it again; a complete seed adds nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from donations import stripe_api
 from donations.agreements import agreement_create, agreement_sign
 from donations.checkout import GiftRequest, checkout_start, donation_create
 from donations.models import (
+    DemoSeedStep,
     Donation,
     EventStatus,
     Frequency,
@@ -34,6 +38,8 @@ from donations.models import (
     StatementRun,
     StripeCampaign,
     StripeEvent,
+    Transaction,
+    TransactionKind,
 )
 from donations.statements import statement_run_start
 
@@ -86,6 +92,8 @@ LINK_GIFT = (20, Donor("Sophie Jacobs"), 20, Method.IDEAL)
 REFUND_DAY, REFUNDED = 68, "Mark Jansen"  # asked for the money back: a full refund
 DISPUTE_DAY, DISPUTED, DISPUTE_LOST_DAY = 40, "Noah de Boer", 25  # the bank took it back
 PAYOUT_DAYS = (45, 4)
+RENEWAL_DAYS = (58, 28)  # a month after the first payments, and again
+STARTED, COMPLETE = "started", "complete"
 
 
 @dataclass
@@ -95,7 +103,7 @@ class Seeding:
     api_base: str
     offset: int = 0  # seconds the local Stripe's clock is behind (negative)
     charges: dict[str, str] = field(default_factory=dict)  # donor name -> charge id
-    subscriptions: list[str] = field(default_factory=list)
+    subscriptions: dict[str, str] = field(default_factory=dict)  # donor name -> subscription
     dispute_id: str = ""
     say: Callable[[str], None] = print
 
@@ -110,33 +118,55 @@ class Seeding:
 
 
 def already_seeded() -> bool:
-    return Donation.objects.filter(
-        donor_email__startswith=DONOR_PREFIX, donor_email__endswith=f"@{DONOR_DOMAIN}"
-    ).exists()
+    """The plan ran to its end; or a demo seeded before steps were recorded (donors, no
+    record of a start), which is left as it is."""
+    if DemoSeedStep.objects.filter(key=COMPLETE).exists():
+        return True
+    return (
+        not DemoSeedStep.objects.filter(key=STARTED).exists()
+        and Donation.objects.filter(
+            donor_email__startswith=DONOR_PREFIX, donor_email__endswith=f"@{DONOR_DOMAIN}"
+        ).exists()
+    )
 
 
-def _give(seeding: Seeding, donor: Donor, euros: int, method: str, frequency: str) -> None:
-    """A donor on the donate page, then on the checkout page pressing Pay."""
-    donation = donation_create(
-        request=GiftRequest(
-            amount=euros * 100,
-            frequency=Frequency(frequency),
-            method=Method(method),
-            name=donor.name,
-            email=donor.email,
-            language=donor.language,
+def _give(seeding: Seeding, donor: Donor, euros: int, method: str, frequency: str) -> str:
+    """A donor on the donate page, then on the checkout page pressing Pay; returns the gift's
+    subscription (monthly) or charge. A donation this donor started in a killed run is
+    finished instead of starting a second gift."""
+    donation = (
+        Donation.objects.filter(donor_email=donor.email, frequency=frequency)
+        .order_by("created_at")
+        .first()
+    )
+    if donation is None:
+        donation = donation_create(
+            request=GiftRequest(
+                amount=euros * 100,
+                frequency=Frequency(frequency),
+                method=Method(method),
+                name=donor.name,
+                email=donor.email,
+                language=donor.language,
+            )
         )
-    )
-    checkout_start(donation=donation)
-    donation.refresh_from_db()
-    session = seeding.call(
-        "complete_checkout", session_id=donation.stripe_checkout_session, method=method
-    )
+    if not donation.stripe_checkout_session:
+        checkout_start(donation=donation)
+        donation.refresh_from_db()
+    session = stripe_api.checkout_session_retrieve(donation.stripe_checkout_session)
+    if session.get("status") == "open":
+        session = seeding.call(
+            "complete_checkout", session_id=donation.stripe_checkout_session, method=method
+        )
+        session = stripe_api.checkout_session_retrieve(session["id"])
     if session.get("subscription"):
-        seeding.subscriptions.append(session["subscription"])
-    elif session.get("payment_intent"):
-        charge = stripe_api.payment_intent_retrieve(session["payment_intent"])["latest_charge"]
-        seeding.charges[donor.name] = charge if isinstance(charge, str) else charge["id"]
+        return _id(session["subscription"])
+    charge = stripe_api.payment_intent_retrieve(_id(session["payment_intent"]))["latest_charge"]
+    return _id(charge)
+
+
+def _id(value: Any) -> str:
+    return value if isinstance(value, str) else str(value["id"])
 
 
 def wait_until_booked(timeout: float = 120.0, quiet: float = 1.5) -> None:
@@ -154,63 +184,142 @@ def wait_until_booked(timeout: float = 120.0, quiet: float = 1.5) -> None:
     raise TimeoutError("the worker did not book the demo's Stripe events in time")
 
 
-def _timeline(seeding: Seeding) -> list[tuple[int, int, Callable[[], None]]]:
-    """(days ago, order within the day, step): everything the account goes through."""
-    steps: list[tuple[int, int, Callable[[], None]]] = []
+Step = tuple[int, int, str, Callable[[], str]]
+
+
+def _timeline(seeding: Seeding) -> list[Step]:
+    """(days ago, order within the day, key, step): everything the account goes through. A
+    step returns what later steps need of it (kept with its key), or ""."""
+    steps: list[Step] = []
     for days, donor, euros, method in MONTHLY:
-        steps.append((days, 0, partial(_give, seeding, donor, euros, method, "monthly")))
+        give = partial(_give, seeding, donor, euros, method, "monthly")
+        steps.append((days, 0, f"monthly:{donor.email}", give))
     for days, donor, euros, method in ONE_OFF:
-        steps.append((days, 0, partial(_give, seeding, donor, euros, method, "one_off")))
-    for renewal_day in (58, 28):  # a month after the first payments, and again
-
-        def renew_all() -> None:
-            for subscription in seeding.subscriptions:
-                seeding.call("renew", subscription_id=subscription)
-
-        steps.append((renewal_day, 1, renew_all))
-    link_days, link_donor, link_euros, link_method = LINK_GIFT
-    steps.append(
-        (
-            link_days,
-            0,
-            partial(
-                seeding.call,
-                "payment_link_pay",
-                amount=link_euros * 100,
-                email=link_donor.email,
-                name=link_donor.name,
-                method=link_method,
-                link_id=SOCIAL_LINK,
-            ),
-        )
-    )
-    steps.append(
-        (REFUND_DAY, 1, lambda: seeding.call("refund", charge_id=seeding.charges[REFUNDED]))
-    )
-
-    def dispute() -> None:
-        seeding.dispute_id = seeding.call("dispute", charge_id=seeding.charges[DISPUTED])["id"]
-
-    def dispute_lost() -> None:
-        seeding.call("close_dispute", dispute_id=seeding.dispute_id, won=False)
-
-    steps.append((DISPUTE_DAY, 1, dispute))
-    steps.append((DISPUTE_LOST_DAY, 1, dispute_lost))
-    for payout_day in PAYOUT_DAYS:
-
-        def payout() -> None:
-            wait_until_booked()  # the payout settles what the ledger already holds
-            seeding.call("payout")
-
-        steps.append((payout_day, 2, payout))
+        give = partial(_give, seeding, donor, euros, method, "one_off")
+        steps.append((days, 0, f"one_off:{donor.email}", give))
+    for renewal, renewal_day in enumerate(RENEWAL_DAYS):
+        for _days, donor, _euros, _method in MONTHLY:
+            renew = partial(_renew, seeding, donor, 2 + renewal)  # its first payment, renewals
+            steps.append((renewal_day, 1, f"renew:{renewal_day}:{donor.email}", renew))
+    steps.append((LINK_GIFT[0], 0, "payment_link", partial(_link_gift, seeding)))
+    steps.append((REFUND_DAY, 1, "refund", partial(_refund, seeding)))
+    steps.append((DISPUTE_DAY, 1, "dispute", partial(_dispute, seeding)))
+    steps.append((DISPUTE_LOST_DAY, 1, "dispute_lost", partial(_dispute_lost, seeding)))
+    for number, payout_day in enumerate(PAYOUT_DAYS, start=1):
+        steps.append((payout_day, 2, f"payout:{payout_day}", partial(_payout, seeding, number)))
     return sorted(steps, key=lambda step: (-step[0], step[1]))
 
 
+def _renew(seeding: Seeding, donor: Donor, payments: int) -> str:
+    """The monthly gift's next payment, unless a killed run made it (it is booked by now: a
+    resumed run waits for the worker first), which would leave it at `payments`."""
+    made = Donation.objects.filter(donor_email=donor.email, frequency="monthly").count()
+    if made < payments:
+        seeding.call("renew", subscription_id=seeding.subscriptions[donor.name])
+    return ""
+
+
+def _link_gift(seeding: Seeding) -> str:
+    _days, donor, euros, method = LINK_GIFT
+    if not Donation.objects.filter(donor_email=donor.email).exists():  # not paid in a killed run
+        seeding.call(
+            "payment_link_pay",
+            amount=euros * 100,
+            email=donor.email,
+            name=donor.name,
+            method=method,
+            link_id=SOCIAL_LINK,
+        )
+    return ""
+
+
+def _refund(seeding: Seeding) -> str:
+    charge = seeding.charges[REFUNDED]
+    if not stripe_api.charge_retrieve(charge).get("refunded"):  # refunded in a killed run?
+        seeding.call("refund", charge_id=charge)
+    return ""
+
+
+def _dispute(seeding: Seeding) -> str:
+    charge = stripe_api.charge_retrieve(seeding.charges[DISPUTED])
+    if charge.get("disputed"):  # disputed in a killed run: that dispute
+        return str(stripe_api.disputes_of_charge(charge["id"])[0]["id"])
+    return str(seeding.call("dispute", charge_id=charge["id"])["id"])
+
+
+def _dispute_lost(seeding: Seeding) -> str:
+    if stripe_api.dispute_retrieve(seeding.dispute_id).get("status") not in {"lost", "won"}:
+        seeding.call("close_dispute", dispute_id=seeding.dispute_id, won=False)
+    return ""
+
+
+def _payout(seeding: Seeding, number: int) -> str:
+    """The `number`th payout (from 1), unless a killed run made it (booked by now)."""
+    wait_until_booked()  # the payout settles what the ledger already holds
+    if Transaction.objects.filter(kind=TransactionKind.PAYOUT).count() < number:
+        seeding.call("payout")
+    return ""
+
+
+def _restore(seeding: Seeding, key: str, result: str) -> None:
+    """What a step done in an earlier run left for the later ones."""
+    kind, _, email = key.partition(":")
+    donors = {donor.email: donor for _d, donor, _e, _m in [*MONTHLY, *ONE_OFF]}
+    if kind == "monthly":
+        seeding.subscriptions[donors[email].name] = result
+    elif kind == "one_off":
+        seeding.charges[donors[email].name] = result
+    elif kind == "dispute":
+        seeding.dispute_id = result
+
+
+class StripeGone(Exception):
+    """The Stripe account the killed run used no longer knows its gifts."""
+
+
+def _same_stripe(done: dict[str, str]) -> None:
+    """A run is finished against the account it started on: later steps refund, dispute,
+    renew and pay out its gifts. devstripe keeps its account in memory, so a run command that
+    was killed with it starts a new, empty one: say so plainly rather than fail half-way."""
+    known = [(k, r) for k, r in done.items() if k.startswith(("one_off:", "monthly:")) and r]
+    pending = Donation.objects.filter(
+        donor_email__endswith=f"@{DONOR_DOMAIN}", status="pending"
+    ).exclude(stripe_checkout_session="")
+    try:
+        for key, result in known[:1]:
+            if key.startswith("monthly:"):
+                stripe_api.subscription_retrieve(result)
+            else:
+                stripe_api.charge_retrieve(result)
+        for donation in pending[:1]:
+            stripe_api.checkout_session_retrieve(donation.stripe_checkout_session)
+    except stripe_api.StripeError as exc:
+        raise StripeGone(
+            "the local Stripe that the interrupted seed used is gone (devstripe keeps its "
+            "account in memory), so its gifts cannot be refunded, renewed or paid out; keep "
+            "that Stripe running to finish, or start the demo from an empty var/ folder"
+        ) from exc
+
+
+def _donor_gifts() -> int:
+    return Donation.objects.filter(donor_email__endswith=f"@{DONOR_DOMAIN}").count()
+
+
 def seed_demo_gifts(say: Callable[[str], None] = print) -> int:
-    """Make the demo's gifts (once); returns how many gifts the demo donors have."""
+    """Make the demo's gifts, or finish a run that was killed; returns how many gifts the demo
+    donors have."""
     if already_seeded():
-        return Donation.objects.filter(donor_email__endswith=f"@{DONOR_DOMAIN}").count()
+        return _donor_gifts()
+    resumed = DemoSeedStep.objects.filter(key=STARTED).exists()
+    DemoSeedStep.objects.get_or_create(key=STARTED)
+    done = dict(DemoSeedStep.objects.values_list("key", "result"))
     seeding = Seeding(api_base=settings.STRIPE_API_BASE, say=say)
+    # A killed run left the local Stripe's clock turned back: start from where it is.
+    seeding.offset = int(seeding.call("advance_time", seconds=0)) - int(time.time())
+    if resumed:
+        say(f"Finishing the demo gifts: {len(done) - 1} steps were done before.")
+        _same_stripe(done)
+        wait_until_booked()  # what the killed run's steps sent is booked before going on
     campaign = Campaign.objects.order_by("pk").first()
     if campaign is not None:
         StripeCampaign.objects.get_or_create(
@@ -218,14 +327,20 @@ def seed_demo_gifts(say: Callable[[str], None] = print) -> int:
             defaults={"campaign": campaign, "note": "Link in de Instagram-bio"},
         )
     try:
-        for days, _order, step in _timeline(seeding):
+        for days, _order, key, step in _timeline(seeding):
+            if key in done:
+                _restore(seeding, key, done[key])
+                continue
             seeding.day(days)
-            step()
+            result = step()
+            _restore(seeding, key, result)
+            DemoSeedStep.objects.create(key=key, result=result)
     finally:
         seeding.day(0)
     wait_until_booked()
     _paperwork()
-    return Donation.objects.filter(donor_email__endswith=f"@{DONOR_DOMAIN}").count()
+    DemoSeedStep.objects.get_or_create(key=COMPLETE)
+    return _donor_gifts()
 
 
 def _paperwork() -> None:

@@ -230,6 +230,26 @@ def checkout_session(payload: Payload) -> None:
             _save(donation, changed)
     if subscription and not already_paid:
         _link_subscription(_id(session.get("subscription")), _id(session.get("customer")))
+        if payload["type"] == "checkout.session.completed" and _unpaid(session):
+            _first_invoice_processing(session)
+
+
+def _unpaid(session: Payload) -> bool:
+    return session.get("status") == "complete" and session.get("payment_status") == "unpaid"
+
+
+def _first_invoice_processing(session: Payload) -> None:
+    """A monthly gift whose first payment is a delayed debit (SEPA): Checkout completes
+    "unpaid" while the bank works. The first invoice's payment decides the donation now
+    (processing), as the one-off path does through its payment intent, so neither the thank-you
+    page nor the back office says "pending" when the payment's own events come later, out of
+    order, or not at all (an endpoint without payment_intent.* events)."""
+    subscription = session.get("subscription")
+    invoice_id = _id(session.get("invoice")) or (
+        _id(subscription.get("latest_invoice")) if isinstance(subscription, dict) else ""
+    )
+    if invoice_id:
+        _invoice_booked(stripe_api.invoice_retrieve(invoice_id), failed=False)
 
 
 def _expire(donation: Donation | None) -> None:

@@ -604,3 +604,16 @@ class PeriodicGiftAgreement(models.Model):
     def end_year(self) -> int:
         """The last calendar year the agreement covers."""
         return self.start_year + self.term_years - 1
+
+
+class DemoSeedStep(models.Model):
+    """One step of the demo's seeded months (donations/demo_gifts.py) that is done: a run killed
+    half-way is finished by the next one, which skips these. `result` is what later steps need
+    from it (the gift's charge, the monthly gift's subscription, the dispute)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    result = models.CharField(max_length=255, blank=True)
+    done_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key

@@ -116,6 +116,11 @@ def charge_retrieve(charge_id: str) -> StripeDict:
     )
 
 
+def disputes_of_charge(charge_id: str) -> list[StripeDict]:
+    data: StripeDict = client().raw_request("get", "/v1/disputes", charge=charge_id).data
+    return list(data["data"])
+
+
 def dispute_retrieve(dispute_id: str) -> StripeDict:
     # A dispute's balance_transactions always come in full (they are not expandable).
     return _get(_path("disputes", dispute_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,11 +16,30 @@ from backoffice.charts import Bar, columns
 from backoffice.dashboard import campaign_per_day
 from backoffice.roles import FINANCE, MARKETING
 from campaign.money import euros
-from donations.models import Donation, DonationStatus
+from donations.ledger import Movement, ledger_record
+from donations.models import DonationStatus, TransactionKind
 from tests.factories import DonationFactory, SupporterFactory
 from tests.staff import verified_client
 
 pytestmark = pytest.mark.django_db
+
+
+def _gift_at(moment: datetime, cents: int) -> None:
+    """A paid gift booked in the ledger now (its Donation row written today) for money that
+    moved at ``moment``: what a late webhook, reconcile or the demo's seeded months book."""
+    gift = DonationFactory(amount=cents)
+    ledger_record(
+        movement=Movement(
+            kind=TransactionKind.GIFT,
+            stripe_object=f"py_{gift.stripe_payment_intent}",
+            amount=cents,
+            fee=0,
+            currency="eur",
+            occurred_at=moment,
+            stripe_payment_intent=gift.stripe_payment_intent,
+        ),
+        donation=gift,
+    )
 
 
 def test_per_day_counts_confirmed_signups_and_given_gifts_zero_filled() -> None:
@@ -29,22 +48,28 @@ def test_per_day_counts_confirmed_signups_and_given_gifts_zero_filled() -> None:
         SupporterFactory(confirmed_at=now)
     SupporterFactory(confirmed_at=None)  # never confirmed: not a sign-up yet
     SupporterFactory(confirmed_at=now - timedelta(days=2))
-    DonationFactory(amount=2500)
-    DonationFactory(amount=1000, status=DonationStatus.FAILED)
-    old = DonationFactory(amount=700)
-    Donation.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=2))
+    _gift_at(now, 2500)
+    DonationFactory(amount=1000, status=DonationStatus.FAILED)  # never in the ledger
+    _gift_at(now - timedelta(days=2), 700)
+    # Booked today (Donation.created_at is now) for money given 10 days ago: shows then.
+    _gift_at(now - timedelta(days=10), 1300)
+    # Older than the 30 days: booked today, shown nowhere.
+    _gift_at(now - timedelta(days=31), 9900)
 
     days = campaign_per_day()
     assert len(days) == 30
     assert days[-1].day == timezone.localdate()
     assert (days[-1].signups, days[-1].gifts, days[-1].euros_cents) == (3, 1, 2500)
     assert (days[-3].signups, days[-3].gifts, days[-3].euros_cents) == (1, 1, 700)
+    assert (days[-11].gifts, days[-11].euros_cents) == (1, 1300)
+    assert sum(d.gifts for d in days) == 3
+    assert sum(d.euros_cents for d in days) == 2500 + 700 + 1300
     assert sum(d.signups for d in days[:-3]) == 0
 
 
 def test_dashboard_shows_the_charts_and_euros_only_to_finance(make_staff: Any) -> None:
     SupporterFactory(confirmed_at=timezone.now())
-    DonationFactory(amount=4200)
+    _gift_at(timezone.now(), 4200)
     marketing = verified_client(make_staff(MARKETING)).get(f"/{settings.ADMIN_PATH}")
     page = marketing.content.decode()
     assert "<title>Bevestigde aanmeldingen per dag</title>" in page
@@ -58,9 +83,11 @@ def test_dashboard_shows_the_charts_and_euros_only_to_finance(make_staff: Any) -
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
-def _gift_at(moment: datetime, cents: int) -> None:
-    gift = DonationFactory(amount=cents)
-    Donation.objects.filter(pk=gift.pk).update(created_at=moment)
+def test_a_gift_at_2330_utc_in_winter_belongs_to_the_next_amsterdam_day() -> None:
+    _gift_at(datetime(2026, 1, 14, 23, 30, tzinfo=UTC), 450)
+    days = {d.day: d for d in campaign_per_day(date(2026, 1, 20))}
+    assert (days[date(2026, 1, 15)].gifts, days[date(2026, 1, 15)].euros_cents) == (1, 450)
+    assert days[date(2026, 1, 14)].gifts == 0
 
 
 def test_gifts_land_on_their_amsterdam_day_around_midnight() -> None:

@@ -10,16 +10,36 @@ card gift disputed and lost; two payouts that settle what came before them.
 
 from __future__ import annotations
 
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from devstripe.server import FakeStripe
+from donations.demo_gifts import (
+    DISPUTED,
+    LINK_GIFT,
+    MONTHLY,
+    ONE_OFF,
+    PAYOUT_DAYS,
+    REFUNDED,
+    RENEWAL_DAYS,
+    Donor,
+)
 from donations.models import (
+    GIVEN,
     AgreementState,
+    DemoSeedStep,
     Donation,
     PeriodicGiftAgreement,
     StatementRun,
@@ -27,6 +47,9 @@ from donations.models import (
 )
 from donations.payouts import payouts_overview
 from tests.factories import CampaignFactory
+from tests.harness.processes import celery_env
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -81,3 +104,81 @@ def test_months_of_gifts_through_the_local_stripe_once(
     assert Donation.objects.count() == 27
     assert Transaction.objects.count() == ledger.count()
     assert len(fake_stripe.events()) == events_before
+
+
+def _plan_cents(rows: list[tuple[int, Donor, int, str]], times: int = 1) -> int:
+    return sum(euros for _days, _donor, euros, _method in rows) * 100 * times
+
+
+# Gifts in the ledger when the first run is killed: among the first gifts, and around the
+# monthly gifts' first renewals (the 10th to 12th gifts of the plan).
+@pytest.mark.parametrize("kill_after", [5, 11])
+def test_a_seed_killed_half_way_is_finished_by_the_next_run(
+    kill_after: int,
+    fake_stripe: FakeStripe,
+    webhook_target: Any,
+    live_server: Any,
+    celery_worker: Any,
+    smtp_server: Any,
+) -> None:
+    webhook_target(f"{live_server.url}/stripe/webhook/")
+    celery_worker(EMAIL_URL=smtp_server.url)
+    CampaignFactory()
+    # What the plan adds up to: every monthly gift's first payment and its renewals.
+    payments = 1 + len(RENEWAL_DAYS)
+    plan_gifts = len(ONE_OFF) + 1 + len(MONTHLY) * payments
+    plan_cents = _plan_cents(ONE_OFF) + LINK_GIFT[2] * 100 + _plan_cents(MONTHLY, times=payments)
+    by_name = {donor.name: euros for _d, donor, euros, _m in ONE_OFF}
+
+    # A first run (its own process, as the run command's), SIGKILLed once the ledger holds
+    # `kill_after` gifts: mid-way through the plan, whatever step it was in.
+    first = subprocess.Popen(
+        [sys.executable, "manage.py", "seed_demo_gifts"],
+        cwd=ROOT,
+        env=celery_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    gifts = Transaction.objects.filter(kind="gift")
+    deadline = time.monotonic() + 120
+    while gifts.count() < kill_after:
+        assert first.poll() is None, "the first run ended before it could be killed"
+        assert time.monotonic() < deadline, "no gifts booked in time"
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert not DemoSeedStep.objects.filter(key="complete").exists()
+    assert gifts.count() < plan_gifts
+
+    call_command("seed_demo_gifts", stdout=io.StringIO())
+
+    assert gifts.count() == plan_gifts
+    assert sum(gifts.values_list("amount", flat=True)) == plan_cents
+    # No gift started twice: a donation the killed run left mid-checkout was finished.
+    assert Donation.objects.count() == plan_gifts
+    assert Donation.objects.exclude(status__in=GIVEN).count() == 0
+    ledger = Transaction.objects.all()
+    assert [r.amount for r in ledger.filter(kind="refund")] == [-by_name[REFUNDED] * 100]
+    assert [r.amount for r in ledger.filter(kind="dispute")] == [-by_name[DISPUTED] * 100]
+    assert ledger.filter(kind="payout").count() == len(PAYOUT_DAYS)
+    today = timezone.localdate()
+    overview = payouts_overview(since=today - timedelta(days=400), until=today + timedelta(days=3))
+    assert [p.differences for p in overview.payouts] == [[]] * len(PAYOUT_DAYS)
+
+    # Complete now: a third run adds nothing, at Stripe or here.
+    events_before, rows_before = len(fake_stripe.events()), ledger.count()
+    call_command("seed_demo_gifts", stdout=io.StringIO())
+    assert (len(fake_stripe.events()), ledger.count()) == (events_before, rows_before)
+
+
+def test_a_seed_begun_on_a_local_stripe_that_is_gone_says_so(fake_stripe: FakeStripe) -> None:
+    # A run command killed with its devstripe: the new one never saw the first run's gifts.
+    CampaignFactory()
+    DemoSeedStep.objects.create(key="started")
+    donor = ONE_OFF[0][1]
+    DemoSeedStep.objects.create(key=f"one_off:{donor.email}", result="ch_from_the_old_stripe")
+    with pytest.raises(CommandError, match="the local Stripe that the interrupted seed used"):
+        call_command("seed_demo_gifts", stdout=io.StringIO())
+    assert fake_stripe.events() == []
+    assert not DemoSeedStep.objects.filter(key="complete").exists()

@@ -6,13 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.urls import reverse
 
+from backoffice.roles import FINANCE
 from devstripe.server import FakeStripe
 from donations import checkout
 from donations.checkout import GiftRequest
 from donations.inbox import inbox_drain
 from donations.models import (
     Donation,
+    DonationStatus,
     DonorNotice,
     Frequency,
     Method,
@@ -21,7 +26,9 @@ from donations.models import (
     RecurringState,
 )
 from donations.notices import notices_send
+from tests.factories import UserFactory
 from tests.harness.smtp import SmtpServer
+from tests.staff import verified_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DONOR = "maandelijks@voorbeeld.nl"
@@ -178,7 +185,7 @@ def test_a_monthly_gift_started_by_sepa_direct_debit_is_paid_once_the_debit_clea
 
     assert _apply(fake_stripe, smtp_server) == []
     donation.refresh_from_db()
-    assert donation.status in ("pending", "processing")  # not paid, not thanked yet
+    assert donation.status == "processing"  # not paid, not thanked yet
 
     payment_intent = fake_stripe.objects("payment_intent")[0]
     fake_stripe.settle(payment_intent["id"])
@@ -192,3 +199,55 @@ def test_a_monthly_gift_started_by_sepa_direct_debit_is_paid_once_the_debit_clea
     assert gift.state == RecurringState.ACTIVE
     assert gift.stripe_mandate == mandate["id"]
     assert subjects == ["Dank je wel voor je gift"]
+
+
+def test_a_sepa_monthly_gift_shows_processing_from_its_checkout_event_alone(
+    fake_stripe: FakeStripe, live_server: Any, settings: Any, smtp_server: SmtpServer
+) -> None:
+    """Checkout completes "unpaid" for a delayed debit. Its event alone (the payment's own
+    events late, out of order, or never sent to this endpoint) makes the first payment
+    processing, on the thank-you page and in the back office; the debit clearing pays it."""
+    settings.SITE_URL = live_server.url
+    fake_stripe.auto_deliver = False
+    fake_stripe.set_webhook(live_server.url + "/stripe/webhook/", secret=fake_stripe.webhook_secret)
+    donation = checkout.donation_create(
+        request=GiftRequest(
+            amount=1250,
+            frequency=Frequency.MONTHLY,
+            method=Method.SEPA_DEBIT,
+            email=DONOR,
+            name="Maan",
+            language="nl",
+        )
+    )
+    checkout.checkout_start(donation=donation)
+    donation.refresh_from_db()
+    fake_stripe.complete_checkout(donation.stripe_checkout_session, "processing", "sepa_debit")
+
+    completed = fake_stripe.events("checkout.session.completed")
+    assert [e["data"]["object"]["payment_status"] for e in completed] == ["unpaid"]
+    assert fake_stripe.deliver(completed) == [200]  # signed, through the real endpoint
+    inbox_drain()
+    donation.refresh_from_db()
+    assert donation.status == DonationStatus.PROCESSING
+    assert donation.stripe_invoice == fake_stripe.objects("invoice")[0]["id"]
+    assert notices_send() == 0  # nothing to thank for yet
+
+    dutch = {"HTTP_ACCEPT_LANGUAGE": "nl"}
+    thanks = Client().get(reverse("donations:thanks", args=[donation.uuid]), **dutch)
+    page = thanks.content.decode()
+    assert 'class="status status-processing"' in page
+    assert "Je betaling van €\xa012,50 wordt door de bank verwerkt" in page
+    staff = UserFactory()
+    staff.groups.add(Group.objects.get(name=FINANCE))
+    listing = verified_client(staff).get(f"/{settings.ADMIN_PATH}donations/donation/", **dutch)
+    row = listing.content.decode().split("€\xa012,50")[1].split("</tr>")[0]
+    assert "in behandeling" in row
+
+    # The rest of the first payment's events, then the bank's answer: paid, thanked once.
+    fake_stripe.deliver([e for e in fake_stripe.events() if e not in completed])
+    fake_stripe.settle(fake_stripe.objects("payment_intent")[0]["id"])
+    assert _apply(fake_stripe, smtp_server) == ["Dank je wel voor je gift"]
+    donation.refresh_from_db()
+    assert donation.status == DonationStatus.PAID
+    assert RecurringDonation.objects.get().state == RecurringState.ACTIVE

@@ -1,5 +1,6 @@
 """Three months of demo gifts through the local Stripe (donations/demo_gifts.py). The run
-command calls it once the site, the worker and devstripe are up; running it again adds nothing."""
+command calls it once the site, the worker and devstripe are up; a run killed half-way is
+finished by the next (against the same Stripe), and a complete one adds nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from donations.demo_gifts import already_seeded, seed_demo_gifts
+from donations.demo_gifts import StripeGone, already_seeded, seed_demo_gifts
 
 
 class Command(BaseCommand):
@@ -22,7 +23,10 @@ class Command(BaseCommand):
             self.stdout.write("Demo gifts already there: nothing added.")
             return
         started = time.monotonic()
-        count = seed_demo_gifts(say=self.stdout.write)
+        try:
+            count = seed_demo_gifts(say=self.stdout.write)
+        except StripeGone as exc:
+            raise CommandError(f"cannot finish the demo gifts: {exc}.") from exc
         self.stdout.write(
             f"Demo gifts ready: {count} gifts over three months, booked from Stripe's webhooks "
             f"({time.monotonic() - started:.1f} s)."

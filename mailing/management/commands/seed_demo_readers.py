@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from mailing.demo_guard import demo_mail_refusal
 from mailing.demo_readers import already_read, demo_readers_act
 
 
@@ -18,6 +19,10 @@ class Command(BaseCommand):
     help = "Let the demo mailing's readers act on it, so its results have data."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Readers give, unsubscribe and are thanked: mail that must not leave this machine.
+        refusal = demo_mail_refusal()
+        if refusal:
+            raise CommandError(f"not seeding the demo readers: {refusal}.")
         if not settings.DEMO_MAILBOX_DIR:
             raise CommandError("needs the demo mailbox (DEMO_MAILBOX_DIR)")
         if already_read():
