@@ -18,6 +18,7 @@ from campaign.emails import supporter_link_token
 from donations.recurring import manage_token
 from mailing.models import Mailing, Sequence
 from tests.backoffice.conftest import admin_url
+from tests.e2e import crawl_downloads as downloads
 from tests.e2e.crawl import Crawler
 
 
@@ -139,30 +140,13 @@ def marketing_journey(crawl: Crawler, world: dict[str, Any], smtp: Any) -> None:
 
 
 def finance_journey(crawl: Crawler, world: dict[str, Any]) -> None:
-    page = crawl.page
+    """Every finance button that starts background work, followed until the worker is done
+    and its file read (crawl_downloads.py)."""
     search_and_filter(crawl, "donations/donation/", "Daan")
-
-    # An export of last month (the form offers it), followed to its job page.
-    crawl.open(admin_url("finance/exports/"))
-    page.locator("select[name=dialect]").select_option("nl")
-    submit(crawl, page.locator("#export-form button[type=submit]"), "export started")
-    expect(page.locator("[data-progress-url]")).to_be_visible()
-
-    # The monthly summary of the month the ledger rows fall in.
-    crawl.open(admin_url("finance/summary/"))
-    month = (timezone.localdate() - timedelta(days=41)).strftime("%Y-%m")
-    page.locator("#summary-month input[name=month], #summary-month select[name=month]").first.fill(
-        month
-    )
-    submit(crawl, page.locator("#summary-month button[type=submit]"), "summary")
-
-    # A payout and its export, and an annual statements run.
-    crawl.open(admin_url("finance/payouts/po_crawl_1/"))
-    payout_export = page.locator("form button[name=format][value=csv]")
-    if payout_export.count():
-        submit(crawl, payout_export.first, "payout export")
-    crawl.open(admin_url("donations/statementrun/add/"))
-    submit(crawl, page.locator("#statement-run-form button[type=submit]"), "statements sent")
+    downloads.transaction_exports(crawl)
+    downloads.monthly_summary(crawl)
+    downloads.payout_export(crawl, "po_crawl_1")
+    downloads.statements_run(crawl)
     for tail in ("donations/donation/", "donations/transaction/", "donations/recurringdonation/"):
         run_actions(crawl, tail)
 
