@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -115,6 +116,16 @@ class Seeding:
         wanted = -days_ago * DAY
         self.call("advance_time", seconds=wanted - self.offset)
         self.offset = wanted
+
+
+def forget_stale_stripe(state_file: Path) -> bool:
+    """A new database must not meet the account devstripe saved for an old one (its gifts
+    would be missing here, or booked twice): delete the state file unless this database has
+    begun a seed or holds gifts. True when a file was deleted."""
+    if DemoSeedStep.objects.exists() or Donation.objects.exists() or not state_file.exists():
+        return False
+    state_file.unlink()
+    return True
 
 
 def already_seeded() -> bool:
