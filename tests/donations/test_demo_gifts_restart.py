@@ -8,6 +8,7 @@ the live server. The expected totals come from the plan (donations/demo_gifts.py
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from config.embedded import free_port
@@ -33,10 +35,11 @@ from donations.demo_gifts import (
     REFUNDED,
     RENEWAL_DAYS,
     Donor,
+    forget_stale_stripe,
 )
 from donations.models import GIVEN, DemoSeedStep, Donation, Transaction
 from donations.payouts import payouts_overview
-from tests.factories import CampaignFactory
+from tests.factories import CampaignFactory, DonationFactory
 from tests.harness.processes import celery_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,3 +168,23 @@ def test_a_run_killed_with_its_devstripe_is_finished_by_the_next(
     third = _seed()
     third.communicate(timeout=120)
     assert (third.returncode, ledger.count()) == (0, rows_before)
+
+
+def test_a_new_database_forgets_the_stripe_state_of_an_old_one(tmp_path: Path) -> None:
+    state = tmp_path / "devstripe-state.json"
+    state.write_text("{}")
+    DemoSeedStep.objects.create(key="started")
+    call_command("seed_demo_gifts", "--forget-stale-stripe", str(state), stdout=io.StringIO())
+    assert state.exists()  # a seed begun here: its account is needed to finish it
+
+    DemoSeedStep.objects.all().delete()
+    DonationFactory()
+    assert not forget_stale_stripe(state)
+    assert state.exists()
+
+    Donation.objects.all().delete()
+    out = io.StringIO()
+    call_command("seed_demo_gifts", "--forget-stale-stripe", str(state), stdout=out)
+    assert not state.exists()
+    assert "empty account" in out.getvalue()
+    assert not forget_stale_stripe(state)  # no file: nothing to do
