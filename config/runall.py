@@ -91,7 +91,9 @@ def _local_stripe(env: dict[str, str], port: str) -> list[str]:
     settle_after = env.get("DEMO_SEPA_SETTLE_SECONDS", "5")
     if not settle_after.isdigit() or int(settle_after) > 3600:
         raise SystemExit("DEMO_SEPA_SETTLE_SECONDS: whole seconds, 0 to 3600")
-    stripe_port = free_port()
+    # The same port every run when free (stripe-mock's): the account it keeps in var/ holds
+    # checkout links with its address in them.
+    stripe_port = free_port(12111)
     secret = "whsec_demo_" + secrets.token_hex(16)
     env["STRIPE_API_BASE"] = f"http://127.0.0.1:{stripe_port}"
     env["STRIPE_SECRET_KEY"] = "sk_test_local_demo"  # noqa: S105 - the local server takes any key
