@@ -50,11 +50,12 @@ def main() -> None:
     fake = FakeStripe(
         webhook_secret=args.secret, settle_after=args.settle_after, state_file=args.state_file
     )
-    fake.start(port=args.port)
     fake.set_webhook(args.webhook, secret=args.secret)
+    # Queued before the server takes requests, so a new event is never queued twice.
+    pending = fake.deliver_pending()
+    fake.start(port=args.port)
     print(f"[stripe] local Stripe at {fake.api_base}, webhooks to {args.webhook}", flush=True)
     if args.state_file is not None:
-        pending = fake.deliver_pending()
         print(f"[stripe] account in {args.state_file}, {pending} events to deliver", flush=True)
     stop = threading.Event()
 
