@@ -4,13 +4,22 @@ stopped: the same objects, events, pages, clock and idempotency keys, new object
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
+from config.embedded import free_port
+from devstripe.control import control
 from devstripe.fixtures import TEST_SECRET_KEY, TEST_WEBHOOK_SECRET
 from devstripe.server import FakeStripe
 from donations import stripe_api
@@ -94,3 +103,61 @@ def test_a_debit_settling_by_itself_still_settles_after_a_restart(restartable: A
     started = time.monotonic()
     wait_for_status(pi_id, "succeeded")
     assert time.monotonic() - started < 5
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    got: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.got.append(json.loads(body)["id"])
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _devstripe(port: int, webhook: str, state: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "devstripe", "--port", str(port), "--webhook", webhook]
+    command += ["--secret", TEST_WEBHOOK_SECRET, "--state-file", str(state)]
+    process = subprocess.Popen(command, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("devstripe did not listen")
+
+
+def test_events_not_delivered_before_a_kill_are_delivered_after_it(
+    settings: Any, tmp_path: Path
+) -> None:
+    port, receiver_port = free_port(), free_port()
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{port}"
+    settings.STRIPE_SECRET_KEY = TEST_SECRET_KEY
+    webhook = f"http://127.0.0.1:{receiver_port}/hook"  # nobody there yet
+    stripe = _devstripe(port, webhook, tmp_path / "s.json")
+    try:
+        session = stripe_api.checkout_session_create(params=one_off_params(), idempotency_key="p")
+        control(settings.STRIPE_API_BASE, "complete_checkout", session_id=session["id"])
+        emitted = set(_page(limit=100))
+        os.killpg(stripe.pid, signal.SIGKILL)
+        stripe.wait()
+
+        receiver = ThreadingHTTPServer(("127.0.0.1", receiver_port), _Receiver)
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        stripe = _devstripe(port, webhook, tmp_path / "s.json")
+        deadline = time.monotonic() + 10
+        while set(_Receiver.got) != emitted:
+            assert time.monotonic() < deadline, f"delivered {_Receiver.got} of {emitted}"
+            time.sleep(0.05)
+        receiver.shutdown()
+        assert len(_Receiver.got) == len(emitted) >= 3
+    finally:
+        if stripe.poll() is None:
+            os.killpg(stripe.pid, signal.SIGKILL)
+        stripe.wait()
