@@ -24,6 +24,9 @@ from config.embedded import EmbeddedServer, free_port, start_postgres, start_red
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
+# devstripe's account, kept between runs: a run stopped half-way through its seed is finished
+# by the next against the same Stripe (its gifts can still be renewed, refunded, paid out).
+STRIPE_STATE = VAR / "devstripe-state.json"
 
 
 def _say(message: str) -> None:
@@ -88,7 +91,9 @@ def _local_stripe(env: dict[str, str], port: str) -> list[str]:
     settle_after = env.get("DEMO_SEPA_SETTLE_SECONDS", "5")
     if not settle_after.isdigit() or int(settle_after) > 3600:
         raise SystemExit("DEMO_SEPA_SETTLE_SECONDS: whole seconds, 0 to 3600")
-    stripe_port = free_port()
+    # The same port every run when free (stripe-mock's): the account it keeps in var/ holds
+    # checkout links with its address in them.
+    stripe_port = free_port(12111)
     secret = "whsec_demo_" + secrets.token_hex(16)
     env["STRIPE_API_BASE"] = f"http://127.0.0.1:{stripe_port}"
     env["STRIPE_SECRET_KEY"] = "sk_test_local_demo"  # noqa: S105 - the local server takes any key
@@ -106,6 +111,8 @@ def _local_stripe(env: dict[str, str], port: str) -> list[str]:
         secret,
         "--settle-after",
         settle_after,
+        "--state-file",
+        str(STRIPE_STATE),
     ]
 
 
@@ -217,6 +224,9 @@ def main() -> int:
     exit_code = 0
     try:
         _manage(env, "migrate", "--noinput", "-v", "0")
+        if not env.get("STRIPE_SECRET_KEY"):
+            # Before seed_demo adds anything: is this database new?
+            _manage(env, "seed_demo_gifts", "--forget-stale-stripe", str(STRIPE_STATE))
         _manage(env, "collectstatic", "--noinput", "-v", "0")
         _manage(env, "seed_demo")
         # Seeded before the mail servers start (the readers' emails wait in the outbox), so

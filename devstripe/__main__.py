@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from devstripe.server import FakeStripe
@@ -31,6 +32,14 @@ def main() -> None:
         help="a SEPA debit paid (or failed) on the checkout page settles by itself this long "
         "after, as Stripe's test IBANs do (default: only when told to, POST /_test/settle)",
     )
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="keep the account in PATH (JSON, rewritten after every change) and start from it "
+        "when it exists, so a stopped or killed devstripe carries on (default: memory only)",
+    )
     args = parser.parse_args()
     if os.environ.get("APP_ENV") == "production":
         sys.exit(
@@ -38,10 +47,16 @@ def main() -> None:
         )
     if args.settle_after is not None and not 0 <= args.settle_after <= 86_400:
         parser.error("--settle-after takes 0 to 86400 seconds")
-    fake = FakeStripe(webhook_secret=args.secret, settle_after=args.settle_after)
-    fake.start(port=args.port)
+    fake = FakeStripe(
+        webhook_secret=args.secret, settle_after=args.settle_after, state_file=args.state_file
+    )
     fake.set_webhook(args.webhook, secret=args.secret)
+    # Queued before the server takes requests, so a new event is never queued twice.
+    pending = fake.deliver_pending()
+    fake.start(port=args.port)
     print(f"[stripe] local Stripe at {fake.api_base}, webhooks to {args.webhook}", flush=True)
+    if args.state_file is not None:
+        print(f"[stripe] account in {args.state_file}, {pending} events to deliver", flush=True)
     stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:

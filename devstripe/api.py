@@ -89,7 +89,8 @@ class Api:
     def __init__(self, state: State) -> None:
         self.state = state
         self.requests: list[RecordedRequest] = []
-        self._idempotent: dict[str, tuple[tuple[str, str, str], Response]] = {}
+        # Kept in the state, so a state file keeps it too.
+        self._idempotent: dict[str, tuple[tuple[str, ...], Response]] = state.idempotent
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._add_routes()
 
@@ -120,6 +121,8 @@ class Api:
                         )
                         return replay
                 self.state.set_request(request_id, key if method == "POST" else None)
+                if method != "GET":
+                    self.state.touch()
                 try:
                     result = self._dispatch(method, path, params)
                 finally:

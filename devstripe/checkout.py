@@ -441,9 +441,14 @@ def settle_later(st: State, session_id: str, *, succeed: bool) -> threading.Time
     """`--settle-after`: the session's processing payment succeeds (or fails) by itself after
     st.settle_after seconds, with the events Stripe sends when a debit clears or bounces."""
     payment_intent_id = st.store.private[session_id]["payment_intent"]
+    # Remembered, so a devstripe restarted from its state file settles it after all.
+    st.store.private[session_id]["settles"] = succeed
+    st.touch()
 
     def clear() -> None:
         with st.lock:
+            st.store.private[session_id].pop("settles", None)
+            st.touch()
             if st.store.get(payment_intent_id, "payment_intent")["status"] == "processing":
                 settle(st, payment_intent_id, succeed=succeed)
 

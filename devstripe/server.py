@@ -8,11 +8,12 @@ import threading
 import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from devstripe import billing, checkout, doors, pages, payments, webhooks
+from devstripe import billing, checkout, doors, pages, payments, persist, webhooks
 from devstripe.api import Api, RecordedRequest, control_payload
 from devstripe.errors import StripeAPIError
 from devstripe.state import State
@@ -46,10 +47,15 @@ class FakeStripe:
     settings.STRIPE_API_BASE at `fake.api_base`. Every method is safe from any thread."""
 
     def __init__(
-        self, webhook_secret: str = DEFAULT_WEBHOOK_SECRET, settle_after: float | None = None
+        self,
+        webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
+        settle_after: float | None = None,
+        state_file: Path | None = None,
     ) -> None:
         self.state = State()
         self.state.settle_after = settle_after
+        if state_file is not None:
+            self._keep_on_disk(state_file)
         self.api = Api(self.state)
         self.webhooks = webhooks.WebhookSender(self.state)
         self.webhooks.secret = webhook_secret
@@ -87,6 +93,26 @@ class FakeStripe:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def _keep_on_disk(self, path: Path) -> None:
+        """Load the account saved at `path` (if any), then save it there after every change.
+        Debits that were settling by themselves when it stopped settle again, from now."""
+        with self.state.lock:
+            persist.load(self.state, path)
+            self.state.saver = lambda: persist.save(self.state, path)
+            if self.state.settle_after is not None:
+                for session_id, private in self.state.store.private.items():
+                    if "settles" in private:
+                        checkout.settle_later(self.state, session_id, succeed=private["settles"])
+
+    def deliver_pending(self) -> int:
+        """Queue every event not yet delivered to the endpoint (after a restart: Stripe
+        delivers at least once, so the app may see some twice). Returns how many."""
+        with self.state.lock:
+            pending = [e for e in self.state.events if e.get("pending_webhooks")]
+            for event in pending:
+                self.webhooks.on_event(event)
+            return len(pending)
 
     @property
     def api_base(self) -> str:
@@ -199,6 +225,7 @@ class FakeStripe:
         """Move the fake account's clock (object and event `created`); returns its new now."""
         with self.state.lock:
             self.state.clock_offset += seconds
+            self.state.touch()
             return self.state.now()
 
     # -- scenarios -------------------------------------------------------------------------
@@ -332,6 +359,7 @@ def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
                 if method == "GET":
                     self._send(200, html, pages.show(fake.state, session))
                     return
+                fake.state.touch()
                 status, headers, page = pages.submit(fake.state, session, body)
             self._send(status, {**html, **headers}, page)
 
@@ -341,7 +369,9 @@ def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
                 self._send(404, json_type, control_payload({"error": f"no control {name}"}))
                 return
             try:
-                result = getattr(fake, name)(**json.loads(body or b"{}"))
+                with fake.state.lock:  # saved (with a state file) before it is answered
+                    fake.state.touch()
+                    result = getattr(fake, name)(**json.loads(body or b"{}"))
             except (ValueError, KeyError, TypeError, StripeAPIError) as exc:
                 self._send(400, json_type, control_payload({"error": str(exc)}))
                 return

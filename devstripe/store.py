@@ -100,8 +100,14 @@ class Store:
         self._counter = itertools.count()
         # Facts real Stripe keeps but does not show (e.g. which payout settled a transaction).
         self.private: dict[str, dict[str, Any]] = {}
+        self.changed = False  # an object was added since the state last looked
+
+    def restart_order(self, start: int) -> None:
+        """After loading a saved account: new objects sort after every loaded one."""
+        self._counter = itertools.count(start)
 
     def add(self, obj: Obj) -> Obj:
+        self.changed = True
         self._objects[obj["id"]] = obj
         self._order[obj["id"]] = next(self._counter)
         self.private.setdefault(obj["id"], {})

@@ -92,6 +92,7 @@ class WebhookSender:
                     if 200 <= delivery.status < 300:
                         with self.state.lock:
                             event["pending_webhooks"] = 0
+                            self.state.touch()
             finally:
                 self._queue.task_done()
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -115,6 +116,16 @@ class Seeding:
         wanted = -days_ago * DAY
         self.call("advance_time", seconds=wanted - self.offset)
         self.offset = wanted
+
+
+def forget_stale_stripe(state_file: Path) -> bool:
+    """A new database must not meet the account devstripe saved for an old one (its gifts
+    would be missing here, or booked twice): delete the state file unless this database has
+    begun a seed or holds gifts. True when a file was deleted."""
+    if DemoSeedStep.objects.exists() or Donation.objects.exists() or not state_file.exists():
+        return False
+    state_file.unlink()
+    return True
 
 
 def already_seeded() -> bool:
@@ -279,8 +290,9 @@ class StripeGone(Exception):
 
 def _same_stripe(done: dict[str, str]) -> None:
     """A run is finished against the account it started on: later steps refund, dispute,
-    renew and pay out its gifts. devstripe keeps its account in memory, so a run command that
-    was killed with it starts a new, empty one: say so plainly rather than fail half-way."""
+    renew and pay out its gifts. The run command's devstripe keeps it in var/ (--state-file);
+    without that file a killed run's devstripe comes back empty: say so plainly rather than
+    fail half-way."""
     known = [(k, r) for k, r in done.items() if k.startswith(("one_off:", "monthly:")) and r]
     pending = Donation.objects.filter(
         donor_email__endswith=f"@{DONOR_DOMAIN}", status="pending"
@@ -295,9 +307,9 @@ def _same_stripe(done: dict[str, str]) -> None:
             stripe_api.checkout_session_retrieve(donation.stripe_checkout_session)
     except stripe_api.StripeError as exc:
         raise StripeGone(
-            "the local Stripe that the interrupted seed used is gone (devstripe keeps its "
-            "account in memory), so its gifts cannot be refunded, renewed or paid out; keep "
-            "that Stripe running to finish, or start the demo from an empty var/ folder"
+            "the local Stripe that the interrupted seed used is gone (devstripe ran without "
+            "its --state-file, or the file was deleted), so its gifts cannot be refunded, "
+            "renewed or paid out; start the demo from an empty var/ folder"
         ) from exc
 
 

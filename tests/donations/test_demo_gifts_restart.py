@@ -1,0 +1,190 @@
+"""A `make run` killed half-way through its first seed, devstripe and all, is finished by the
+next: devstripe comes back from its state file (--state-file), so the next seed finds the
+killed run's gifts at Stripe and completes the plan with nothing booked twice.
+
+Real processes throughout: devstripe, the seed command and a Celery worker, webhooks through
+the live server. The expected totals come from the plan (donations/demo_gifts.py's table).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from config.embedded import free_port
+from devstripe.fixtures import TEST_SECRET_KEY, TEST_WEBHOOK_SECRET
+from donations.demo_gifts import (
+    DISPUTED,
+    LINK_GIFT,
+    MONTHLY,
+    ONE_OFF,
+    PAYOUT_DAYS,
+    REFUNDED,
+    RENEWAL_DAYS,
+    Donor,
+    forget_stale_stripe,
+)
+from donations.models import GIVEN, DemoSeedStep, Donation, Transaction
+from donations.payouts import payouts_overview
+from tests.factories import CampaignFactory, DonationFactory
+from tests.harness.processes import celery_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def _plan_cents(rows: Sequence[tuple[int, Donor, int, Any]], times: int = 1) -> int:
+    return sum(euros for _days, _donor, euros, _method in rows) * 100 * times
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "devstripe exited at start"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("devstripe did not listen in time")
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.fixture
+def devstripe_process(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+    """`start(webhook_url)`: `python -m devstripe` with a state file, always on one port (the
+    site and the worker keep their STRIPE_API_BASE), as the run command starts it."""
+    port = free_port()
+    api_base = f"http://127.0.0.1:{port}"
+    settings.STRIPE_API_BASE = api_base
+    settings.STRIPE_SECRET_KEY = TEST_SECRET_KEY
+    settings.STRIPE_WEBHOOK_SECRET = TEST_WEBHOOK_SECRET
+    monkeypatch.setenv("STRIPE_API_BASE", api_base)
+    monkeypatch.setenv("STRIPE_SECRET_KEY", TEST_SECRET_KEY)
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", TEST_WEBHOOK_SECRET)
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(webhook_url: str) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "devstripe", "--port", str(port)]
+        command += ["--webhook", webhook_url, "--secret", TEST_WEBHOOK_SECRET]
+        command += ["--state-file", str(tmp_path / "devstripe-state.json")]
+        with (tmp_path / "devstripe.log").open("ab") as log:
+            process = subprocess.Popen(
+                command, cwd=ROOT, stdout=log, stderr=log, start_new_session=True
+            )
+        started.append(process)
+        _wait_for_port(port, process)
+        return process
+
+    yield start
+    for process in started:
+        _kill(process)
+
+
+def _seed() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "seed_demo_gifts"],
+        cwd=ROOT,
+        env=celery_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+# Gifts in the ledger when everything is killed: among the first gifts, and around the
+# monthly gifts' first renewals (the 10th to 12th gifts of the plan).
+@pytest.mark.parametrize("kill_after", [5, 11])
+def test_a_run_killed_with_its_devstripe_is_finished_by_the_next(
+    kill_after: int,
+    devstripe_process: Callable[[str], subprocess.Popen[bytes]],
+    live_server: Any,
+    celery_worker: Any,
+    smtp_server: Any,
+) -> None:
+    webhook = f"{live_server.url}/stripe/webhook/"
+    stripe = devstripe_process(webhook)
+    celery_worker(EMAIL_URL=smtp_server.url)
+    CampaignFactory()
+    payments = 1 + len(RENEWAL_DAYS)
+    plan_gifts = len(ONE_OFF) + 1 + len(MONTHLY) * payments
+    plan_cents = _plan_cents(ONE_OFF) + LINK_GIFT[2] * 100 + _plan_cents(MONTHLY, times=payments)
+    by_name = {donor.name: euros for _d, donor, euros, _m in ONE_OFF}
+
+    first = _seed()
+    gifts = Transaction.objects.filter(kind="gift")
+    deadline = time.monotonic() + 120
+    while gifts.count() < kill_after:
+        assert first.poll() is None, "the first run ended before it could be killed"
+        assert time.monotonic() < deadline, "no gifts booked in time"
+        time.sleep(0.05)
+    # The whole run command dies at once: its seed and its devstripe.
+    _kill(stripe)
+    _kill(first)
+    assert not DemoSeedStep.objects.filter(key="complete").exists()
+    assert gifts.count() < plan_gifts
+
+    devstripe_process(webhook)  # from its state file
+    second = _seed()
+    output, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, output.decode(errors="replace")
+
+    assert gifts.count() == plan_gifts
+    assert sum(gifts.values_list("amount", flat=True)) == plan_cents
+    # Nothing booked twice, nothing left half-made.
+    assert Donation.objects.count() == plan_gifts
+    assert Donation.objects.exclude(status__in=GIVEN).count() == 0
+    ledger = Transaction.objects.all()
+    assert [r.amount for r in ledger.filter(kind="refund")] == [-by_name[REFUNDED] * 100]
+    assert [r.amount for r in ledger.filter(kind="dispute")] == [-by_name[DISPUTED] * 100]
+    assert ledger.filter(kind="payout").count() == len(PAYOUT_DAYS)
+    today = timezone.localdate()
+    overview = payouts_overview(since=today - timedelta(days=400), until=today + timedelta(days=3))
+    assert [p.differences for p in overview.payouts] == [[]] * len(PAYOUT_DAYS)
+
+    # Complete now: a third run adds nothing.
+    rows_before = ledger.count()
+    third = _seed()
+    third.communicate(timeout=120)
+    assert (third.returncode, ledger.count()) == (0, rows_before)
+
+
+def test_a_new_database_forgets_the_stripe_state_of_an_old_one(tmp_path: Path) -> None:
+    state = tmp_path / "devstripe-state.json"
+    state.write_text("{}")
+    DemoSeedStep.objects.create(key="started")
+    call_command("seed_demo_gifts", "--forget-stale-stripe", str(state), stdout=io.StringIO())
+    assert state.exists()  # a seed begun here: its account is needed to finish it
+
+    DemoSeedStep.objects.all().delete()
+    DonationFactory()
+    assert not forget_stale_stripe(state)
+    assert state.exists()
+
+    Donation.objects.all().delete()
+    out = io.StringIO()
+    call_command("seed_demo_gifts", "--forget-stale-stripe", str(state), stdout=out)
+    assert not state.exists()
+    assert "empty account" in out.getvalue()
+    assert not forget_stale_stripe(state)  # no file: nothing to do
