@@ -47,6 +47,8 @@ urlpatterns = [
     path("demo/mailbox/", mailbox, name="demo_mailbox"),
     path("demo/mailbox/<str:name>/", mail_detail, name="demo_mail"),
     path("demo/mailbox/<str:name>/html/", mail_html, name="demo_mail_html"),
+    # set_language (POST): the back office's language switch in the account menu.
+    path("i18n/", include("django.conf.urls.i18n")),
 ]
 urlpatterns += i18n_patterns(
     # /doneer/ in Dutch, /en/donate/ in English.

@@ -96,6 +96,9 @@ UNFOLD = {
     "SITE_HEADER": _("Save the Survivors"),
     "SITE_SUBHEADER": _("Save the Children NL"),
     "SITE_SYMBOL": "volunteer_activism",
+    # Nederlands / English in the account menu: Django's set_language sets the language
+    # cookie, which the staff pages follow (backoffice.middleware.StaffLanguageMiddleware).
+    "SHOW_LANGUAGES": True,
     # The campaign's own mark (campaign/static/campaign/favicon.svg) in the tab and sidebar.
     "SITE_ICON": lambda request: static("campaign/favicon.svg"),
     "SITE_FAVICONS": [

@@ -12,7 +12,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
-from backoffice.roles import ADMIN, MARKETING
+from backoffice.roles import ADMIN, FINANCE, MARKETING
 from tests.backoffice.conftest import PASSWORD, admin_url, code_for
 
 SECTION_PAGES = {
@@ -121,3 +121,35 @@ def test_a_new_staff_member_enrols_an_authenticator_then_sees_their_role_only(
     assert response is not None
     assert response.status == 403
     assert violations == []
+
+
+@pytest.mark.parametrize("role", [MARKETING, FINANCE])
+def test_staff_switch_the_back_office_between_dutch_and_english_in_the_account_menu(
+    page: Page, live_server: Any, make_staff: Callable[..., Any], artifacts_dir: Path, role: str
+) -> None:
+    user = make_staff(role)
+    page.set_viewport_size({"width": 1440, "height": 900})  # the theme shows its sidebar
+    page.goto(f"{live_server.url}{admin_url()}")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.fill("#id_otp_token", code_for(TOTPDevice.objects.get(user=user)))
+    page.click("#login-form button[type=submit]")
+    expect(page).to_have_url(f"{live_server.url}{admin_url()}")
+    expect(page.locator("html")).to_have_attribute("lang", "nl")
+    account_menu = page.locator("[x-data*=openUserLinks] > div.cursor-pointer")
+
+    choices = (("en", "English", "Log out"), ("nl", "Nederlands", "Uitloggen"))
+    for language, switch_label, sign_out in choices:
+        account_menu.click()
+        switch = page.locator(f"nav button[type=submit][lang={language}]")
+        expect(switch).to_contain_text(switch_label)
+        switch.click()
+        # The same page again, now in the chosen language, and it stays so when opened anew.
+        expect(page).to_have_url(f"{live_server.url}{admin_url()}")
+        expect(page.locator("html")).to_have_attribute("lang", language)
+        page.goto(f"{live_server.url}{admin_url()}")
+        expect(page.locator("html")).to_have_attribute("lang", language)
+        account_menu.click()
+        expect(page.locator("[x-data*=openUserLinks] nav")).to_contain_text(sign_out)
+        page.screenshot(path=str(artifacts_dir / f"backoffice-language-{role}-{language}.png"))
+        page.reload()  # the menu closed again

@@ -48,6 +48,9 @@ _READ_PAGE = """() => {
     + 'caption, [role=button], [role=tab], .badge, p, li, td, span, option';
   for (const el of document.querySelectorAll(selector)) {
     if (el.closest('[data-user-content], svg, script, style, noscript')) continue;
+    // Text marked as another language (the language switch's "English") is meant so.
+    const marked = el.closest('[lang]');
+    if (marked && marked.lang !== document.documentElement.lang) continue;
     if (el.tagName !== 'OPTION' && !visible(el)) continue;
     if (el.tagName === 'OPTION' && !(el.parentElement && (visible(el.parentElement)
         || el.closest('select.admin-autocomplete, select[data-theme]')))) continue;

@@ -95,6 +95,8 @@ def world(settings: Any, tmp_path: Path) -> dict[str, Any]:
             amount=amount,
             fee=29 + n,
             stripe_object=f"py_crawl_{n}",
+            # The payout below settled these very balance transactions: it reconciles.
+            stripe_balance_transaction=f"txn_crawl_{n}",
             occurred_at=now - timedelta(days=40 + n),
         )
         PayoutLine.objects.create(
