@@ -204,12 +204,73 @@ class FinanceDocument:
         align: str,
         footer: Sequence[str] | None = None,
     ) -> None:
-        """A ruled table; `align` has one letter (L/R/C) per column; `footer` is drawn bold."""
+        """A ruled table; `align` has one letter (L/R/C) per column; `footer` is drawn bold.
+
+        When every value fits on one line of its column (a statement's dates, labels and
+        amounts always do), the rows are drawn cell by cell: fpdf2's table lays out each cell
+        with its line breaker twice (once to size the row, once to draw it), measuring every
+        character each time, which was ~40% of a statement's time. Otherwise fpdf2's table
+        wraps what needs wrapping."""
         self.pdf.set_font(FONT, "", 10)
-        alignments = tuple(align)
+        columns = [w * self.width / sum(widths) for w in widths]
+        if self._fits_one_line(headers, rows, footer, columns):
+            self._ruled_rows(headers, rows, footer, columns, align)
+        else:
+            self._wrapped_table(headers, rows, footer, widths, align)
+        self.pdf.set_font(FONT, "", 10)
+        self.pdf.ln(3)
+
+    def _fits_one_line(
+        self,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        footer: Sequence[str] | None,
+        columns: Sequence[float],
+    ) -> bool:
+        room = [column - 2 * self.pdf.c_margin for column in columns]
+        for style, group in (("B", [headers, footer or []]), ("", rows)):
+            self.pdf.set_font(FONT, style, 10)
+            for values in group:
+                if any(
+                    self.pdf.get_string_width(v) > r for v, r in zip(values, room, strict=False)
+                ):
+                    return False
+        return True
+
+    def _ruled_rows(
+        self,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        footer: Sequence[str] | None,
+        columns: Sequence[float],
+        align: str,
+    ) -> None:
+        def draw(values: Sequence[str], style: str) -> None:
+            self.pdf.set_font(FONT, style, 10)
+            for value, column, side in zip(values, columns, align, strict=True):
+                self.pdf.cell(column, LINE, value, border=1, align=side)
+            self.pdf.ln(LINE)
+
+        draw(headers, "B")
+        for values in rows:
+            if self.pdf.will_page_break(LINE):
+                self.pdf.add_page()
+                draw(headers, "B")  # the headings again on the next page, as fpdf2's table
+            draw(values, "")
+        if footer is not None:
+            draw(footer, "B")
+
+    def _wrapped_table(
+        self,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        footer: Sequence[str] | None,
+        widths: Sequence[int],
+        align: str,
+    ) -> None:
         with self.pdf.table(
             col_widths=tuple(widths),
-            text_align=alignments,
+            text_align=tuple(align),
             line_height=LINE,
             first_row_as_headings=True,
         ) as table:
@@ -222,8 +283,6 @@ class FinanceDocument:
                 row = table.row()
                 for value in footer:
                     row.cell(value)
-        self.pdf.set_font(FONT, "", 10)
-        self.pdf.ln(3)
 
     def signature_lines(self, labels: Sequence[str]) -> None:
         """Side-by-side boxes to sign by hand: place, date and signature under each label."""

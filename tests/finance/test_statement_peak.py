@@ -151,3 +151,22 @@ def test_the_common_font_cuts_the_same_subset_as_the_whole_font() -> None:
         assert cut(parsed.common, glyphs) == cut(parsed.data, glyphs)
         # Greek is not among the common characters: such a document uses the whole font.
         assert cmap[ord("Ω")] not in parsed.common_glyphs
+
+
+def test_a_long_table_repeats_its_headings_and_a_long_value_wraps(tmp_path: Path) -> None:
+    """The one-line table drawn cell by cell (issue 17) breaks pages as fpdf2's table did:
+    headings again on the next page, the total once at the end; a value too long for its
+    column still goes through fpdf2's table, which wraps it."""
+    many = statements.statement_pdf(_statement("Anne de Vries", *([1000] * 60)))
+    text = _text(many, tmp_path / "many.pdf")
+    assert text.count("\f") == 2  # two pages
+    assert text.count("Datum") == 2
+    assert text.count("€ 10,00") == 60
+    assert text.count("€ 600,00") == 1
+
+    document = pdf.FinanceDocument(title="t", language="nl", letterhead=["Save the Children"])
+    long = "een omschrijving die veel te lang is voor een smalle kolom van deze tabel"
+    document.table(["Wat", "Bedrag"], [[long, "€ 1,00"]], widths=[30, 20], align="LR")
+    wrapped = _text(document.bytes(), tmp_path / "long.pdf")
+    assert all(word in wrapped for word in long.split())
+    assert long not in wrapped  # on more than one line
