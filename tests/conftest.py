@@ -157,3 +157,14 @@ def scratch_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="sts-tests-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _language_as_at_start() -> None:
+    """Each test starts in the language a fresh process has (settings.LANGUAGE_CODE). The test
+    client answers in this thread, and a request leaves its language active (LocaleMiddleware
+    and the staff pages activate, nothing deactivates): a later test's reverse() then gave an
+    /en/ URL, on whichever worker the tests happened to share."""
+    from django.utils import translation
+
+    translation.deactivate()

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from backoffice.roles import FINANCE
 from devstripe.server import FakeStripe
@@ -234,7 +235,11 @@ def test_a_sepa_monthly_gift_shows_processing_from_its_checkout_event_alone(
     assert notices_send() == 0  # nothing to thank for yet
 
     dutch = {"HTTP_ACCEPT_LANGUAGE": "nl"}
-    thanks = Client().get(reverse("donations:thanks", args=[donation.uuid]), **dutch)
+    # reverse() gives the active language's URL, and a request of an earlier test in this
+    # thread may have left English active: the donor's page is the Dutch one.
+    with translation.override("nl"):
+        thanks_url = reverse("donations:thanks", args=[donation.uuid])
+    thanks = Client().get(thanks_url, **dutch)
     page = thanks.content.decode()
     assert 'class="status status-processing"' in page
     assert "Je betaling van €\xa012,50 wordt door de bank verwerkt" in page
