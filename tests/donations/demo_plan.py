@@ -4,9 +4,11 @@ shared by the resume tests (tests/donations/test_demo_gifts.py, test_demo_gifts_
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
@@ -23,6 +25,9 @@ from donations.demo_gifts import (
 )
 from donations.models import GIVEN, Donation, Transaction
 from donations.payouts import payouts_overview
+from tests.harness.processes import celery_env
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cents(rows: Sequence[tuple[int, Donor, int, Any]], times: int = 1) -> int:
@@ -33,6 +38,18 @@ def plan_gifts() -> int:
     """Gifts in the plan: the one-off gifts, the Payment Link gift, and every monthly gift's
     first payment and renewals."""
     return len(ONE_OFF) + 1 + len(MONTHLY) * (1 + len(RENEWAL_DAYS))
+
+
+def seed_process(stdout: int | None = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """`manage.py seed_demo_gifts` in its own process group, as the run command starts it."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "seed_demo_gifts"],
+        cwd=ROOT,
+        env=celery_env(),
+        stdout=stdout,
+        stderr=subprocess.STDOUT if stdout == subprocess.PIPE else subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def wait_for_gifts(process: subprocess.Popen[bytes], count: int) -> None:

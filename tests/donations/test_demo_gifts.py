@@ -13,8 +13,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -37,9 +35,13 @@ from donations.models import (
     Transaction,
 )
 from donations.payouts import payouts_overview
-from tests.donations.demo_plan import assert_books_hold_the_plan, plan_gifts, wait_for_gifts
+from tests.donations.demo_plan import (
+    assert_books_hold_the_plan,
+    plan_gifts,
+    seed_process,
+    wait_for_gifts,
+)
 from tests.factories import CampaignFactory
-from tests.harness.processes import celery_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,14 +117,7 @@ def test_a_seed_killed_half_way_is_finished_by_the_next_run(
 
     # A first run (its own process, as the run command's), SIGKILLed once the ledger holds
     # `kill_after` gifts: mid-way through the plan, whatever step it was in.
-    first = subprocess.Popen(
-        [sys.executable, "manage.py", "seed_demo_gifts"],
-        cwd=ROOT,
-        env=celery_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    first = seed_process()
     wait_for_gifts(first, kill_after)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()

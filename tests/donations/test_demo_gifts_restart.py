@@ -28,9 +28,13 @@ from donations.demo_gifts import (
     forget_stale_stripe,
 )
 from donations.models import DemoSeedStep, Donation, Transaction
-from tests.donations.demo_plan import assert_books_hold_the_plan, plan_gifts, wait_for_gifts
+from tests.donations.demo_plan import (
+    assert_books_hold_the_plan,
+    plan_gifts,
+    seed_process,
+    wait_for_gifts,
+)
 from tests.factories import CampaignFactory, DonationFactory
-from tests.harness.processes import celery_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,17 +92,6 @@ def devstripe_process(
         _kill(process)
 
 
-def _seed() -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "seed_demo_gifts"],
-        cwd=ROOT,
-        env=celery_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
 # Gifts in the ledger when everything is killed: among the first gifts, and around the
 # monthly gifts' first renewals (the 10th to 12th gifts of the plan).
 @pytest.mark.parametrize("kill_after", [5, 11])
@@ -114,7 +107,7 @@ def test_a_run_killed_with_its_devstripe_is_finished_by_the_next(
     celery_worker(EMAIL_URL=smtp_server.url)
     CampaignFactory()
 
-    first = _seed()
+    first = seed_process(subprocess.PIPE)
     wait_for_gifts(first, kill_after)
     # The whole run command dies at once: its seed and its devstripe.
     _kill(stripe)
@@ -123,7 +116,7 @@ def test_a_run_killed_with_its_devstripe_is_finished_by_the_next(
     assert Transaction.objects.filter(kind="gift").count() < plan_gifts()
 
     devstripe_process(webhook)  # from its state file
-    second = _seed()
+    second = seed_process(subprocess.PIPE)
     output, _ = second.communicate(timeout=300)
     assert second.returncode == 0, output.decode(errors="replace")
 
@@ -132,7 +125,7 @@ def test_a_run_killed_with_its_devstripe_is_finished_by_the_next(
 
     # Complete now: a third run adds nothing.
     rows_before = ledger.count()
-    third = _seed()
+    third = seed_process(subprocess.PIPE)
     third.communicate(timeout=120)
     assert (third.returncode, ledger.count()) == (0, rows_before)
 

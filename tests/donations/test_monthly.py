@@ -46,15 +46,17 @@ def _apply(fake: FakeStripe, smtp: SmtpServer) -> list[str]:
     return [str(m.message["Subject"]) for m in smtp.messages[before:]]
 
 
-@pytest.fixture
-def monthly(fake_stripe: FakeStripe, live_server: Any, settings: Any) -> RecurringDonation:
-    settings.SITE_URL = live_server.url
-    fake_stripe.set_webhook(live_server.url + "/stripe/webhook/", secret=fake_stripe.webhook_secret)
+def _monthly_checkout(
+    fake_stripe: FakeStripe, site_url: str, settings: Any, *, amount: int, method: Method
+) -> Donation:
+    """Maan's monthly gift up to Stripe's checkout page, its events going to our endpoint."""
+    settings.SITE_URL = site_url
+    fake_stripe.set_webhook(site_url + "/stripe/webhook/", secret=fake_stripe.webhook_secret)
     donation = checkout.donation_create(
         request=GiftRequest(
-            amount=1500,
+            amount=amount,
             frequency=Frequency.MONTHLY,
-            method=Method.IDEAL,
+            method=method,
             email=DONOR,
             name="Maan",
             language="nl",
@@ -62,6 +64,14 @@ def monthly(fake_stripe: FakeStripe, live_server: Any, settings: Any) -> Recurri
     )
     checkout.checkout_start(donation=donation)
     donation.refresh_from_db()
+    return donation
+
+
+@pytest.fixture
+def monthly(fake_stripe: FakeStripe, live_server: Any, settings: Any) -> RecurringDonation:
+    donation = _monthly_checkout(
+        fake_stripe, live_server.url, settings, amount=1500, method=Method.IDEAL
+    )
     fake_stripe.complete_checkout(donation.stripe_checkout_session, "paid", "ideal")
     return RecurringDonation.objects.get()
 
@@ -208,21 +218,10 @@ def test_a_sepa_monthly_gift_shows_processing_from_its_checkout_event_alone(
     """Checkout completes "unpaid" for a delayed debit. Its event alone (the payment's own
     events late, out of order, or never sent to this endpoint) makes the first payment
     processing, on the thank-you page and in the back office; the debit clearing pays it."""
-    settings.SITE_URL = live_server.url
     fake_stripe.auto_deliver = False
-    fake_stripe.set_webhook(live_server.url + "/stripe/webhook/", secret=fake_stripe.webhook_secret)
-    donation = checkout.donation_create(
-        request=GiftRequest(
-            amount=1250,
-            frequency=Frequency.MONTHLY,
-            method=Method.SEPA_DEBIT,
-            email=DONOR,
-            name="Maan",
-            language="nl",
-        )
+    donation = _monthly_checkout(
+        fake_stripe, live_server.url, settings, amount=1250, method=Method.SEPA_DEBIT
     )
-    checkout.checkout_start(donation=donation)
-    donation.refresh_from_db()
     fake_stripe.complete_checkout(donation.stripe_checkout_session, "processing", "sepa_debit")
 
     completed = fake_stripe.events("checkout.session.completed")
