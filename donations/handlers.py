@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from campaign.selectors import supporter_by_email
 from donations import doors, stripe_api
+from donations.charge_reads import succeeded_charge
 from donations.defence import decline_recorded
 from donations.ledger import (
     Movement,
@@ -108,7 +109,11 @@ def _record_payment_intent(
     `changed` names fields the caller set on the donation, saved here with the rest.
     """
     payment_intent_lock(intent_ref if isinstance(intent_ref, str) else intent_ref["id"])
-    if isinstance(intent_ref, str):
+    known = succeeded_charge(intent_ref) if isinstance(intent_ref, str) and donation else None
+    if known is not None:
+        # Read ahead for the batch (donations.charge_reads): the intent has succeeded.
+        intent = {"id": intent_ref, "status": "succeeded", "latest_charge": known}
+    elif isinstance(intent_ref, str):
         intent = stripe_api.payment_intent_retrieve(intent_ref)
     else:
         intent = intent_ref

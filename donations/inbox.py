@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from psycopg.errors import DeadlockDetected, LockNotAvailable
 
+from donations.charge_reads import charges_read_ahead
 from donations.handlers import HANDLERS, event_wanted
 from donations.ledger import from_timestamp
 from donations.models import EventStatus, StripeEvent
@@ -190,6 +191,8 @@ def _drain_claimed(limit: int, *, isolated: bool) -> tuple[list[StripeEvent], li
             return [], []
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'")
+        if not isolated:  # the event-by-event pass follows a first pass that read them
+            charges_read_ahead(events)
         outcomes = [_apply(event, isolated=isolated) for event in events]
         # Stamped once the batch is done, so the lag it shows includes waiting for the batch.
         # The usual outcome is one UPDATE for the batch; the others are saved one by one.

@@ -116,6 +116,23 @@ def charge_retrieve(charge_id: str) -> StripeDict:
     )
 
 
+def charges_page(
+    *, created_from: int, created_to: int, starting_after: str | None = None
+) -> StripeDict:
+    """One page of up to 100 charges created in [created_from, created_to], newest first, each
+    with its balance transaction: the gifts of a whole drain batch in one call (see
+    donations.charge_reads)."""
+    params: dict[str, Any] = {
+        "created": {"gte": created_from, "lte": created_to},
+        "limit": 100,
+        "expand": ["data.balance_transaction"],
+    }
+    if starting_after:
+        params["starting_after"] = starting_after
+    page: StripeDict = client().raw_request("get", "/v1/charges", **params).data
+    return page
+
+
 def disputes_of_charge(charge_id: str) -> list[StripeDict]:
     data: StripeDict = client().raw_request("get", "/v1/disputes", charge=charge_id).data
     return list(data["data"])
