@@ -149,10 +149,25 @@ def _run(env: dict[str, str]) -> None:
             STRIPE_SECRET_KEY="sk_test_bench",  # noqa: S106 - the local Stripe takes any key
             STRIPE_WEBHOOK_SECRET=SECRET,
         )
+        fake.clear_requests()
         _storm(env, [p.decode() for p in payloads])
+        _stripe_calls(fake)
     finally:
         fake.stop()
     _report(len(payloads))
+
+
+def _stripe_calls(fake: Any) -> None:
+    """What the drain asked Stripe, and how long real Stripe would take to answer it at its
+    documented limits (live mode: 100 reads a second in all, 25 a second per endpoint)."""
+    calls = Counter(f"{r.method} {r.path.split('/')[2]}" for r in fake.requests)
+    total = sum(calls.values())
+    floor = max([total / 100, *(n / 25 for n in calls.values())], default=0.0)
+    print(
+        f"Stripe calls during the storm: {total:,} ({total / GIFTS:.3f} a gift) {dict(calls)}; "
+        f"at Stripe's rate limits they take at least {floor:.0f} s",
+        flush=True,
+    )
 
 
 def _storm(env: dict[str, str], payloads: list[str]) -> None:

@@ -211,15 +211,17 @@ def checkout_session(payload: Payload) -> None:
     if donation is None:
         _outside_session(session["id"])
         return
-    # A one-off session reporting paid whose gift the ledger holds has nothing stale left to
-    # re-read: paid is final, and the donor details in the payload never change.
-    already_paid = (
-        gift_in_ledger
-        and session.get("mode") == "payment"
+    # A one-off session reporting paid has nothing stale left to re-read: paid is final, and
+    # the donor details in the payload never change. Its gift is booked already, or its charge
+    # was read ahead for the batch (donations.charge_reads); otherwise the session is re-read
+    # for its payment intent's charge.
+    paid_one_off = (
+        session.get("mode") == "payment"
         and session.get("payment_status") == "paid"
         and bool(session.get("payment_intent"))
     )
-    if not already_paid:
+    already_paid = gift_in_ledger and paid_one_off
+    if not (already_paid or (paid_one_off and succeeded_charge(_id(session["payment_intent"])))):
         session = stripe_api.checkout_session_retrieve(session["id"])
     changed = _session_details(donation, session) if donation is not None else set()
     intent = session.get("payment_intent")
