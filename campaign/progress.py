@@ -18,9 +18,9 @@ from typing import Any
 
 import structlog
 from django.core.cache import cache
-from django.db import transaction
 
 from campaign.models import Supporter
+from worker.wake import on_commit_once
 
 CACHE_KEY = "campaign:progress:v1"
 CACHE_SECONDS = 60
@@ -77,7 +77,7 @@ def _forget_now() -> None:
 def forget_progress(**_kwargs: Any) -> None:
     """Receiver of donation_succeeded, donation_reversed and supporter_confirmed: the cached
     line is dropped once the change is committed (these events come inside its transaction)."""
-    transaction.on_commit(_forget_now)
+    on_commit_once(_forget_now)
 
 
 def connect() -> None:

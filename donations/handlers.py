@@ -109,6 +109,7 @@ def _record_payment_intent(
     `changed` names fields the caller set on the donation, saved here with the rest.
     """
     payment_intent_lock(intent_ref if isinstance(intent_ref, str) else intent_ref["id"])
+    intent: Payload
     known = succeeded_charge(intent_ref) if isinstance(intent_ref, str) and donation else None
     if known is not None:
         # Read ahead for the batch (donations.charge_reads): the intent has succeeded.

@@ -23,7 +23,7 @@ from django.utils import timezone
 from campaign.mail_headers import message_id
 from donations.donor_email import donor_email
 from donations.models import Donation, DonorNotice, NoticeKind, RecurringDonation, StripeEvent
-from worker.wake import wake, wake_again
+from worker.wake import on_commit_once, wake, wake_again
 
 log = structlog.get_logger(__name__)
 SEND_TASK = "donations.tasks.notices_send"
@@ -71,7 +71,7 @@ def notice_queue(
         row = cursor.fetchone()
     if row is None:
         return False
-    transaction.on_commit(notices_wake)
+    on_commit_once(notices_wake)
     return True
 
 

@@ -8,8 +8,11 @@ in worker/schedule.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 from django.core.cache import cache
+from django.db import connection, transaction
 
 from worker.celery_app import app
 
@@ -38,3 +41,17 @@ def wake_again(key: str) -> None:
         cache.delete(key)
     except Exception as exc:  # noqa: BLE001 - Redis down: nothing to clear, nothing lost
         log.warning("worker.wake_reset_failed", key=key, error=str(exc))
+
+
+def on_commit_once(func: Callable[[], None]) -> None:
+    """transaction.on_commit, once per transaction however often it is asked: a drain batch
+    books many gifts in one transaction, and each would otherwise wake the notice drain and
+    drop the campaign's cached progress again (a Redis round trip each, after the commit).
+
+    An earlier registration is dropped by Django when a savepoint around it rolls back, before
+    any later call can look; one that stays runs at the commit, so the later call needs none.
+    """
+    # Django keeps (savepoint ids, callback, robust) for each registration.
+    if any(entry[1] is func for entry in connection.run_on_commit):
+        return
+    transaction.on_commit(func)
