@@ -40,7 +40,7 @@ def restore(state: State, data: dict[str, Any]) -> None:
         raise ValueError(f"unknown devstripe state format {data.get('format')!r}")
     store = state.store
     for obj in data["objects"]:
-        store._objects[obj["id"]] = obj
+        store.load(obj)
     store._order = {obj_id: int(n) for obj_id, n in data["order"].items()}
     store.restart_order(int(data["next_order"]))
     store.private = data["private"]
