@@ -259,6 +259,13 @@ _MARK_SENT_SQL = (
     # (a stall past the timeout); it went out, so it is sent, and is not sent again.
     "WHERE id = $3 AND state IN ('sending', 'queued')"
 ).encode()
+# Behind PgBouncer in transaction pooling: the mark carries its own setting (a session's SET
+# would reach one server connection and stay there, for other clients' work). Two statements
+# in one simple query run as one implicit transaction: SET LOCAL holds for its commit, and a
+# failing UPDATE rolls it back whole, leaving no transaction open.
+_MARK_SENT_POOLED = "SET LOCAL synchronous_commit TO OFF; " + (
+    _MARK_SENT_SQL.decode().replace("$1", "{0}").replace("$2", "{1}").replace("$3", "{2}")
+)
 
 
 class _SentMarks:
@@ -295,8 +302,13 @@ class _SentMarks:
         params = [message_id.encode(), variant.encode(), str(row_id).encode()]
         if settings.DB_TRANSACTION_POOLING:
             # Behind PgBouncer in transaction pooling the next statement may reach another
-            # server connection, where a named statement does not exist: send it unnamed.
-            pgconn.send_query_params(_MARK_SENT_SQL, params)
+            # server connection, where a named statement does not exist, and where the batch's
+            # session setting does not hold: one simple query, its own transaction.
+            quote = pq.Escaping(pgconn).escape_literal
+            sql = _MARK_SENT_POOLED.format(
+                quote(params[0]).decode(), quote(params[1]).decode(), int(row_id)
+            )
+            pgconn.send_query(sql.encode())
             self._flush(pgconn)
             return
         session = (id(pgconn), pgconn.backend_pid)
@@ -530,9 +542,11 @@ def deliveries_send(delivery_ids: list[int], *, transport: Transport | None = No
     # Marks are many small commits: do not wait for each WAL flush. A database crash could
     # forget the last few hundred milliseconds of marks (a repeat, same Message-ID); a worker
     # crash cannot, the server already has them, nor can a restart (a clean shutdown writes
-    # them out first). Reset before the connection serves other work.
-    with connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit TO OFF")
+    # them out first). Reset before the connection serves other work. Behind a transaction
+    # pooler each mark sets it for itself instead (_SentMarks).
+    if not settings.DB_TRANSACTION_POOLING:
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO OFF")
     try:
         transport.open()
         letters = _letters(rows, supporters, compiled, limiter, heartbeat, hand_over)
@@ -636,6 +650,8 @@ def _release_after_error(rows: list[Row], marks: _SentMarks, error: Exception) -
 
 
 def _synchronous_commit_default() -> None:
+    if settings.DB_TRANSACTION_POOLING:
+        return  # never set for the session (see deliveries_send)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SET synchronous_commit TO DEFAULT")
