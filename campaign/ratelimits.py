@@ -10,23 +10,20 @@ at a time through django-ratelimit.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Any
 
-import redis
 import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage  # type: ignore[import-untyped]  # untyped library
-from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 # The one reading of the client's address (trusted proxies), re-exported for the views here.
+from config.cache import redis_client
 from config.client_address import client_ip
 
 __all__ = ["SignupVerdict", "Verdict", "client_ip", "hit", "hit_email", "hit_ip", "hit_signup"]
@@ -109,20 +106,6 @@ def _limit(rate: str) -> tuple[int, int]:
     return int(count), int(multiple or 1) * _PERIOD[unit]
 
 
-@functools.cache
-def _client(url: str) -> redis.Redis:
-    # One client per process: Django's cache builds a new one for every call, which costs more
-    # CPU than the round trip itself.
-    cache_settings: dict[str, Any] = settings.CACHES["default"]
-    options: dict[str, Any] = cache_settings.get("OPTIONS", {})
-    return redis.Redis.from_url(url, **options)
-
-
-@functools.cache
-def _script(url: str) -> Script:
-    return _client(url).register_script(_COUNT_SCRIPT)
-
-
 def hit_signup(request: HttpRequest, *, email: str | None) -> SignupVerdict:
     """Count a sign-up against its network's budget and, when the request carries a valid
     address, that address's budget: one Redis round trip."""
@@ -132,9 +115,9 @@ def hit_signup(request: HttpRequest, *, email: str | None) -> SignupVerdict:
         buckets.append((f"signup:email:{digest}", settings.SUPPORTERS_RATE_SIGNUP_EMAIL))
     keys = [cache.make_key(f"rl:{name}") for name, _rate in buckets]
     args = [value for _name, rate in buckets for value in _limit(rate)]
-    url = str(settings.CACHES["default"]["LOCATION"])
     try:
-        over, seconds_left = _script(url)(keys=keys, args=args)
+        count = redis_client().register_script(_COUNT_SCRIPT)  # its SHA, no round trip
+        over, seconds_left = count(keys=keys, args=args)
     except (RedisError, OSError) as exc:
         log.warning("ratelimit.unavailable", group="signup", error=type(exc).__name__)
         return SignupVerdict(ip=Verdict(limited=False), email_limited=False)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 
@@ -31,3 +33,10 @@ class PooledRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = _OneClientPerPool
+
+
+def redis_client() -> redis.Redis:
+    """The shared cache's own client, for what the cache API cannot say (a Lua script): the
+    same pool as every cache call. Keys are not prefixed here: use cache.make_key."""
+    client: redis.Redis = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    return client
