@@ -30,7 +30,8 @@ log = structlog.get_logger(__name__)
 CURSOR = "stripe-events"
 # Events can become visible in the list a little after their `created` time: re-read a margin.
 OVERLAP_SECONDS = 300
-# The session-level advisory lock one run holds (PostgreSQL frees it if the process dies).
+# The advisory lock one run holds, in a transaction of its own (_run_lock; PostgreSQL frees it
+# if the process dies).
 RUN_LOCK = 0x5EC0_0E1C
 # A dry run remembers this many missing events in detail (it counts all of them).
 MISSING_KEPT = 200

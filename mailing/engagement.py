@@ -17,11 +17,13 @@ mail (confirmations, thank-yous, donor notices) is never a campaign mailing. See
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from campaign.models import Consent, SupporterAudit
 from mailing.models import Click, Delivery, GiftAttribution, Mailing
@@ -56,6 +58,18 @@ def engaged_sql(cutoff: datetime) -> tuple[str, list[Any]]:
     return sql, [cutoff, cutoff, cutoff, cutoff, *preferences]
 
 
+@contextmanager
+def hash_joined() -> Iterator[None]:
+    """A transaction whose queries join a whole segment with the engaged set by hashing, not
+    by a nested loop. The planner picks the loop when its statistics say the segment is a row
+    or two, as they do after a bulk load or a restore not yet analysed (autovacuum catches up
+    within minutes): the loop then compares every recipient with every engaged id. Measured
+    on 30,000 supporters, all engaged: 48 s instead of 0.08 s; at a million, hours."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_nestloop = off")
+        yield
+
+
 def sunset_left_out_count(*, segment: SegmentFilter, topic: str, now: datetime) -> int:
     """How many of a segment's recipients the sunset rule would leave out now."""
     cutoff = sunset_cutoff(now)
@@ -68,7 +82,7 @@ def sunset_left_out_count(*, segment: SegmentFilter, topic: str, now: datetime) 
         .query.sql_with_params()
     )
     engaged, engaged_params = engaged_sql(cutoff)
-    with connection.cursor() as cursor:
+    with hash_joined(), connection.cursor() as cursor:
         cursor.execute(
             f"SELECT count(*) FROM ({members}) r "  # noqa: S608 - built from our own queries
             f"LEFT JOIN ({engaged}) e ON e.supporter_id = r.id WHERE e.supporter_id IS NULL",

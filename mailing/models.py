@@ -297,11 +297,25 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["message", "supporter"], name="delivery_once"),
         ]
         indexes = [
-            # The dispatcher's scan: queued rows of a message, in id order.
+            # A message's queued rows: whether a mailing is finished, pausing or cancelling it.
             models.Index(
                 fields=["message", "id"],
                 condition=models.Q(state="queued"),
                 name="delivery_queued_idx",
+            ),
+            # The dispatcher's two looks (services._DISPATCH_SQL): rows never published, in id
+            # order, and rows published long ago and still queued (their task was lost). Without
+            # them each tick read every queued row of a mailing to find the few to publish:
+            # 0.1-0.25 s of PostgreSQL a tick with a million queued.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(state="queued", dispatched_at__isnull=True),
+                name="delivery_unpublished_idx",
+            ),
+            models.Index(
+                fields=["dispatched_at"],
+                condition=models.Q(state="queued", dispatched_at__isnull=False),
+                name="delivery_published_idx",
             ),
             # The sweeper's scan.
             models.Index(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from campaign.tokens import LinkSigner, link_signer
-from mailing.engagement import engaged_sql, sunset_applies, sunset_cutoff
+from mailing.engagement import engaged_sql, hash_joined, sunset_applies, sunset_cutoff
 from mailing.models import (
     LANGUAGES,
     Delivery,
@@ -216,12 +217,13 @@ def mailing_fan_out(mailing: Mailing) -> int:
     query = recipients(segment=segment, topic=mailing.topic).order_by().values_list("id")
     cutoff = sunset_cutoff(timezone.now()) if sunset_applies(mailing) else None
     fresh = not Delivery.objects.filter(message=message).exists()
-    created = _ledger_insert(
-        message.pk,
-        query.query.sql_with_params(),
-        fresh=fresh,
-        engaged=engaged_sql(cutoff) if cutoff is not None else None,
-    )
+    with hash_joined() if cutoff is not None else nullcontext():
+        created = _ledger_insert(
+            message.pk,
+            query.query.sql_with_params(),
+            fresh=fresh,
+            engaged=engaged_sql(cutoff) if cutoff is not None else None,
+        )
     log.info("mailing.fanned_out", mailing_id=mailing.pk, message_id=message.pk, rows=created)
     return created
 
@@ -334,20 +336,34 @@ def enrollments_fan_out(now: datetime, *, limit: int = 5000) -> int:
 # --- Dispatching, finishing, sweeping --------------------------------------------------------
 
 
+# Two looks, each served by its own partial index (Delivery.Meta): rows published before
+# `stale` and still queued (lost, they have waited longest) and rows never published. Rows of
+# a paused mailing are queued and not published: passed over (and read) until it resumes.
 _DISPATCH_SQL = """
-UPDATE {delivery} d SET dispatched_at = %(now)s
-WHERE d.id IN (
+WITH unpublished AS (
     SELECT d2.id FROM {delivery} d2
     JOIN {message} m ON m.id = d2.message_id
     LEFT JOIN {mailing} ml ON ml.id = m.mailing_id
-    WHERE d2.state = 'queued'
-      AND (d2.dispatched_at IS NULL OR d2.dispatched_at < %(stale)s)
+    WHERE d2.state = 'queued' AND d2.dispatched_at IS NULL
       AND (d2.next_attempt_at IS NULL OR d2.next_attempt_at <= %(now)s)
       AND (m.step_id IS NOT NULL OR ml.state = 'sending')
     ORDER BY d2.id
     LIMIT %(limit)s
     FOR UPDATE OF d2 SKIP LOCKED
+), lost AS (
+    SELECT d2.id FROM {delivery} d2
+    JOIN {message} m ON m.id = d2.message_id
+    LEFT JOIN {mailing} ml ON ml.id = m.mailing_id
+    WHERE d2.state = 'queued' AND d2.dispatched_at IS NOT NULL
+      AND d2.dispatched_at < %(stale)s
+      AND (d2.next_attempt_at IS NULL OR d2.next_attempt_at <= %(now)s)
+      AND (m.step_id IS NOT NULL OR ml.state = 'sending')
+    ORDER BY d2.dispatched_at
+    LIMIT %(limit)s
+    FOR UPDATE OF d2 SKIP LOCKED
 )
+UPDATE {delivery} d SET dispatched_at = %(now)s
+WHERE d.id = ANY(ARRAY(SELECT id FROM lost UNION ALL SELECT id FROM unpublished LIMIT %(limit)s))
 RETURNING d.id, (d.orphaned > 0 OR d.attempts > 0 OR d.last_error <> ''), d.message_id
 """
 

@@ -77,3 +77,14 @@ def fail_with_personal_data(supporter_id: int) -> None:
     link = supporter_link_token(supporter)
     logging.getLogger(__name__).warning("reaching %s at %s", supporter.first_name, supporter.email)
     raise RuntimeError(f"could not reach {supporter.first_name} <{supporter.email}> via {link}")
+
+
+@shared_task(name="tests.backend_record")
+def backend_record(label: str, step: int) -> None:
+    """Records the PostgreSQL backend that served it (in `pid`): which connection a task got."""
+    ensure_probe_table()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO harness_probe (label, step, pid) VALUES (%s, %s, pg_backend_pid())",
+            [label, step],
+        )

@@ -10,7 +10,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = None  # declared in routing.configure
 app.autodiscover_tasks()
 
-from worker import retry, routing, schedule  # noqa: E402, F401 - needs the app configured first
+from worker import connections, retry, routing, schedule  # noqa: E402, F401 - needs the app configured first
 
+connections.configure()
 routing.configure(app)
 schedule.configure(app)

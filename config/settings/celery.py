@@ -18,6 +18,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # One message at a time per process: with late acks, prefetched messages would be stuck
 # behind a long batch and redelivered late if the worker dies.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup would close every database connection before and after each task (a new
+# PostgreSQL backend per task) unless this is set; worker/connections.py keeps them instead for
+# DB_CONN_MAX_AGE, as Django keeps a request's. Counted in task starts and ends: never reached.
+CELERY_DB_REUSE_MAX = 2**62
 # Longest task (a 100k-row export) is well under an hour; Redis re-delivers unacked
 # messages only after this timeout, so it must exceed every task's run time.
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
