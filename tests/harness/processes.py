@@ -27,6 +27,15 @@ def database_url_for_subprocess() -> str:
     return f"postgresql://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
+def direct_database_url_for_subprocess() -> str:
+    """The test database on PostgreSQL itself, past PgBouncer when the suite runs through it
+    (TEST_DB_POOLER=pgbouncer): for a test about a process's own server connection."""
+    server = os.environ.get("TEST_DB_SERVER_URL")
+    if not server:
+        return database_url_for_subprocess()
+    return f"{server.rsplit('/', 1)[0]}/{connection.settings_dict['NAME']}"
+
+
 class CeleryProcess:
     def __init__(self, kind: str, log_dir: Path, env: dict[str, str], args: list[str]) -> None:
         self.kind = kind
