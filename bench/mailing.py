@@ -185,10 +185,11 @@ def _ours(
         if now - last_tick >= 1:
             mailing_tick()  # what beat does every MAILING_TICK_SECONDS
             last_tick = now
-        if now - last_pss >= 5:
+        every_5_s = now - last_pss >= 5
+        if every_5_s:
             database.sample()
-        memory.sample(pss=now - last_pss >= 5)
-        last_pss = now if now - last_pss >= 5 else last_pss
+            last_pss = now
+        memory.sample(pss=every_5_s)
         # Counting reads the whole ledger (a million rows): every 2 s, not to load the database
         # the workers share.
         counting = not at_mark and now - last_count >= 2

@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 
 from campaign.models import Consent, SupporterAudit
 from mailing.models import Click, Delivery, GiftAttribution, Mailing
@@ -59,7 +60,7 @@ def engaged_sql(cutoff: datetime) -> tuple[str, list[Any]]:
 
 
 @contextmanager
-def hash_joined() -> Iterator[None]:
+def hash_joined() -> Iterator[CursorWrapper]:
     """A transaction whose queries join a whole segment with the engaged set by hashing, not
     by a nested loop. The planner picks the loop when its statistics say the segment is a row
     or two, as they do after a bulk load or a restore not yet analysed (autovacuum catches up
@@ -67,7 +68,7 @@ def hash_joined() -> Iterator[None]:
     on 30,000 supporters, all engaged: 48 s instead of 0.08 s; at a million, hours."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_nestloop = off")
-        yield
+        yield cursor
 
 
 def sunset_left_out_count(*, segment: SegmentFilter, topic: str, now: datetime) -> int:
@@ -82,7 +83,7 @@ def sunset_left_out_count(*, segment: SegmentFilter, topic: str, now: datetime) 
         .query.sql_with_params()
     )
     engaged, engaged_params = engaged_sql(cutoff)
-    with hash_joined(), connection.cursor() as cursor:
+    with hash_joined() as cursor:
         cursor.execute(
             f"SELECT count(*) FROM ({members}) r "  # noqa: S608 - built from our own queries
             f"LEFT JOIN ({engaged}) e ON e.supporter_id = r.id WHERE e.supporter_id IS NULL",

@@ -303,7 +303,7 @@ class Delivery(models.Model):
                 condition=models.Q(state="queued"),
                 name="delivery_queued_idx",
             ),
-            # The dispatcher's two looks (services._DISPATCH_SQL): rows never published, in id
+            # The dispatcher's two looks (services.dispatch_sql): rows never published, in id
             # order, and rows published long ago and still queued (their task was lost). Without
             # them each tick read every queued row of a mailing to find the few to publish:
             # 0.1-0.25 s of PostgreSQL a tick with a million queued.

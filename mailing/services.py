@@ -367,6 +367,16 @@ WHERE d.id = ANY(ARRAY(SELECT id FROM lost UNION ALL SELECT id FROM unpublished 
 RETURNING d.id, (d.orphaned > 0 OR d.attempts > 0 OR d.last_error <> ''), d.message_id
 """
 
+
+def dispatch_sql() -> str:
+    """_DISPATCH_SQL with our table names (parameters: now, stale, limit)."""
+    return _DISPATCH_SQL.format(
+        delivery=Delivery._meta.db_table,
+        message=Message._meta.db_table,
+        mailing=Mailing._meta.db_table,
+    )
+
+
 # A mailing's first batches go out at a lower priority than rows coming back (their batch died,
 # the mail server was away, a 4xx): those then go ahead of the big backlog a mailing puts in
 # the broker instead of waiting behind all of it. (Redis serves priority 0 first.)
@@ -426,13 +436,10 @@ def deliveries_dispatch(now: datetime) -> int:
     if _send_tasks_waiting():
         lost_after *= 10
     stale = now - timedelta(seconds=lost_after)
-    sql = _DISPATCH_SQL.format(
-        delivery=Delivery._meta.db_table,
-        message=Message._meta.db_table,
-        mailing=Mailing._meta.db_table,
-    )
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, {"now": now, "stale": stale, "limit": settings.MAILING_DISPATCH_LIMIT})
+        cursor.execute(
+            dispatch_sql(), {"now": now, "stale": stale, "limit": settings.MAILING_DISPATCH_LIMIT}
+        )
         rows = cursor.fetchall()
     size = settings.MAILING_BATCH_SIZE
     owners = _owners({message_id for _, _, message_id in rows})

@@ -30,8 +30,8 @@ def _direct(**env: str) -> dict[str, str]:
 def _run(label: str, step: int) -> int:
     """One task through the broker; the backend pid that served it."""
     enqueue("tests.backend_record", label, step)
-    rows = wait_until(lambda: dict(probe_rows(label)).get(step), timeout=30)
-    return int(rows)
+    backend = wait_until(lambda: dict(probe_rows(label)).get(step), timeout=30)
+    return int(backend)
 
 
 def test_tasks_in_a_row_share_one_database_connection(celery_worker: Any) -> None:
