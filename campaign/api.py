@@ -25,7 +25,7 @@ from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
-from campaign import ratelimits, services
+from campaign import ratelimits, services, wording
 from campaign.forms import SOURCE_LIMITS, ResendForm, SignupForm
 from campaign.models import Consent, Language, Topic
 from campaign.selectors import consent_texts_current
@@ -279,7 +279,7 @@ def signup_create(request: HttpRequest) -> HttpResponse:
         return bad.response()
 
     language = payload.language if payload.language in Language.values else "nl"
-    texts = consent_texts_current(language)
+    texts = wording.consent_texts_current_at(language, verdict.wording)
     ids = ",".join(str(i) for i in (payload.consent_texts or {}).values())
     form = SignupForm(
         data={

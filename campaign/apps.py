@@ -9,10 +9,11 @@ class CampaignConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from campaign import inbound_mail, progress
+        from campaign import inbound_mail, progress, wording
 
         inbound_mail.connect()
         progress.connect()
+        wording.connect()
         if settings.PRODUCTION and not settings.MAILING_DKIM_KEY_FILE:
             import structlog
 

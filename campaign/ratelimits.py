@@ -22,6 +22,8 @@ from django.http import HttpRequest
 from django_ratelimit.core import get_usage  # type: ignore[import-untyped]  # untyped library
 from redis.exceptions import RedisError
 
+from campaign import wording
+
 # The one reading of the client's address (trusted proxies), re-exported for the views here.
 from config.cache import redis_client
 from config.client_address import client_ip
@@ -75,17 +77,24 @@ def hit_email(request: HttpRequest, *, group: str, email: str, rate: str) -> Ver
 
 # Fixed windows: a counter lives `seconds` from its first hit. Buckets are counted in order and
 # counting stops at the first one over its limit, so a request refused for its address does not
-# use up its email's budget (as two separate checks did). Returns {index of that bucket, its
-# seconds left}, or {0, 0}.
+# use up its email's budget (as two separate checks did). KEYS: the consent wording's
+# generation (campaign.wording), then the buckets; ARGV: a new generation (stored only when
+# there is none), then each bucket's limit and seconds. Returns {index of the bucket over its
+# limit, its seconds left, the generation}, or {0, 0, the generation}.
 _COUNT_SCRIPT = """
-for i, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  if count == 1 then redis.call('EXPIRE', key, ARGV[2 * i]) end
-  if count > tonumber(ARGV[2 * i - 1]) then
-    return {i, redis.call('TTL', key)}
+local generation = redis.call('GET', KEYS[1])
+if not generation then
+  generation = ARGV[1]
+  redis.call('SET', KEYS[1], generation)
+end
+for i = 2, #KEYS do
+  local count = redis.call('INCR', KEYS[i])
+  if count == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i - 1]) end
+  if count > tonumber(ARGV[2 * i - 2]) then
+    return {i - 1, redis.call('TTL', KEYS[i]), generation}
   end
 end
-return {0, 0}
+return {0, 0, generation}
 """
 _RATE = re.compile(r"^(\d+)/(\d*)([smhd])$")
 _PERIOD = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -95,6 +104,8 @@ _PERIOD = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 class SignupVerdict:
     ip: Verdict
     email_limited: bool
+    # The consent wording's generation (campaign.wording), read before any wording is.
+    wording: bytes | None = None
 
 
 def _limit(rate: str) -> tuple[int, int]:
@@ -108,21 +119,27 @@ def _limit(rate: str) -> tuple[int, int]:
 
 def hit_signup(request: HttpRequest, *, email: str | None) -> SignupVerdict:
     """Count a sign-up against its network's budget and, when the request carries a valid
-    address, that address's budget: one Redis round trip."""
+    address, that address's budget, and read the consent wording's generation: one Redis round
+    trip."""
     buckets = [(f"signup:ip:{_ip_bucket(client_ip(request))}", settings.SUPPORTERS_RATE_SIGNUP_IP)]
     if email is not None:
         digest = hashlib.sha256(email.lower().encode()).hexdigest()
         buckets.append((f"signup:email:{digest}", settings.SUPPORTERS_RATE_SIGNUP_EMAIL))
-    keys = [cache.make_key(f"rl:{name}") for name, _rate in buckets]
-    args = [value for _name, rate in buckets for value in _limit(rate)]
+    keys = [wording.generation_key(), *(cache.make_key(f"rl:{name}") for name, _rate in buckets)]
+    args: list[str | int] = [
+        wording.generation_new(),
+        *(value for _name, rate in buckets for value in _limit(rate)),
+    ]
     try:
         count = redis_client().register_script(_COUNT_SCRIPT)  # its SHA, no round trip
-        over, seconds_left = count(keys=keys, args=args)
+        over, seconds_left, generation = count(keys=keys, args=args)
     except (RedisError, OSError) as exc:
         log.warning("ratelimit.unavailable", group="signup", error=type(exc).__name__)
         return SignupVerdict(ip=Verdict(limited=False), email_limited=False)
     if over == 1:
         return SignupVerdict(
-            ip=Verdict(limited=True, retry_after=max(int(seconds_left), 1)), email_limited=False
+            ip=Verdict(limited=True, retry_after=max(int(seconds_left), 1)),
+            email_limited=False,
+            wording=generation,
         )
-    return SignupVerdict(ip=Verdict(limited=False), email_limited=over == 2)
+    return SignupVerdict(ip=Verdict(limited=False), email_limited=over == 2, wording=generation)

@@ -10,6 +10,7 @@ import enum
 import ipaddress
 import secrets
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from hmac import compare_digest
@@ -17,17 +18,19 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.db.models.functions import Lower
 from django.dispatch import Signal
 from django.utils import timezone
 
-from campaign import events
+from backoffice.audit import created_entry
+from campaign import events, wording
 from campaign.consent_defaults import DEFAULT_CONSENT_TEXTS
 from campaign.models import Consent, ConsentText, Supporter, SupporterAudit
 from campaign.tokens import InvalidToken, confirmation_token_read
-from worker.outbox import enqueue, enqueue_soon
+from config.rows import rows_insert
+from worker.outbox import enqueue, enqueue_soon, outbox_flush_after_commit, outbox_row_soon
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +97,24 @@ def _audit(
     staff_user_id: int | None = None,
     **details: Any,
 ) -> SupporterAudit:
-    return SupporterAudit.objects.create(
+    row = _audit_row(
+        supporter, action, actor=actor, method=method, staff_user_id=staff_user_id, **details
+    )
+    row.save(force_insert=True)
+    return row
+
+
+def _audit_row(
+    supporter: Supporter,
+    action: str,
+    *,
+    actor: str,
+    method: str = "",
+    staff_user_id: int | None = None,
+    **details: Any,
+) -> SupporterAudit:
+    """The audit row, unsaved."""
+    return SupporterAudit(
         supporter=supporter,
         action=action,
         actor=actor,
@@ -157,6 +177,8 @@ def _texts_mark_used(texts: Sequence[ConsentText], now: Any) -> None:
     ConsentText.objects.filter(
         pk__in=[text.pk for text in texts], first_used_at__isnull=True
     ).update(first_used_at=now)
+    # Processes keep the wording they read (campaign.wording): theirs still says "unused".
+    wording.generation_replace_after_commit()
 
 
 def _supporter_lock_or_create(*, email: str, defaults: dict[str, Any]) -> tuple[Supporter, bool]:
@@ -206,7 +228,10 @@ def supporter_sign_up(
     nothing else: the supporter row is inserted first and its unique index decides whether the
     address is new. A known address rolls that back and takes the locked path."""
     try:
-        with transaction.atomic():
+        # One statement needs no transaction of its own (nested in one, it needs a savepoint:
+        # its failure must not abort the caller's).
+        unused = any(text.first_used_at is None for text in texts.values())
+        with transaction.atomic() if connection.in_atomic_block or unused else nullcontext():
             return _sign_up_new(
                 email=email,
                 first_name=first_name,
@@ -229,6 +254,15 @@ def supporter_sign_up(
         )
 
 
+def _next_id(model: type[Supporter]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s))",
+            [model._meta.db_table, model._meta.pk.column],
+        )
+        return int(cursor.fetchone()[0])
+
+
 def _is_known_address(error: IntegrityError) -> bool:
     diag = getattr(error.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None) == SUPPORTER_EMAIL_UNIQUE
@@ -244,22 +278,34 @@ def _sign_up_new(
     source: SignupSource,
 ) -> Supporter:
     """The supporter, its audit row, its consents and its confirmation email; raises
-    IntegrityError (rolling everything back) when the address is known."""
-    supporter = Supporter.objects.create(
-        email=email, **_new_supporter(first_name, language, texts, source)
+    IntegrityError (rolling everything back) when the address is known. Two statements: the
+    supporter (whose INSERT decides whether the address is new), then every other row at once,
+    its audit-log entry included."""
+    supporter = Supporter(
+        pk=_next_id(Supporter), email=email, **_new_supporter(first_name, language, texts, source)
     )
-    _audit(
-        supporter,
-        Action.SIGNED_UP,
-        actor=Actor.SUPPORTER,
-        method=evidence.method,
-        topics=sorted(texts),
-        language=language,
+    # Set here, not at the INSERT: the audit-log entry and the consents record these.
+    supporter.created_at = supporter.updated_at = now = timezone.now()
+    rows_insert(
+        [
+            supporter,
+            created_entry(supporter),
+            _audit_row(
+                supporter,
+                Action.SIGNED_UP,
+                actor=Actor.SUPPORTER,
+                method=evidence.method,
+                topics=sorted(texts),
+                language=language,
+            ),
+            *_consent_rows(supporter, texts, evidence, now=now),
+            # Published by the outbox's flush (as for a known address): a peak's requests are
+            # spared a broker publish each.
+            outbox_row_soon("campaign.tasks.confirmation_send", supporter.pk),
+        ]
     )
-    _consents_add(supporter, texts, evidence, now=supporter.created_at)
-    # Published by the outbox's flush (as for a known address): a peak's requests are spared
-    # a broker publish each.
-    enqueue_soon("campaign.tasks.confirmation_send", supporter.pk)
+    outbox_flush_after_commit()
+    _texts_first_use(texts, now)
     return supporter
 
 
@@ -355,7 +401,16 @@ def _consents_add(
 ) -> list[Consent]:
     """Pending consents for these topics, in one INSERT, with the wording shown (frozen from
     its first use)."""
-    rows = Consent.objects.bulk_create(
+    rows = Consent.objects.bulk_create(_consent_rows(supporter, texts, evidence, now=now))
+    _texts_first_use(texts, now)
+    return rows
+
+
+def _consent_rows(
+    supporter: Supporter, texts: Mapping[str, ConsentText], evidence: Evidence, *, now: Any
+) -> list[Consent]:
+    """Pending consents for these topics with the wording shown, unsaved."""
+    return [
         Consent(
             supporter=supporter,
             topic=topic,
@@ -366,11 +421,14 @@ def _consents_add(
             user_agent=evidence.user_agent,
         )
         for topic, text in texts.items()
-    )
+    ]
+
+
+def _texts_first_use(texts: Mapping[str, ConsentText], now: Any) -> None:
+    """Freeze the wording shown: a text in use is never edited again."""
     unused = [text for text in texts.values() if text.first_used_at is None]
     if unused:
         _texts_mark_used(unused, now)
-    return rows
 
 
 @transaction.atomic

@@ -27,7 +27,7 @@ from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from campaign import data_links, ratelimits, services
+from campaign import data_links, ratelimits, services, wording
 from campaign.data_links import DataLinkOutcome
 from campaign.emails import supporter_link_token
 from campaign.forms import PreferencesForm, ResendForm, SignupForm, signup_form_for_page
@@ -98,7 +98,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     if verdict.ip.limited:
         log.info("signup.ip_rate_limited")
         return _too_many(request, verdict.ip.retry_after)
-    form = SignupForm(request.POST, texts=consent_texts_current(_page_language()))
+    texts = wording.consent_texts_current_at(_page_language(), verdict.wording)
+    form = SignupForm(request.POST, texts=texts)
     if form.is_bot():
         # Same answer as a person gets; nothing stored, nothing sent.
         log.info("signup.honeypot")

@@ -5,6 +5,7 @@ Messages are translated; nothing here touches the database or the network.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -38,6 +39,9 @@ def reject_unsafe_characters(value: str) -> None:
             )
 
 
+# A sign-up reads its address twice (for its rate limit, then in its form); errors are never
+# kept, so each is raised in the language of the request that asks.
+@functools.lru_cache(maxsize=256)
 def normalise_email(value: str) -> str:
     """The address as we store it (email-validator's ASCII form), or a translated error.
 

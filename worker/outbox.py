@@ -44,11 +44,22 @@ def enqueue_soon(task_name: str, *args: Any, **kwargs: Any) -> OutboxTask:
     nudges the flush (one Redis SET, at most one publish a second however many rows come).
     That spares the request a broker publish and a second transaction; the task starts a
     moment later (the flush's own start). A lost nudge leaves the row to the relay."""
-    row = OutboxTask.objects.create(
-        task_name=task_name, args=list(args), kwargs=kwargs, by_flush=True
-    )
-    transaction.on_commit(_flush_wake, robust=True)
+    row = outbox_row_soon(task_name, *args, **kwargs)
+    row.save(force_insert=True)
+    outbox_flush_after_commit()
     return row
+
+
+def outbox_row_soon(task_name: str, *args: Any, **kwargs: Any) -> OutboxTask:
+    """enqueue_soon's row, unsaved, for a caller that writes it with its other rows in one
+    statement (config.rows.rows_insert) and then calls outbox_flush_after_commit."""
+    return OutboxTask(task_name=task_name, args=list(args), kwargs=kwargs, by_flush=True)
+
+
+def outbox_flush_after_commit() -> None:
+    """Nudge the flush once the rows written so far are committed (at once, outside a
+    transaction)."""
+    transaction.on_commit(_flush_wake, robust=True)
 
 
 def _flush_wake() -> None:

@@ -14,6 +14,7 @@ import structlog
 from django.core.cache import cache
 from django.db import connection, transaction
 
+from config.cache import redis_client
 from worker.celery_app import app
 
 log = structlog.get_logger(__name__)
@@ -23,7 +24,8 @@ def wake(task_name: str, *, key: str, seconds: int, copies: int = 1) -> bool:
     """Publish `copies` of the task unless it was published within `seconds`; True if it was.
     Never raises: a broker or Redis failure is logged and left to the periodic drain."""
     try:
-        if not cache.add(key, 1, timeout=seconds):
+        # cache.add's SET NX, without the cache API's layers: every webhook and sign-up asks.
+        if not redis_client().set(cache.make_key(key), 1, nx=True, ex=seconds):
             return False
         for _ in range(copies):
             app.send_task(task_name)

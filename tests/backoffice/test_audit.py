@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from auditlog.context import set_actor
 from auditlog.models import LogEntry
 from auditlog.registry import auditlog
 from django.contrib.auth.models import Group
@@ -20,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from backoffice.audit import NOT_AUDITED
+from backoffice.audit import NOT_AUDITED, created_entry
 from backoffice.roles import ADMIN, FINANCE, MARKETING
 from campaign import services
 from campaign.models import Consent, Story, Supporter
@@ -281,6 +282,58 @@ def test_an_update_under_a_row_lock_is_audited_from_the_loaded_values() -> None:
     # A save that changes nothing audited writes no entry, as auditlog's own path.
     locked.save(update_fields=["updated_at"])
     assert entries_for(donation).filter(action=Action.UPDATE).count() == 2
+
+
+def _comparable(entry: LogEntry) -> dict[str, Any]:
+    """An entry without what differs between two rows by nature (id, key, creation time)."""
+    changes = {k: v for k, v in entry.changes_dict.items() if k not in ("id", "created_at")}
+    fields = ("action", "content_type_id", "actor_id", "actor_email", "remote_addr", "cid")
+    return {
+        **{name: getattr(entry, name) for name in fields},
+        "serialized_data": entry.serialized_data,
+        "additional_data": entry.additional_data,
+        "changes": changes,
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sign_up_logs_its_supporter_as_auditlogs_own_receiver_does(client: Client) -> None:
+    # A sign-up writes the new supporter's entry with its other rows in one statement
+    # (backoffice.audit.created_entry): it must hold what auditlog's receiver writes on save.
+    services.consent_texts_ensure_defaults()
+    body = {"email": "tweeling@voorbeeld.nl", "first_name": "Noor", "topics": ["stories"]}
+    response = client.post(
+        "/api/signups",
+        {**body, "language": "nl", "consent": True, "utm_source": "tv"},
+        content_type="application/json",
+    )
+    assert response.status_code == 202
+    supporter = Supporter.objects.get(email="tweeling@voorbeeld.nl")
+    twin = Supporter.objects.get(pk=supporter.pk)
+    twin.pk, twin.email = None, "tweeling-2@voorbeeld.nl"
+    twin.save()  # the same values, through auditlog's post_save receiver
+
+    signed_up = entries_for(supporter).get()
+    saved = entries_for(twin).get()
+
+    assert _comparable(signed_up) == _comparable(saved)
+    assert signed_up.changes_dict["email"] == ["", "(hidden)"]
+    assert signed_up.changes_dict["utm_source"] == ["", "(hidden)"]
+    assert signed_up.changes_dict["id"] == ["None", str(supporter.pk)]
+    assert (signed_up.object_id, signed_up.object_repr) == (supporter.pk, str(supporter))
+    assert signed_up.actor is None
+    assert not _log_rows_containing("tweeling@voorbeeld.nl")
+
+
+def test_an_entry_built_for_one_statement_names_the_staff_member_like_a_save(
+    make_staff: Callable[..., Any],
+) -> None:
+    staff = make_staff(MARKETING)
+    supporter = SupporterFactory()
+    with set_actor(staff):
+        entry = created_entry(supporter)
+    assert entry.pk is None  # built, not written: its caller writes it with its other rows
+    assert (entry.actor, entry.action, entry.object_id) == (staff, Action.CREATE, supporter.pk)
 
 
 def _log_rows_containing(value: str) -> int:
