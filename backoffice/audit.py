@@ -21,7 +21,9 @@ and staff. One mechanism, django-auditlog, registered here in one list so it can
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any, Self
 
 from auditlog.context import auditlog_disabled, disable_auditlog
@@ -31,10 +33,11 @@ from auditlog.registry import auditlog
 from django.apps import apps
 from django.conf import settings
 from django.db import models
-from django.db.models.signals import pre_save
+from django.db.models.signals import post_save, pre_save
 from django.http import HttpRequest
 
 from config.client_address import client_ip
+from config.rows import rows_insert
 
 HIDDEN = "(hidden)"
 
@@ -194,16 +197,11 @@ class AuditedFromLoad(models.Model):
         old.__dict__.update(before)
         with disable_auditlog():  # this save's entry is written below, from `old`
             super().save(*args, update_fields=fields, **kwargs)
-        changes = model_instance_diff(
-            old,
-            self,
-            fields_to_check=fields,
-            use_json_for_changes=getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False),
-        )
+        changes = _diff(old, self, fields)
         if changes:
             from auditlog.models import LogEntry
 
-            LogEntry.objects.log_create(self, action=LogEntry.Action.UPDATE, changes=changes)
+            _log(self, LogEntry.Action.UPDATE, changes)
         self._audit_loaded()
 
     @classmethod
@@ -224,9 +222,24 @@ class AuditedFromLoad(models.Model):
 def created_entry(instance: models.Model) -> Any:
     """auditlog's entry for a row just inserted with its receiver off (`disable_auditlog`),
     unsaved, for a path that writes it with its other rows in one statement
-    (config.rows.rows_insert): a sign-up's supporter. Built by auditlog's own diff and
-    log_create, with the pre_save signal its save would send (auditlog's context sets the
-    actor there), so it holds what the receiver would have written."""
+    (config.rows.rows_insert): a sign-up's supporter."""
+    from auditlog.models import LogEntry
+
+    return _entry_unsaved(instance, LogEntry.Action.CREATE, _diff(None, instance))
+
+
+def _diff(old: models.Model | None, new: models.Model, fields: list[str] | None = None) -> Any:
+    return model_instance_diff(
+        old,
+        new,
+        fields_to_check=fields,
+        use_json_for_changes=getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False),
+    )
+
+
+def _entry_unsaved(instance: models.Model, action: int, changes: Any) -> Any:
+    """What auditlog's log_create would write, unsaved: built by log_create itself, with the
+    pre_save signal its save would send (auditlog's context sets the actor there)."""
     from auditlog.models import LogEntry, LogEntryManager
 
     class Unsaved(LogEntryManager):
@@ -235,14 +248,58 @@ def created_entry(instance: models.Model) -> Any:
 
     entries = Unsaved()
     entries.model = LogEntry
-    changes = model_instance_diff(
-        None,
-        instance,
-        use_json_for_changes=getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False),
-    )
-    entry = entries.log_create(instance, action=LogEntry.Action.CREATE, changes=changes)
+    entry = entries.log_create(instance, action=action, changes=changes)
     pre_save.send(sender=LogEntry, instance=entry, raw=False, using="default", update_fields=None)
     return entry
+
+
+# Entries kept by entries_deferred(), None outside it.
+_deferred: ContextVar[list[Any] | None] = ContextVar("audit_entries_deferred", default=None)
+
+
+@contextmanager
+def entries_deferred() -> Iterator[None]:
+    """Within the block, the entries of AuditedFromLoad's updates and of rows inserted through
+    `inserted` are kept and written in one statement when the block ends without an error: a
+    drain batch's entries in one round trip instead of one each. Only for a block whose every
+    error rolls back the whole transaction: an entry kept for a change that a savepoint undid
+    would be written all the same."""
+    token = _deferred.set([])
+    try:
+        yield
+        rows_insert(_deferred.get() or [])
+    finally:
+        _deferred.reset(token)
+
+
+def _log(instance: models.Model, action: int, changes: Any) -> None:
+    from auditlog.models import LogEntry
+
+    pending = _deferred.get()
+    if pending is None:
+        LogEntry.objects.log_create(instance, action=action, changes=changes)
+    else:
+        pending.append(_entry_unsaved(instance, action, changes))
+
+
+def inserted(instance: models.Model, *, using: str) -> None:
+    """post_save for a row inserted without save() (INSERT ... ON CONFLICT), as create() would
+    send it: auditlog's receiver writes its entry, or entries_deferred keeps it."""
+    from auditlog.models import LogEntry
+
+    instance._state.adding, instance._state.db = False, using
+    deferring = _deferred.get() is not None
+    with disable_auditlog() if deferring else nullcontext():
+        post_save.send(
+            sender=type(instance),
+            instance=instance,
+            created=True,
+            update_fields=None,
+            raw=False,
+            using=using,
+        )
+    if deferring and not auditlog_disabled.get() and auditlog.contains(type(instance)):
+        _log(instance, LogEntry.Action.CREATE, _diff(None, instance))
 
 
 class AuditActorMiddleware(AuditlogMiddleware):

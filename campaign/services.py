@@ -29,7 +29,7 @@ from campaign import events, wording
 from campaign.consent_defaults import DEFAULT_CONSENT_TEXTS
 from campaign.models import Consent, ConsentText, Supporter, SupporterAudit
 from campaign.tokens import InvalidToken, confirmation_token_read
-from config.rows import rows_insert
+from config.rows import next_id, rows_insert
 from worker.outbox import enqueue, enqueue_soon, outbox_flush_after_commit, outbox_row_soon
 
 log = structlog.get_logger(__name__)
@@ -224,9 +224,9 @@ def supporter_sign_up(
     answers identically either way; its confirmed consents and profile are never changed by an
     unconfirmed request.
 
-    A new address (most of a TV appeal's sign-ups) takes one transaction of five INSERTs and
-    nothing else: the supporter row is inserted first and its unique index decides whether the
-    address is new. A known address rolls that back and takes the locked path."""
+    A new address (most of a TV appeal's sign-ups) takes an id and one statement that writes
+    every row, and nothing else: the supporter's unique index decides whether the address is
+    new. A known address's statement is refused whole and it takes the locked path."""
     try:
         # One statement needs no transaction of its own (nested in one, it needs a savepoint:
         # its failure must not abort the caller's).
@@ -254,15 +254,6 @@ def supporter_sign_up(
         )
 
 
-def _next_id(model: type[Supporter]) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s))",
-            [model._meta.db_table, model._meta.pk.column],
-        )
-        return int(cursor.fetchone()[0])
-
-
 def _is_known_address(error: IntegrityError) -> bool:
     diag = getattr(error.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None) == SUPPORTER_EMAIL_UNIQUE
@@ -277,12 +268,11 @@ def _sign_up_new(
     evidence: Evidence,
     source: SignupSource,
 ) -> Supporter:
-    """The supporter, its audit row, its consents and its confirmation email; raises
-    IntegrityError (rolling everything back) when the address is known. Two statements: the
-    supporter (whose INSERT decides whether the address is new), then every other row at once,
-    its audit-log entry included."""
+    """The supporter, its audit-log entry, its audit row, its consents and its confirmation
+    email, in one statement after the supporter's id; raises IntegrityError (nothing written)
+    when the address is known."""
     supporter = Supporter(
-        pk=_next_id(Supporter), email=email, **_new_supporter(first_name, language, texts, source)
+        pk=next_id(Supporter), email=email, **_new_supporter(first_name, language, texts, source)
     )
     # Set here, not at the INSERT: the audit-log entry and the consents record these.
     supporter.created_at = supporter.updated_at = now = timezone.now()

@@ -18,6 +18,16 @@ from django.db import connections, models
 from django.db.models.expressions import DatabaseDefault
 
 
+def next_id(model: type[models.Model], *, using: str = "default") -> int:
+    """The next value of the model's id sequence, for a row written with rows that name it."""
+    meta = model._meta
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s))", [meta.db_table, meta.pk.column]
+        )
+        return int(cursor.fetchone()[0])
+
+
 def _stamped(field: models.Field[Any, Any]) -> bool:
     return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
 

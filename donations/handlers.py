@@ -8,11 +8,11 @@ same ledger.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists
 from django.utils import timezone
 
 from campaign.selectors import supporter_by_email
@@ -61,20 +61,35 @@ def _donation_by_uuid(value: str | None) -> Donation | None:
     return Donation.objects.select_for_update().filter(uuid=value).first()
 
 
-def _donation_and_gift(value: str | None, gift: Q) -> tuple[Donation | None, bool]:
-    """Lock our donation by uuid and tell whether the ledger holds a gift matching `gift`
-    (which may refer to the donation with OuterRef), in one query: a drain's time goes mostly
-    into round trips."""
+def _donation_and_gift(
+    value: str | None, gift_of: Literal["session", "charge"], ref: str
+) -> tuple[Donation | None, bool]:
+    """Lock our donation by uuid and tell whether the ledger holds its gift, in one query (a
+    drain's time goes mostly into round trips): the session's gift (the donation's, with the
+    session's payment intent `ref`) or the charge's (`ref`). Written as SQL: built by the ORM,
+    with an Exists annotation, this query took a quarter of a drain's CPU."""
     if not value:
         return None, False
-    gifts = Transaction.objects.filter(gift, kind=TransactionKind.GIFT)
-    donation = (
-        Donation.objects.select_for_update()
-        .filter(uuid=value)
-        .annotate(gift_in_ledger=Exists(gifts))
-        .first()
-    )
-    return donation, donation is not None and donation.gift_in_ledger
+    uuid = Donation._meta.get_field("uuid").to_python(value)  # refuses what is not a uuid
+    found = list(Donation.objects.raw(_DONATION_AND_GIFT[gift_of], [ref, uuid]))
+    donation = found[0] if found else None
+    return donation, donation is not None and bool(getattr(donation, "gift_in_ledger", False))
+
+
+_GIFT_ROW = {
+    "session": "t.donation_id = d.id AND t.stripe_payment_intent = %s",
+    "charge": "t.stripe_object = %s",
+}
+_DONATION_AND_GIFT = {
+    kind: f"""
+    SELECT d.*, EXISTS (
+        SELECT 1 FROM donations_transaction t WHERE t.kind = 'gift' AND {match}
+    ) AS gift_in_ledger
+    FROM donations_donation d WHERE d.uuid = %s
+    FOR UPDATE OF d
+    """  # noqa: S608 - our tables and conditions; the values are parameters
+    for kind, match in _GIFT_ROW.items()
+}
 
 
 def _save(donation: Donation, fields: set[str]) -> None:
@@ -204,7 +219,8 @@ def checkout_session(payload: Payload) -> None:
     # has not asked Stripe for nothing.
     donation, gift_in_ledger = _donation_and_gift(
         session.get("client_reference_id") or (session.get("metadata") or {}).get("donation_uuid"),
-        Q(donation=OuterRef("pk"), stripe_payment_intent=_id(session.get("payment_intent"))),
+        "session",
+        _id(session.get("payment_intent")),
     )
     if payload["type"] == "checkout.session.expired":
         _expire(donation)
@@ -305,7 +321,7 @@ def payment_intent(payload: Payload) -> None:
         return
     # Locked before Stripe is asked (see checkout_session); the metadata is our own.
     charge = _id(intent.get("latest_charge"))
-    donation, gift_in_ledger = _donation_and_gift(donation_uuid, Q(stripe_object=charge))
+    donation, gift_in_ledger = _donation_and_gift(donation_uuid, "charge", charge)
     if intent.get("status") == "succeeded" and charge and gift_in_ledger:
         return  # succeeded is final and its gift is in the ledger: nothing to re-read
     _record_payment_intent(intent["id"], donation)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from contextlib import nullcontext
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -23,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 from psycopg.errors import DeadlockDetected, LockNotAvailable
 
+from backoffice.audit import entries_deferred
 from donations.charge_reads import charges_read_ahead
 from donations.handlers import HANDLERS, event_wanted
 from donations.ledger import from_timestamp
@@ -210,7 +212,10 @@ def _drain_claimed(limit: int, *, isolated: bool) -> tuple[list[StripeEvent], li
             cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'")
         if not isolated:  # the event-by-event pass follows a first pass that read them
             charges_read_ahead(events)
-        outcomes = [_apply(event, isolated=isolated) for event in events]
+        # In one go, any failure rolls the batch back whole: its audit-log entries can wait
+        # and be written together. Event by event, a savepoint may undo one event's changes.
+        with nullcontext() if isolated else entries_deferred():
+            outcomes = [_apply(event, isolated=isolated) for event in events]
         # Stamped once the batch is done, so the lag it shows includes waiting for the batch.
         # The usual outcome is one UPDATE for the batch; the others are saved one by one.
         applied = [e.pk for e, outcome in zip(events, outcomes, strict=True) if outcome.applied]

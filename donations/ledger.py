@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from django.db import connection
 from django.db.models import Q, QuerySet
-from django.db.models.signals import post_save
 from django.utils import timezone
 
+from backoffice.audit import inserted
 from donations.models import STATUS_RANK, Donation, DonationStatus, Transaction, TransactionKind
 
 
@@ -36,7 +36,7 @@ def ledger_record(*, movement: Movement, donation: Donation | None) -> bool:
     constraint decides, in one statement (INSERT ... ON CONFLICT DO NOTHING: a plain INSERT
     would need a savepoint around it to survive the violation, two more round trips per row
     on the drain's path). post_save is sent for the new row as create() would send it, so the
-    audit log records it.
+    audit log records it (backoffice.audit.inserted).
     """
     row = Transaction(
         kind=movement.kind,
@@ -60,15 +60,7 @@ def ledger_record(*, movement: Movement, donation: Donation | None) -> bool:
     if written is None:
         return False
     row.pk = written[0]
-    row._state.adding, row._state.db = False, connection.alias
-    post_save.send(
-        sender=Transaction,
-        instance=row,
-        created=True,
-        update_fields=None,
-        raw=False,
-        using=connection.alias,
-    )
+    inserted(row, using=connection.alias)
     return True
 
 

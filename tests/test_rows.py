@@ -11,7 +11,7 @@ from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 
 from campaign.models import Supporter, SupporterAudit
-from config.rows import rows_insert
+from config.rows import next_id, rows_insert
 from donations.models import StripeEvent
 from tests.factories import SupporterFactory
 from worker.models import OutboxTask
@@ -72,12 +72,17 @@ def test_a_time_already_set_is_kept_and_an_empty_one_is_filled() -> None:
     assert kept._state.db == "default"
 
 
-def test_rows_with_their_own_keys_keep_them_and_mixing_is_refused() -> None:
-    rows_insert([OutboxTask(pk=987_654, task_name="eigen")])
-    assert OutboxTask.objects.get(pk=987_654).task_name == "eigen"
+def test_rows_with_ids_from_the_sequence_keep_them_and_mixing_is_refused() -> None:
+    first, second = next_id(OutboxTask), next_id(OutboxTask)
+    rows_insert([OutboxTask(pk=second, task_name="eigen")])
+    later = OutboxTask.objects.create(task_name="daarna")  # the sequence has moved on
+
+    assert second > first
+    assert OutboxTask.objects.get(pk=second).task_name == "eigen"
+    assert later.pk > second
 
     with pytest.raises(ValueError, match="primary key, or none"):
-        rows_insert([OutboxTask(pk=987_655, task_name="a"), OutboxTask(task_name="b")])
+        rows_insert([OutboxTask(pk=next_id(OutboxTask), task_name="a"), OutboxTask(task_name="b")])
     assert not OutboxTask.objects.filter(task_name__in=["a", "b"]).exists()
 
 

@@ -18,10 +18,10 @@ from django.contrib.auth.models import Group
 from django.db import connection, models, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from backoffice.audit import NOT_AUDITED, created_entry
+from backoffice.audit import NOT_AUDITED, created_entry, entries_deferred
 from backoffice.roles import ADMIN, FINANCE, MARKETING
 from campaign import services
 from campaign.models import Consent, Story, Supporter
@@ -29,7 +29,8 @@ from campaign.selectors import consent_texts_current
 from campaign.services import Evidence
 from campaign.tokens import confirmation_token
 from devstripe.server import FakeStripe
-from donations.models import Donation, Transaction
+from donations.ledger import Movement, ledger_record
+from donations.models import Donation, Transaction, TransactionKind
 from mailing.models import Mailing, Segment
 from tests.backoffice.conftest import admin_url, verified_client
 from tests.campaign.test_signup import form_data
@@ -334,6 +335,72 @@ def test_an_entry_built_for_one_statement_names_the_staff_member_like_a_save(
         entry = created_entry(supporter)
     assert entry.pk is None  # built, not written: its caller writes it with its other rows
     assert (entry.actor, entry.action, entry.object_id) == (staff, Action.CREATE, supporter.pk)
+
+
+def _a_batch_of_changes(charge: str) -> tuple[Donation, Transaction]:
+    """What a drain batch does to a gift: the ledger row inserted by hand, the donation saved
+    under its row lock."""
+    donation = DonationFactory(status="pending", donor_name="")
+    with transaction.atomic():
+        locked = Donation.objects.select_for_update().get(pk=donation.pk)
+        written = ledger_record(
+            movement=Movement(
+                kind=TransactionKind.GIFT,
+                stripe_object=charge,
+                amount=2500,
+                fee=29,
+                currency="EUR",
+                occurred_at=timezone.now(),
+            ),
+            donation=locked,
+        )
+        assert written
+        locked.status, locked.donor_name = "paid", "Sara"
+        locked.save(update_fields=["status", "donor_name", "updated_at"])
+    return locked, Transaction.objects.get(stripe_object=charge)
+
+
+def test_deferred_entries_are_written_together_at_the_end_and_hold_the_same() -> None:
+    one_by_one, row = _a_batch_of_changes("py_one_by_one")
+
+    def written(donation: Donation, ledger_row: Transaction) -> dict[str, Any]:
+        """The update's entry, and the ledger row's without what differs between two rows."""
+        (ledger_entry,) = [_comparable(e) for e in entries_for(ledger_row)]
+        for name in ("stripe_object", "stripe_charge", "donation", "occurred_at", "recorded_at"):
+            ledger_entry["changes"].pop(name, None)
+        updates = entries_for(donation).filter(action=Action.UPDATE)
+        return {"update": [_comparable(e) for e in updates], "ledger": ledger_entry}
+
+    expected = written(one_by_one, row)
+    with CaptureQueriesContext(connection) as queries, entries_deferred():
+        together, row = _a_batch_of_changes("py_together")
+        # Kept until the block ends (the factory's own CREATE went the usual way).
+        assert not entries_for(together).filter(action=Action.UPDATE).exists()
+        assert not entries_for(row).exists()
+    writes = [q["sql"].split()[0] for q in queries if 'INTO "auditlog_logentry"' in q["sql"]]
+
+    # The factory's own CREATE; then the donation's update and the ledger row's, together.
+    assert writes == ["INSERT", "WITH"]
+    assert written(together, row) == expected
+    assert expected["update"][0]["changes"] == {
+        "status": ["pending", "paid"],
+        "donor_name": ["", "(hidden)"],
+    }
+    assert expected["ledger"]["changes"]["amount"] == ["None", "2500"]
+
+
+def test_deferred_entries_of_a_block_that_fails_are_never_written() -> None:
+    changed: list[Donation] = []
+
+    def failing_batch() -> None:
+        with entries_deferred():
+            changed.append(_a_batch_of_changes("py_failing")[0])
+            raise RuntimeError("the batch fails: its caller rolls its transaction back")
+
+    with pytest.raises(RuntimeError):
+        failing_batch()
+    assert changed
+    assert not entries_for(changed[0]).filter(action=Action.UPDATE).exists()
 
 
 def _log_rows_containing(value: str) -> int:
