@@ -88,18 +88,9 @@ class ConfirmResult:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _audit(
-    supporter: Supporter,
-    action: str,
-    *,
-    actor: str,
-    method: str = "",
-    staff_user_id: int | None = None,
-    **details: Any,
-) -> SupporterAudit:
-    row = _audit_row(
-        supporter, action, actor=actor, method=method, staff_user_id=staff_user_id, **details
-    )
+def _audit(supporter: Supporter, action: str, **fields: Any) -> SupporterAudit:
+    """The audit row (see _audit_row), saved."""
+    row = _audit_row(supporter, action, **fields)
     row.save(force_insert=True)
     return row
 
