@@ -21,6 +21,7 @@ and staff. One mechanism, django-auditlog, registered here in one list so it can
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
@@ -240,6 +241,16 @@ def _diff(old: models.Model | None, new: models.Model, fields: list[str] | None 
 def _entry_unsaved(instance: models.Model, action: int, changes: Any) -> Any:
     """What auditlog's log_create would write, unsaved: built by log_create itself, with the
     pre_save signal its save would send (auditlog's context sets the actor there)."""
+    from auditlog.models import LogEntry
+
+    entry = _unsaved_entries().log_create(instance, action=action, changes=changes)
+    pre_save.send(sender=LogEntry, instance=entry, raw=False, using="default", update_fields=None)
+    return entry
+
+
+@functools.cache
+def _unsaved_entries() -> Any:
+    """auditlog's LogEntry manager, whose create() builds the entry without saving it."""
     from auditlog.models import LogEntry, LogEntryManager
 
     class Unsaved(LogEntryManager):
@@ -248,9 +259,7 @@ def _entry_unsaved(instance: models.Model, action: int, changes: Any) -> Any:
 
     entries = Unsaved()
     entries.model = LogEntry
-    entry = entries.log_create(instance, action=action, changes=changes)
-    pre_save.send(sender=LogEntry, instance=entry, raw=False, using="default", update_fields=None)
-    return entry
+    return entries
 
 
 # Entries kept by entries_deferred(), None outside it.
