@@ -271,14 +271,7 @@ def _sign_up_new(
         [
             supporter,
             created_entry(supporter),
-            _audit_row(
-                supporter,
-                Action.SIGNED_UP,
-                actor=Actor.SUPPORTER,
-                method=evidence.method,
-                topics=sorted(texts),
-                language=language,
-            ),
+            _signed_up_row(supporter, texts, evidence, language),
             *_consent_rows(supporter, texts, evidence, now=now),
             # Published by the outbox's flush (as for a known address): a peak's requests are
             # spared a broker publish each.
@@ -288,6 +281,20 @@ def _sign_up_new(
     outbox_flush_after_commit()
     _texts_first_use(texts, now)
     return supporter
+
+
+def _signed_up_row(
+    supporter: Supporter, texts: Mapping[str, ConsentText], evidence: Evidence, language: str
+) -> SupporterAudit:
+    """The consent history's "signed up" row for a new supporter, unsaved."""
+    return _audit_row(
+        supporter,
+        Action.SIGNED_UP,
+        actor=Actor.SUPPORTER,
+        method=evidence.method,
+        topics=sorted(texts),
+        language=language,
+    )
 
 
 def _sign_up_known(
@@ -307,14 +314,7 @@ def _sign_up_known(
     )
     changed: list[str] = []
     if created:  # erased (or pruned) between the two transactions: new after all
-        _audit(
-            supporter,
-            Action.SIGNED_UP,
-            actor=Actor.SUPPORTER,
-            method=evidence.method,
-            topics=sorted(texts),
-            language=language,
-        )
+        _signed_up_row(supporter, texts, evidence, language).save(force_insert=True)
         _consents_add(supporter, texts, evidence, now=now)
         enqueue_soon("campaign.tasks.confirmation_send", supporter.pk)
         return supporter
