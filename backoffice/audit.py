@@ -194,10 +194,17 @@ class AuditedFromLoad(models.Model):
             self._audit_loaded()
             return
         fields = list(update_fields)
-        old = copy.copy(self)
-        old.__dict__.update(before)
-        with disable_auditlog():  # this save's entry is written below, from `old`
+        with disable_auditlog():  # this save's entry is written below, from the loaded values
             super().save(*args, update_fields=fields, **kwargs)
+        self.audit_written(fields)
+
+    def audit_written(self, fields: list[str]) -> None:
+        """The entry for `fields` written to the row, as a save of them would write it: by
+        save() above, or by the caller's own UPDATE of many rows (donations.gift_batch)."""
+        if self._audit_before is None:
+            raise ValueError("an instance neither loaded nor saved has no values to audit from")
+        old = copy.copy(self)
+        old.__dict__.update(self._audit_before)
         changes = _diff(old, self, fields)
         if changes:
             from auditlog.models import LogEntry

@@ -58,6 +58,20 @@ def supporter_by_email(email: str) -> Supporter | None:
     )
 
 
+def supporter_ids_by_email(emails: Iterable[str]) -> dict[str, int]:
+    """supporter_by_email for many addresses in one query: lower-cased address -> the id of
+    the supporter who has it."""
+    lowered = list({email.lower() for email in emails})
+    if not lowered:
+        return {}
+    found = (
+        Supporter.objects.annotate(email_lower=Lower("email"))
+        .filter(email_lower__in=lowered, erased_at__isnull=True)
+        .values_list("email_lower", "pk")
+    )
+    return dict(found)
+
+
 def consent_texts_current(language: str) -> dict[str, ConsentText]:
     """The newest wording of each topic in a language, in topic order; topics without a text in
     that language fall back to Dutch, the source language."""

@@ -107,7 +107,7 @@ def _fail(donation: Donation, changed: set[str] | None = None) -> None:
         decline_recorded(donation)
 
 
-def _method_of(charge: Any) -> str:
+def charge_method(charge: Any) -> str:
     kind = (charge.get("payment_method_details") or {}).get("type", "")
     return kind if kind in Method.values else Method.UNKNOWN
 
@@ -162,24 +162,12 @@ def _record_gift(charge: Any, donation: Donation | None, changed: set[str]) -> N
     balance = charge.get("balance_transaction")
     if isinstance(balance, str):
         balance = stripe_api.charge_retrieve(charge["id"])["balance_transaction"]
-    movement = Movement(
-        kind=TransactionKind.GIFT,
-        stripe_object=charge["id"],
-        amount=int(balance["amount"]) if balance else int(charge["amount"]),
-        fee=int(balance["fee"]) if balance else 0,
-        currency=charge["currency"],
-        occurred_at=from_timestamp(charge.get("created")),
-        stripe_payment_intent=_id(charge.get("payment_intent")),
-        stripe_charge=charge["id"],
-        stripe_balance_transaction=_id(balance),
-        description="gift",
-    )
-    written = ledger_record(movement=movement, donation=donation)
+    written = ledger_record(movement=gift_movement(charge, balance), donation=donation)
     if donation is None:
         if written:
             log.warning("donations.gift_without_donation", charge=charge["id"])
         return
-    method = _method_of(charge)
+    method = charge_method(charge)
     if donation.method != method and method != Method.UNKNOWN:
         donation.method = method
         changed.add("method")
@@ -192,6 +180,22 @@ def _record_gift(charge: Any, donation: Donation | None, changed: set[str]) -> N
         _mandate_link(donation, charge)
         notice_queue(kind=NoticeKind.THANKS, key=str(donation.uuid), donation=donation)
         gift_recorded(donation)
+
+
+def gift_movement(charge: Payload, balance: Payload | None) -> Movement:
+    """The ledger row of a succeeded charge, with its balance transaction (expanded)."""
+    return Movement(
+        kind=TransactionKind.GIFT,
+        stripe_object=charge["id"],
+        amount=int(balance["amount"]) if balance else int(charge["amount"]),
+        fee=int(balance["fee"]) if balance else 0,
+        currency=charge["currency"],
+        occurred_at=from_timestamp(charge.get("created")),
+        stripe_payment_intent=_id(charge.get("payment_intent")),
+        stripe_charge=charge["id"],
+        stripe_balance_transaction=_id(balance),
+        description="gift",
+    )
 
 
 def _supporter_match(donation: Donation) -> set[str]:
@@ -240,7 +244,7 @@ def checkout_session(payload: Payload) -> None:
     already_paid = gift_in_ledger and paid_one_off
     if not (already_paid or (paid_one_off and succeeded_charge(_id(session["payment_intent"])))):
         session = stripe_api.checkout_session_retrieve(session["id"])
-    changed = _session_details(donation, session) if donation is not None else set()
+    changed = session_details(donation, session) if donation is not None else set()
     intent = session.get("payment_intent")
     subscription = session.get("mode") == "subscription"
     if intent and not (already_paid or subscription):
@@ -295,7 +299,7 @@ def _outside_session(session_id: str) -> None:
         _outside_payment(_id(intent), session=session)
 
 
-def _session_details(donation: Donation, session: Payload) -> set[str]:
+def session_details(donation: Donation, session: Payload) -> set[str]:
     """Copy the session id and the donor details Checkout collected; returns what it set."""
     details = session.get("customer_details") or {}
     changed: set[str] = set()

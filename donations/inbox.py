@@ -26,6 +26,7 @@ from psycopg.errors import DeadlockDetected, LockNotAvailable
 
 from backoffice.audit import entries_deferred
 from donations.charge_reads import charges_read_ahead
+from donations.gift_batch import plain_gifts_book
 from donations.handlers import HANDLERS, event_wanted
 from donations.ledger import from_timestamp
 from donations.models import EventStatus, StripeEvent
@@ -215,7 +216,12 @@ def _drain_claimed(limit: int, *, isolated: bool) -> tuple[list[StripeEvent], li
         # In one go, any failure rolls the batch back whole: its audit-log entries can wait
         # and be written together. Event by event, a savepoint may undo one event's changes.
         with nullcontext() if isolated else entries_deferred():
-            outcomes = [_apply(event, isolated=isolated) for event in events]
+            # In one go, the plain gifts are booked together first (donations.gift_batch).
+            booked = set() if isolated else plain_gifts_book(events)
+            outcomes = [
+                _applied(event) if event.pk in booked else _apply(event, isolated=isolated)
+                for event in events
+            ]
         # Stamped once the batch is done, so the lag it shows includes waiting for the batch.
         # The usual outcome is one UPDATE for the batch; the others are saved one by one.
         applied = [e.pk for e, outcome in zip(events, outcomes, strict=True) if outcome.applied]

@@ -3,6 +3,7 @@ order or number of deliveries, and the donation status derived from it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,7 +39,39 @@ def ledger_record(*, movement: Movement, donation: Donation | None) -> bool:
     on the drain's path). post_save is sent for the new row as create() would send it, so the
     audit log records it (backoffice.audit.inserted).
     """
-    row = Transaction(
+    row = _row(movement, donation)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_ONCE, [getattr(row, column) for column in _COLUMNS])
+        written = cursor.fetchone()
+    if written is None:
+        return False
+    row.pk = written[0]
+    inserted(row, using=connection.alias)
+    return True
+
+
+def ledger_record_all(entries: Sequence[tuple[Movement, Donation | None]]) -> list[bool]:
+    """ledger_record for many movements in one statement (a drain batch's gifts): whether each
+    one's row was written by this call."""
+    rows = [_row(movement, donation) for movement, donation in entries]
+    if not rows:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_ALL_ONCE, [[getattr(row, column) for row in rows] for column in _COLUMNS]
+        )
+        ids = {(kind, stripe_object): pk for pk, kind, stripe_object in cursor.fetchall()}
+    written = []
+    for row in rows:
+        row.pk = ids.pop((row.kind, row.stripe_object), None)  # a repeat in `entries`: not written
+        written.append(row.pk is not None)
+        if row.pk is not None:
+            inserted(row, using=connection.alias)
+    return written
+
+
+def _row(movement: Movement, donation: Donation | None) -> Transaction:
+    return Transaction(
         kind=movement.kind,
         donation=donation,
         amount=movement.amount,
@@ -54,14 +87,6 @@ def ledger_record(*, movement: Movement, donation: Donation | None) -> bool:
         description=movement.description[:255],
         recorded_at=timezone.now(),
     )
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_ONCE, [getattr(row, column) for column in _COLUMNS])
-        written = cursor.fetchone()
-    if written is None:
-        return False
-    row.pk = written[0]
-    inserted(row, using=connection.alias)
-    return True
 
 
 _COLUMNS = (
@@ -80,12 +105,36 @@ _COLUMNS = (
     "recorded_at",
     "description",
 )
+# Each column's type, for the arrays of ledger_record_all.
+_COLUMN_TYPES = (
+    "text",
+    "bigint",
+    "bigint",
+    "bigint",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "text",
+)
 _INSERT_ONCE = f"""
 INSERT INTO donations_transaction ({", ".join(_COLUMNS)})
 VALUES ({", ".join(["%s"] * len(_COLUMNS))})
 ON CONFLICT (stripe_object, kind) DO NOTHING
 RETURNING id
 """  # noqa: S608 - column names only, all ours; the values are parameters
+# The same, a row per element of one array per column.
+_INSERT_ALL_ONCE = f"""
+INSERT INTO donations_transaction ({", ".join(_COLUMNS)})
+SELECT * FROM unnest({", ".join(f"%s::{kind}[]" for kind in _COLUMN_TYPES)})
+ON CONFLICT (stripe_object, kind) DO NOTHING
+RETURNING id, kind, stripe_object
+"""  # noqa: S608 - as above
 
 
 # The first key of PostgreSQL's two-key advisory locks that stands for "a payment intent".
@@ -104,6 +153,16 @@ def payment_intent_lock(intent_id: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_PAYMENT_INTENT_LOCKS, intent_id]
+        )
+
+
+def payment_intent_locks(intent_ids: Iterable[str]) -> None:
+    """payment_intent_lock for several payment intents in one statement, taken in sorted order
+    (as any two drains then take them: neither holds one the other waits for first)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(intent)) FROM unnest(%s::text[]) AS intent",
+            [_PAYMENT_INTENT_LOCKS, sorted(set(intent_ids))],
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -73,6 +74,33 @@ def notice_queue(
         return False
     on_commit_once(notices_wake)
     return True
+
+
+_INSERT_ALL = """
+INSERT INTO donations_donornotice (kind, key, donation_id, context, created_at)
+SELECT %s, key, donation_id, '{}'::jsonb, %s FROM unnest(%s::text[], %s::bigint[])
+    AS notice(key, donation_id)
+ON CONFLICT (key) DO NOTHING
+"""
+
+
+def notices_queue_for_donations(kind: NoticeKind, donations: Sequence[Donation]) -> None:
+    """notice_queue(kind=kind, key=<the donation's uuid>, donation=...) for each of the
+    donations, in one statement (a drain batch's thank-you notes)."""
+    if not donations:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_ALL,
+            [
+                str(kind),
+                timezone.now(),
+                [f"{kind}:{donation.uuid}" for donation in donations],
+                [donation.pk for donation in donations],
+            ],
+        )
+        if cursor.rowcount:
+            on_commit_once(notices_wake)
 
 
 def notices_wake() -> None:

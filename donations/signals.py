@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -36,28 +37,54 @@ def gift_recorded(donation: Donation) -> None:
     """Send donation_succeeded inside the gift's transaction (mailing ends appeals, starts the
     first-gift series and credits the email that brought it); see campaign/events.py. Then any
     refund or dispute the ledger booked before the gift itself (events arrive in any order)."""
-    first_gift = (
-        donation.supporter_id is None
-        or not Donation.objects.filter(
-            supporter_id=donation.supporter_id, transactions__kind=TransactionKind.GIFT
+    gifts_recorded([donation])
+
+
+def gifts_recorded(donations: Sequence[Donation]) -> None:
+    """gift_recorded for gifts booked one after the other in one transaction (a drain batch's,
+    donations.gift_batch): their events in one savepoint. If a listener raises, each gift's
+    event is sent again in a savepoint of its own, so one failing gift costs the others
+    nothing (listeners are idempotent)."""
+    payloads = _succeeded(donations)
+    try:
+        with transaction.atomic():
+            for payload in payloads:
+                donation_succeeded.send(sender=Donation, **payload)
+    except Exception:  # noqa: BLE001 - sent again one by one, where each failure is logged
+        for donation, payload in zip(donations, payloads, strict=True):
+            _send_in_savepoint(donation_succeeded, donation, [payload])
+    for donation in donations:
+        # The status is already derived from the ledger here: only a gift that is not simply
+        # paid can have a refund or dispute waiting, so the usual gift costs no extra query.
+        if donation.status != DonationStatus.PAID:
+            gift_reversals_announce(donation)
+
+
+def _succeeded(donations: Sequence[Donation]) -> list[dict[str, Any]]:
+    """donation_succeeded's kwargs for each gift. A first gift: its supporter's first gift in
+    the ledger, counting these gifts in their order."""
+    supporters = {d.supporter_id for d in donations if d.supporter_id is not None}
+    others = Donation.objects.filter(
+        supporter_id__in=supporters, transactions__kind=TransactionKind.GIFT
+    ).exclude(pk__in=[donation.pk for donation in donations])
+    given: set[int | None] = set()
+    if supporters:
+        given.update(others.values_list("supporter_id", flat=True))
+    payloads = []
+    for donation in donations:
+        payloads.append(
+            {
+                "donation_id": donation.pk,
+                "supporter_id": donation.supporter_id,
+                "source_token": donation.source_token,
+                "first_gift": donation.supporter_id is None or donation.supporter_id not in given,
+                "frequency": donation.frequency,
+                "amount": donation.amount,
+                "currency": donation.currency.lower(),
+            }
         )
-        .exclude(pk=donation.pk)
-        .exists()
-    )
-    payload = {
-        "donation_id": donation.pk,
-        "supporter_id": donation.supporter_id,
-        "source_token": donation.source_token,
-        "first_gift": first_gift,
-        "frequency": donation.frequency,
-        "amount": donation.amount,
-        "currency": donation.currency.lower(),
-    }
-    _send_in_savepoint(donation_succeeded, donation, [payload])
-    # The status is already derived from the ledger here: only a gift that is not simply paid
-    # can have a refund or dispute waiting, so the usual gift costs no extra query.
-    if donation.status != DonationStatus.PAID:
-        gift_reversals_announce(donation)
+        given.add(donation.supporter_id)
+    return payloads
 
 
 def gift_reversals_announce(donation: Donation) -> None:
