@@ -16,6 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from campaign.events import donation_succeeded
+from campaign.models import Supporter
 from devstripe.server import FakeStripe
 from donations import charge_reads, checkout
 from donations.checkout import GiftRequest
@@ -84,8 +85,8 @@ def _world(fake: FakeStripe, world: str) -> tuple[list[Donation], list[dict[str,
     """The plan's gifts paid at Stripe, for addresses of `world`; returns the donations and
     the events to deliver, in the order Stripe would: each gift's session, payment intent and
     charge events (a refund applied before is returned first, apart)."""
-    supporters = {
-        name: SupporterFactory(email=f"{world}-{name}@VOORBEELD.nl".upper())
+    supporters: dict[str, Supporter] = {
+        name: SupporterFactory.create(email=f"{world}-{name}@VOORBEELD.nl".upper())
         for name in {g.supporter for g in PLAN if g.supporter}
     }
     earlier = Donation.objects.create(
@@ -201,7 +202,7 @@ def _books(donations: list[Donation]) -> list[dict[str, Any]]:
             {
                 "status": donation.status,
                 "method": donation.method,
-                "supporter": donation.supporter.email.split("-", 1)[1]
+                "supporter": str(donation.supporter.email).split("-", 1)[1]
                 if donation.supporter
                 else None,
                 "ledger": [
