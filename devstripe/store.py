@@ -147,7 +147,10 @@ class Store:
         return out
 
     def render(self, obj: Obj, expand: Iterable[str] = ()) -> Obj:
-        out = self.copy(obj)
+        return self._expanded(self.copy(obj), expand)
+
+    def _expanded(self, out: Obj, expand: Iterable[str]) -> Obj:
+        """`out`, a copy of ours, with the paths expanded in place."""
         for path in expand:
             segments = path.split(".")
             if len(segments) > MAX_EXPAND_DEPTH:
@@ -227,7 +230,7 @@ class Store:
             "has_more": has_more,
             "url": url,
         }
-        return self.render(page, expand_paths(params))
+        return self._expanded(page, expand_paths(params))  # copied already, item by item
 
 
 def _not_expandable(path: str) -> StripeAPIError:
