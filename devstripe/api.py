@@ -14,7 +14,7 @@ from devstripe import checkout, payments, subscriptions
 from devstripe.errors import StripeAPIError, invalid, unrecognized_url
 from devstripe.params import Params, as_int, check_known, decode, expand_paths, metadata
 from devstripe.state import State
-from devstripe.store import created_filter
+from devstripe.store import created_filter, created_range
 from devstripe.templates import API_VERSION, Obj, new_id
 
 # URL collection -> object type.
@@ -239,6 +239,7 @@ class Api:
                     and all(o.get(filters[name]) == value for name, value in wanted.items())
                     and extra(o)
                 ),
+                created=created_range(params),
             )
             return store.list_page(
                 items,

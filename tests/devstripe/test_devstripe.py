@@ -370,6 +370,35 @@ def test_event_retrieve_and_events_filtered_by_created(fake_stripe: FakeStripe) 
     assert all(e["created"] >= first["created"] + 3600 for e in newer)
 
 
+@pytest.mark.parametrize(
+    ("bounds", "listed"),
+    [
+        ({"gte": 1, "lte": 2}, [1, 2]),
+        ({"gt": 1, "lt": 3}, [2]),
+        ({"gt": 2}, [3]),
+        ({"lte": 1}, [0, 1]),
+        ({"gte": 0, "lt": 0}, []),
+    ],
+)
+def test_charges_listed_by_created_range_as_stripe_bounds_it(
+    fake_stripe: FakeStripe, bounds: dict[str, int], listed: list[int]
+) -> None:
+    # Given four paid charges an hour apart, the last made after a first list call
+    made = []
+    for hour in range(4):
+        if hour == 3:
+            stripe_api.charges_page(created_from=0, created_to=made[-1])
+        made.append(paid_one_off(fake_stripe, key=f"hour-{hour}")["latest_charge"]["created"])
+        fake_stripe.advance_time(3600)
+
+    # When charges are listed with the bounds (each the time of one of the charges)
+    created = {op: made[n] for op, n in bounds.items()}
+    page = stripe_api.client().raw_request("get", "/v1/charges", created=created).data
+
+    # Then the page holds exactly the charges made within them, newest first
+    assert [made.index(c["created"]) for c in page["data"]] == sorted(listed, reverse=True)
+
+
 # -- webhooks -------------------------------------------------------------------------------
 
 
