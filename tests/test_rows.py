@@ -105,3 +105,35 @@ def test_nothing_to_write_sends_nothing() -> None:
     with CaptureQueriesContext(connection) as queries:
         rows_insert([])
     assert len(queries) == 0
+
+
+def test_many_rows_of_a_model_are_written_as_one_array_per_column() -> None:
+    # Given six tasks with JSON, empty columns, times set and left to auto_now_add
+    written_at = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
+    tasks = [
+        OutboxTask(
+            task_name=f"taak.{n}",
+            args=[n, "€ 1.234,56"],
+            kwargs={"n": n, "leeg": None} if n % 2 else {},
+            published_at=written_at if n == 3 else None,
+        )
+        for n in range(6)
+    ]
+
+    # When they are written
+    with CaptureQueriesContext(connection) as queries:
+        rows_insert(tasks)
+
+    # Then in one statement with a parameter per column, and they read back as given
+    assert len(queries) == 1
+    assert "unnest(" in queries[0]["sql"]
+    stored = {t.task_name: t for t in OutboxTask.objects.all()}
+    for n in range(6):
+        task = stored[f"taak.{n}"]
+        assert (task.args, task.kwargs) == (
+            [n, "€ 1.234,56"],
+            {"n": n, "leeg": None} if n % 2 else {},
+        )
+        assert task.published_at == (written_at if n == 3 else None)
+        assert task.created_at is not None
+        assert task.attempts == 0
