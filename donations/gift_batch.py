@@ -159,7 +159,7 @@ def _bookable(sessions: list[_Session], donations: dict[UUID, Donation]) -> list
             or donation.pk in chosen
             or donation.recurring_id is not None
             or donation.stripe_payment_intent not in ("", candidate.intent)
-            or gift_movement(candidate.charge, candidate.charge["balance_transaction"]).amount <= 0
+            or int(candidate.charge["balance_transaction"]["amount"]) <= 0
         ):
             continue
         chosen[donation.pk] = candidate
