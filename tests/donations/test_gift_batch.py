@@ -182,12 +182,12 @@ def _books(donations: list[Donation]) -> list[dict[str, Any]]:
     books = []
     for donation in donations:
         donation.refresh_from_db()
+        # Ids by field: a donation's id may be a supporter's too.
+        ids = {"donation": str(donation.pk), "supporter": str(donation.supporter_id)}
         names = {
-            str(donation.pk): "<donation>",
             str(donation.uuid): "<uuid>",
             donation.stripe_checkout_session: "<session>",
             donation.stripe_payment_intent: "<intent>",
-            str(donation.supporter_id): "<supporter>",
         }
         rows = Transaction.objects.filter(donation=donation).order_by("kind")
         names |= {row.stripe_object: f"<{row.kind}>" for row in rows}
@@ -210,7 +210,11 @@ def _books(donations: list[Donation]) -> list[dict[str, Any]]:
                     for row in rows
                 ],
                 "audit": sorted(
-                    (entry.content_type_id == kind.pk, entry.action, _named(entry.changes, names))
+                    (
+                        entry.content_type_id == kind.pk,
+                        entry.action,
+                        _named(entry.changes, names, ids),
+                    )
                     for entry in entries
                 ),
                 "notices": list(
@@ -225,13 +229,15 @@ def _books(donations: list[Donation]) -> list[dict[str, Any]]:
 _WORLDLY = {"id", "created_at", "recorded_at", "occurred_at"}
 
 
-def _named(changes: Any, names: dict[str, str]) -> str:
-    def name(value: Any) -> Any:
+def _named(changes: Any, names: dict[str, str], ids: dict[str, str]) -> str:
+    def name(field: str, value: Any) -> Any:
         if isinstance(value, list):
-            return [name(v) for v in value]
+            return [name(field, v) for v in value]
+        if field in ids:
+            return f"<{field}>" if str(value) == ids[field] else value
         return names.get(str(value), value)
 
-    return repr(sorted((f, name(v)) for f, v in dict(changes).items() if f not in _WORLDLY))
+    return repr(sorted((f, name(f, v)) for f, v in dict(changes).items() if f not in _WORLDLY))
 
 
 def test_plain_gifts_booked_together_end_as_the_handlers_book_them(
