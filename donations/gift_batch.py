@@ -82,8 +82,9 @@ def _candidates(events: Sequence[StripeEvent]) -> tuple[list[_Session], list[_Pa
     sessions: list[_Session] = []
     payments: list[_Payment] = []
     for event in events:
-        payload = event.payload if isinstance(event.payload, dict) else {}
-        obj = (payload.get("data") or {}).get("object")
+        # A signed body may hold any JSON beyond its envelope: nothing assumed.
+        data = event.payload.get("data") if isinstance(event.payload, dict) else None
+        obj = data.get("object") if isinstance(data, dict) else None
         if not isinstance(obj, dict):
             continue
         if event.type in PAID_SESSION_EVENTS:

@@ -46,11 +46,7 @@ def gifts_recorded(donations: Sequence[Donation]) -> None:
     event is sent again in a savepoint of its own, so one failing gift costs the others
     nothing (listeners are idempotent)."""
     payloads = _succeeded(donations)
-    try:
-        with transaction.atomic():
-            for payload in payloads:
-                donation_succeeded.send(sender=Donation, **payload)
-    except Exception:  # noqa: BLE001 - sent again one by one, where each failure is logged
+    if not _sent_together(payloads):
         for donation, payload in zip(donations, payloads, strict=True):
             _send_in_savepoint(donation_succeeded, donation, [payload])
     for donation in donations:
@@ -58,6 +54,20 @@ def gifts_recorded(donations: Sequence[Donation]) -> None:
         # paid can have a refund or dispute waiting, so the usual gift costs no extra query.
         if donation.status != DonationStatus.PAID:
             gift_reversals_announce(donation)
+
+
+def _sent_together(payloads: list[dict[str, Any]]) -> bool:
+    """Whether the events of several gifts were sent in one savepoint; False for one gift
+    (sent in its own anyway), or when a listener raised (all rolled back, to send one by one)."""
+    if len(payloads) < 2:
+        return False
+    try:
+        with transaction.atomic():
+            for payload in payloads:
+                donation_succeeded.send(sender=Donation, **payload)
+    except Exception:  # noqa: BLE001 - each is sent again on its own, where a failure is logged
+        return False
+    return True
 
 
 def _succeeded(donations: Sequence[Donation]) -> list[dict[str, Any]]:
