@@ -201,15 +201,15 @@ def _book(gifts: list[tuple[_Session, Donation]]) -> set[str]:
     """The gifts' ledger rows, donations, notices and events; returns their charges."""
     if not gifts:
         return set()
+    donations = [d for _, d in gifts]
     movements = [(gift_movement(c.charge, c.charge["balance_transaction"]), d) for c, d in gifts]
     if not all(ledger_record_all(movements)):
         # Written meanwhile under another payment intent or donation: not plain after all.
         # Raised, so the drain applies this batch again event by event, through the handlers.
         raise RuntimeError("a plain gift's charge is in the ledger already")
     changes = {d.pk: _donation_changes(c, d) for c, d in gifts}
-    _supporters_match([d for _, d in gifts], changes)
-    _donations_update([d for _, d in gifts], changes)
-    donations = [d for _, d in gifts]
+    _supporters_match(donations, changes)
+    _donations_update(donations, changes)
     notices_queue_for_donations(NoticeKind.THANKS, donations)
     gifts_recorded(donations)
     return {c.charge["id"] for c, _ in gifts}
