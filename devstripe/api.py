@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devstripe import checkout, payments, subscriptions
+from devstripe.encoding import pretty
 from devstripe.errors import StripeAPIError, invalid, unrecognized_url
 from devstripe.params import Params, as_int, check_known, decode, expand_paths, metadata
 from devstripe.state import State
@@ -172,7 +173,7 @@ class Api:
         }
         if key:
             headers["Idempotency-Key"] = key
-        return Response(status, json.dumps(obj, indent=2).encode(), headers)
+        return Response(status, pretty(obj), headers)
 
     def _dispatch(self, method: str, path: str, params: Params) -> Obj:
         for route_method, pattern, handler in self._routes:
@@ -230,13 +231,12 @@ class Api:
         def list_all(params: Params, args: list[str]) -> Obj:
             store = self.state.store
             wanted = {name: params[name] for name in filters if name in params}
-            keep_created = created_filter(params)
+            created_filter(params)  # refuses a bad `created`; created_range applies it
             extra = _special_filter(self.state, collection, params)
             items = store.of_kind(
                 kind,
                 lambda o: (
-                    keep_created(o)
-                    and all(o.get(filters[name]) == value for name, value in wanted.items())
+                    all(o.get(filters[name]) == value for name, value in wanted.items())
                     and extra(o)
                 ),
                 created=created_range(params),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import bisect
-import copy
 import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from devstripe.encoding import tree_copy
 from devstripe.errors import StripeAPIError, invalid, no_such
 from devstripe.params import Params, as_int, check_known, expand_paths
 from devstripe.templates import Obj
@@ -170,9 +170,9 @@ class Store:
 
     def copy(self, obj: Obj) -> Obj:
         """A deep copy as Stripe sends it by default (embedded lists filled in)."""
-        out = copy.deepcopy(obj)
+        out = tree_copy(obj)
         for field in EMBEDDED.get(out.get("object", ""), ()):
-            out[field] = [copy.deepcopy(self._objects[i]) for i in out[field]]
+            out[field] = [tree_copy(self._objects[i]) for i in out[field]]
         return out
 
     def render(self, obj: Obj, expand: Iterable[str] = ()) -> Obj:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import queue
 import random
 import ssl
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 
 import stripe
 
+from devstripe.encoding import pretty
 from devstripe.state import State
 from devstripe.templates import Obj
 
@@ -35,7 +35,7 @@ class Delivery:
 
 def payload(event: Obj) -> bytes:
     """The body Stripe posts: the event as JSON, pretty-printed."""
-    return json.dumps(event, indent=2).encode()
+    return pretty(event)
 
 
 def signature_header(body: bytes, secret: str, timestamp: int | None = None) -> str:
