@@ -206,16 +206,32 @@ def _cpu(proc: Any) -> float:
     return float(times.user + times.system)
 
 
-def _part(proc: Any, me: Any) -> str | None:
+def _part(proc: Any, me: Any, clients: dict[int, int]) -> str | None:
     if proc.pid == me.pid:
         return "bench process"
-    if proc.info["name"] == "postgres":
-        return "postgresql"
+    if proc.name() == "postgres":
+        return _backend_part(proc, me, clients)
     parents = {p.pid for p in proc.parents()}
     if me.pid not in parents:
         return None
     command = " ".join(proc.cmdline())
     return next((n for n in ("gunicorn", "celery", "wrk") if n in command), "other children")
+
+
+def _backend_part(proc: Any, me: Any, clients: dict[int, int]) -> str:
+    """ "postgresql for <part>": the part whose connection a backend serves, found by the client
+    port in its process title ("postgres: user db 127.0.0.1(40312) idle")."""
+    import psutil
+
+    port = re.search(r"\((\d+)\)", " ".join(proc.cmdline()))
+    client = clients.get(int(port.group(1))) if port else None
+    if client is None:
+        return "postgresql"
+    try:
+        part = _part(psutil.Process(client), me, clients)
+    except psutil.Error:
+        part = None
+    return f"postgresql for {part}" if part else "postgresql"
 
 
 def cpu_by_part() -> dict[tuple[str, int], float]:
@@ -225,12 +241,14 @@ def cpu_by_part() -> dict[tuple[str, int], float]:
     import psutil
 
     me = psutil.Process()
+    # Local TCP port -> the process holding it: whose connection each backend serves.
+    clients = {c.laddr.port: c.pid for c in psutil.net_connections("tcp") if c.pid and c.raddr}
     used: dict[tuple[str, int], float] = {}
     exited = me.cpu_times()
     used[("exited children (wrk)", 0)] = float(exited.children_user + exited.children_system)
     for proc in psutil.process_iter(["name"]):
         try:
-            part = _part(proc, me)
+            part = _part(proc, me, clients)
             if part is not None:
                 used[(part, proc.pid)] = _cpu(proc)
         except psutil.Error:
