@@ -24,6 +24,7 @@ from django.utils import timezone
 from campaign.mail_headers import message_id
 from donations.donor_email import donor_email
 from donations.models import Donation, DonorNotice, NoticeKind, RecurringDonation, StripeEvent
+from worker.claims import index_order
 from worker.wake import on_commit_once, wake, wake_again
 
 log = structlog.get_logger(__name__)
@@ -150,7 +151,7 @@ def notices_send(*, max_seconds: float = 5) -> int:
     try:
         while True:
             timed_out = time.monotonic() - started >= max_seconds
-            if timed_out or (batches and StripeEvent.objects.due().exists()):
+            if timed_out or (batches and _stripe_events_waiting()):
                 wake_again(WAKE_KEY)
                 notices_wake()  # the rest in a task of its own, behind whatever is queued
                 break
@@ -168,17 +169,23 @@ def notices_send(*, max_seconds: float = 5) -> int:
     return sent
 
 
+def _stripe_events_waiting() -> bool:
+    with transaction.atomic(), index_order():  # the first waiting row, not all of them
+        return StripeEvent.objects.due().exists()
+
+
 def _send_batch(mailer: BaseEmailBackend) -> int | None:
     """Send the oldest due notices nobody else holds, up to BATCH_SIZE, and mark them in one
     transaction; returns how many were sent, None when none was due."""
     with transaction.atomic():
         # of=self: PostgreSQL cannot lock the nullable side of the outer joins.
-        notices = list(
-            _due()
-            .order_by("pk")
-            .select_for_update(of=("self",), skip_locked=True)
-            .select_related("donation", "recurring")[:BATCH_SIZE]
-        )
+        with index_order():
+            notices = list(
+                _due()
+                .order_by("pk")
+                .select_for_update(of=("self",), skip_locked=True)
+                .select_related("donation", "recurring")[:BATCH_SIZE]
+            )
         if not notices:
             return None
         sent = [notice.pk for notice in notices if _send_locked(notice, mailer)]
