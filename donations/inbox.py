@@ -124,24 +124,23 @@ def _claim(limit: int) -> list[StripeEvent]:
     other due events of the same gifts (a gift's events arrive close together; split over two
     drains' batches, one would find the donation locked by the other and leave the event for
     later, round trips for nothing)."""
-    due = StripeEvent.objects.due().select_for_update(skip_locked=True)
     with index_order():
         events = list(claim_query(limit))
         gifts = {event.gift_key for event in events} - {""}
         if gifts:
             taken = [event.pk for event in events]
-            events += due.filter(gift_key__in=gifts).exclude(pk__in=taken)[:limit]
+            events += _due_unheld().filter(gift_key__in=gifts).exclude(pk__in=taken)[:limit]
     return _in_order(events)
 
 
 def claim_query(limit: int) -> QuerySet[StripeEvent]:
     """The oldest `limit` due events nobody holds, locked (read in the waiting index's order
     under worker.claims.index_order)."""
-    return (
-        StripeEvent.objects.due()
-        .select_for_update(skip_locked=True)
-        .order_by("received_at")[:limit]
-    )
+    return _due_unheld().order_by("received_at")[:limit]
+
+
+def _due_unheld() -> QuerySet[StripeEvent]:
+    return StripeEvent.objects.due().select_for_update(skip_locked=True)
 
 
 def _in_order(events: list[StripeEvent]) -> list[StripeEvent]:
