@@ -37,6 +37,7 @@ from django.db import models
 from django.db.models.signals import post_save, pre_save
 from django.http import HttpRequest
 
+from backoffice.audit_diff import created_diff, updated_diff
 from config.client_address import client_ip
 from config.rows import rows_insert
 
@@ -237,12 +238,10 @@ def created_entry(instance: models.Model) -> Any:
 
 
 def _diff(old: models.Model | None, new: models.Model, fields: list[str] | None = None) -> Any:
-    return model_instance_diff(
-        old,
-        new,
-        fields_to_check=fields,
-        use_json_for_changes=getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False),
-    )
+    """model_instance_diff(old, new, fields), the per-model part worked out once (audit_diff)."""
+    if getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False):
+        return model_instance_diff(old, new, fields_to_check=fields, use_json_for_changes=True)
+    return created_diff(new) if old is None else updated_diff(old, new, fields)
 
 
 def _entry_unsaved(instance: models.Model, action: int, changes: Any) -> Any:
