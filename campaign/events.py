@@ -10,6 +10,9 @@ Receivers get ids, never model instances, and must be idempotent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.dispatch import Signal
 
 # Sent after the confirming transaction commits (double opt-in completed, or a topic added in
@@ -37,6 +40,13 @@ supporter_erased = Signal()
 # case). Mailing ends appeal sequences and credits the email, amount and all, in its own tables.
 donation_succeeded = Signal()
 
+# Several gifts booked in one transaction (a drain batch of the webhook inbox), sent once in
+# one savepoint, instead of donation_succeeded for each: kwargs gifts, a list with each gift's
+# donation_succeeded kwargs. If a receiver raises, donations rolls it back and sends
+# donation_succeeded for each gift in its own savepoint. Receivers connect through
+# gifts_connect, so each hears every gift once whichever way it was booked.
+donations_succeeded = Signal()
+
 # Sent by donations when the ledger books money going back on a gift (a refund, a dispute's
 # withdrawal) or coming back (a dispute won), in the same transaction and savepoint pattern as
 # donation_succeeded. kwargs: donation_id, donation_uuid (str), reversal (the ledger movement's
@@ -45,3 +55,27 @@ donation_succeeded = Signal()
 # currency. Sent again whenever the gift's refunds or disputes are seen again (a redelivered
 # event, a second partial refund): a receiver counts each `reversal` once.
 donation_reversed = Signal()
+
+
+GiftReceiver = Callable[..., Any]
+
+
+def gifts_connect(
+    each: GiftReceiver, *, together: GiftReceiver | None = None, dispatch_uid: str
+) -> None:
+    """Connect a receiver of donation_succeeded to donations_succeeded too: `together(gifts=...)`
+    takes a batch's gifts at once (one statement for all, say); without it, `each` is called
+    for every gift of a batch, in order."""
+    donation_succeeded.connect(each, dispatch_uid=dispatch_uid)
+
+    def every_gift(sender: Any, gifts: list[dict[str, Any]], **kwargs: Any) -> None:
+        for gift in gifts:
+            each(sender=sender, **gift)
+
+    donations_succeeded.connect(together or every_gift, weak=False, dispatch_uid=dispatch_uid)
+
+
+def gifts_disconnect(*, dispatch_uid: str) -> None:
+    """Undo gifts_connect."""
+    donation_succeeded.disconnect(dispatch_uid=dispatch_uid)
+    donations_succeeded.disconnect(dispatch_uid=dispatch_uid)

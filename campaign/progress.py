@@ -81,7 +81,8 @@ def forget_progress(**_kwargs: Any) -> None:
 
 
 def connect() -> None:
-    from campaign.events import donation_reversed, donation_succeeded, supporter_confirmed
+    from campaign.events import donation_reversed, gifts_connect, supporter_confirmed
 
-    for signal in (donation_succeeded, donation_reversed, supporter_confirmed):
+    for signal in (donation_reversed, supporter_confirmed):
         signal.connect(forget_progress, dispatch_uid=f"campaign.progress.{id(signal)}")
+    gifts_connect(forget_progress, together=forget_progress, dispatch_uid="campaign.progress.gifts")

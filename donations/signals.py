@@ -9,7 +9,7 @@ import structlog
 from django.db import transaction
 from django.dispatch import Signal
 
-from campaign.events import donation_reversed, donation_succeeded
+from campaign.events import donation_reversed, donation_succeeded, donations_succeeded
 from donations.ledger import donation_transactions
 from donations.models import Donation, DonationStatus, TransactionKind
 
@@ -42,9 +42,9 @@ def gift_recorded(donation: Donation) -> None:
 
 def gifts_recorded(donations: Sequence[Donation]) -> None:
     """gift_recorded for gifts booked one after the other in one transaction (a drain batch's,
-    donations.gift_batch): their events in one savepoint. If a listener raises, each gift's
-    event is sent again in a savepoint of its own, so one failing gift costs the others
-    nothing (listeners are idempotent)."""
+    donations.gift_batch): one donations_succeeded for all, in one savepoint. If a listener
+    raises, each gift's donation_succeeded is sent in a savepoint of its own, so one failing
+    gift costs the others nothing (listeners are idempotent)."""
     payloads = _succeeded(donations)
     if not _sent_together(payloads):
         for donation, payload in zip(donations, payloads, strict=True):
@@ -57,14 +57,14 @@ def gifts_recorded(donations: Sequence[Donation]) -> None:
 
 
 def _sent_together(payloads: list[dict[str, Any]]) -> bool:
-    """Whether the events of several gifts were sent in one savepoint; False for one gift
-    (sent in its own anyway), or when a listener raised (all rolled back, to send one by one)."""
+    """Whether several gifts were told in one donations_succeeded, in one savepoint; False for
+    one gift (told on its own anyway), or when a listener raised (all rolled back, to tell
+    them one by one)."""
     if len(payloads) < 2:
         return False
     try:
         with transaction.atomic():
-            for payload in payloads:
-                donation_succeeded.send(sender=Donation, **payload)
+            donations_succeeded.send(sender=Donation, gifts=payloads)
     except Exception:  # noqa: BLE001 - each is sent again on its own, where a failure is logged
         return False
     return True

@@ -59,6 +59,25 @@ def on_donation_succeeded(
         transaction.on_commit(_tick_soon)
 
 
+def on_donations_succeeded(sender: Any, gifts: list[dict[str, Any]], **kwargs: Any) -> None:
+    """on_donation_succeeded for a batch's gifts, credited in one statement."""
+    credits = [
+        services.GiftCredit(
+            donation_id=gift["donation_id"],
+            supporter_id=gift["supporter_id"],
+            source=gift.get("source_token", ""),
+            first_gift=gift.get("first_gift", False),
+            frequency=gift.get("frequency", ""),
+            amount=gift["amount"],
+            currency=gift["currency"],
+        )
+        for gift in gifts
+    ]
+    services.gifts_record(credits)
+    if any(c.first_gift and c.supporter_id is not None for c in credits):
+        transaction.on_commit(_tick_soon)
+
+
 def on_donation_reversed(
     sender: Any,
     donation_id: int,
@@ -85,7 +104,9 @@ def on_supporter_erased(sender: Any, supporter_id: int, **kwargs: Any) -> None:
 def connect() -> None:
     uid = "mailing.receivers"
     events.supporter_confirmed.connect(on_supporter_confirmed, dispatch_uid=f"{uid}.confirmed")
-    events.donation_succeeded.connect(on_donation_succeeded, dispatch_uid=f"{uid}.donation")
+    events.gifts_connect(
+        on_donation_succeeded, together=on_donations_succeeded, dispatch_uid=f"{uid}.donation"
+    )
     events.donation_reversed.connect(on_donation_reversed, dispatch_uid=f"{uid}.reversed")
     events.supporter_unsubscribed.connect(
         on_supporter_unsubscribed, dispatch_uid=f"{uid}.unsubscribed"

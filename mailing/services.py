@@ -570,23 +570,34 @@ def source_token_read(token: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-# One statement: the delivery's message is looked up in the same INSERT, and a gift already
-# credited (its events are delivered more than once) is left as it is.
-_GIFT_CREDIT = """
+# One statement for all the gifts: each delivery's message is looked up in the same INSERT,
+# and a gift already credited (its events are delivered more than once) is left as it is.
+_GIFTS_CREDIT = """
 INSERT INTO mailing_giftattribution
     (donation_id, supporter_id, frequency, amount, currency, delivery_id, message_id, created_at)
-SELECT %(donation)s, %(supporter)s, %(frequency)s, %(amount)s, %(currency)s, delivery.id,
+SELECT gift.donation, gift.supporter, gift.frequency, gift.amount, gift.currency, delivery.id,
     delivery.message_id, now()
-FROM (SELECT 1) AS one LEFT JOIN mailing_delivery delivery ON delivery.id = %(delivery)s
+FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bigint[])
+    AS gift(donation, supporter, frequency, amount, currency, delivery)
+LEFT JOIN mailing_delivery delivery ON delivery.id = gift.delivery
 ON CONFLICT (donation_id) DO NOTHING
-RETURNING id
+RETURNING donation_id
 """
 
 
-# Atomic on its own, but no savepoint of its own: donations calls it inside the savepoint it
-# opens around donation_succeeded (campaign/events.py), so a second one would only cost two
-# round trips per gift on the webhook drain's path.
-@transaction.atomic(savepoint=False)
+@dataclass(frozen=True)
+class GiftCredit:
+    """A gift as donation_succeeded tells it (campaign/events.py)."""
+
+    donation_id: int
+    supporter_id: int | None
+    source: str  # the signed token of the email link that brought it, or ""
+    first_gift: bool
+    frequency: str
+    amount: int  # cents
+    currency: str
+
+
 def gift_record(
     *,
     donation_id: int,
@@ -599,29 +610,47 @@ def gift_record(
 ) -> bool:
     """A gift: credit the email (with its amount, for the results), end sequences that end on
     a gift, start the donor series. Idempotent on the donation id (events may be delivered
-    more than once)."""
-    delivery_id = source_token_read(source) if source else None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _GIFT_CREDIT,
-            {
-                "donation": donation_id,
-                "supporter": supporter_id,
-                "frequency": frequency,
-                "amount": amount,
-                "currency": currency.lower(),
-                "delivery": delivery_id,
-            },
-        )
-        created = cursor.fetchone() is not None
-    if not created or supporter_id is None:
-        return created
-    enrollments_exit(
-        supporter_id=supporter_id, reason=Enrollment.ExitReason.GIFT, only_ending_on_gift=True
+    more than once). True when this call credited it."""
+    gift = GiftCredit(donation_id, supporter_id, source, first_gift, frequency, amount, currency)
+    return bool(gifts_record([gift]))
+
+
+# Atomic on its own, but no savepoint of its own: donations calls it inside the savepoint it
+# opens around donation_succeeded (campaign/events.py), so a second one would only cost two
+# round trips per gift on the webhook drain's path.
+@transaction.atomic(savepoint=False)
+def gifts_record(gifts: list[GiftCredit]) -> list[GiftCredit]:
+    """gift_record for several gifts (a drain batch's), credited in one statement; returns the
+    gifts this call credited."""
+    if not gifts:
+        return []
+    columns = (
+        [g.donation_id for g in gifts],
+        [g.supporter_id for g in gifts],
+        [g.frequency for g in gifts],
+        [g.amount for g in gifts],
+        [g.currency.lower() for g in gifts],
+        [source_token_read(g.source) if g.source else None for g in gifts],
     )
-    if first_gift:
-        sequences_enrol(trigger=Sequence.Trigger.FIRST_GIFT, supporter_id=supporter_id)
-    return True
+    with connection.cursor() as cursor:
+        cursor.execute(_GIFTS_CREDIT, columns)
+        new = {donation_id for (donation_id,) in cursor.fetchall()}
+    credited: list[GiftCredit] = []
+    for gift in gifts:
+        if gift.donation_id in new:
+            new.discard(gift.donation_id)  # told twice in one batch: credited by the first
+            credited.append(gift)
+    for gift in credited:
+        if gift.supporter_id is None:
+            continue
+        enrollments_exit(
+            supporter_id=gift.supporter_id,
+            reason=Enrollment.ExitReason.GIFT,
+            only_ending_on_gift=True,
+        )
+        if gift.first_gift:
+            sequences_enrol(trigger=Sequence.Trigger.FIRST_GIFT, supporter_id=gift.supporter_id)
+    return credited
 
 
 _GIFT_REVERSAL = """

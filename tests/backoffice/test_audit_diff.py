@@ -36,9 +36,14 @@ _FACTORIES: dict[str, Callable[[int], Model]] = {
     "donations.RecurringDonation": lambda i: factories.RecurringDonationFactory(),
     "donations.Transaction": lambda i: factories.TransactionFactory(amount=1000 + i),
     "donations.PayoutLine": lambda i: PayoutLine.objects.create(
-        payout=f"po_{i}", balance_transaction=f"txn_{i}", type="charge", amount=500 * (i + 1),
-        net=480 * (i + 1), currency="eur", source=f"ch_{i}" if i else "",
-    ),  # fmt: skip
+        payout=f"po_{i}",
+        balance_transaction=f"txn_{i}",
+        type="charge",
+        amount=500 * (i + 1),
+        net=480 * (i + 1),
+        currency="eur",
+        source=f"ch_{i}" if i else "",
+    ),
     "donations.StripeCampaign": lambda i: StripeCampaign.objects.create(
         stripe_id=f"plink_{i}", campaign=factories.CampaignFactory()
     ),

@@ -15,7 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from campaign.events import donation_succeeded
+from campaign.events import gifts_connect, gifts_disconnect
 from campaign.models import Supporter
 from devstripe.server import FakeStripe
 from donations import charge_reads, checkout
@@ -33,8 +33,9 @@ from donations.models import (
     Transaction,
     TransactionKind,
 )
-from mailing.models import GiftAttribution
+from mailing.models import Enrollment, GiftAttribution, Sequence
 from tests.factories import SupporterFactory
+from tests.mailing.factories import SequenceFactory, SequenceStepFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,9 +77,9 @@ def succeeded() -> Iterator[list[dict[str, Any]]]:
     def listen(sender: Any, **kwargs: Any) -> None:
         heard.append(kwargs)
 
-    donation_succeeded.connect(listen, weak=False, dispatch_uid="test_gift_batch")
+    gifts_connect(listen, dispatch_uid="test_gift_batch")
     yield heard
-    donation_succeeded.disconnect(dispatch_uid="test_gift_batch")
+    gifts_disconnect(dispatch_uid="test_gift_batch")
 
 
 def _world(fake: FakeStripe, world: str) -> tuple[list[Donation], list[dict[str, Any]]]:
@@ -220,6 +221,19 @@ def _books(donations: list[Donation]) -> list[dict[str, Any]]:
                 "notices": list(
                     DonorNotice.objects.filter(donation=donation).values_list("kind", flat=True)
                 ),
+                # mailing's credit for the gift, and its supporter's place in the donor series
+                "credit": [
+                    (amount, frequency, currency, supporter == donation.supporter_id)
+                    for amount, frequency, currency, supporter in GiftAttribution.objects.filter(
+                        donation_id=donation.pk
+                    ).values_list("amount", "frequency", "currency", "supporter_id")
+                ],
+                "donor series": Enrollment.objects.filter(
+                    supporter_id=donation.supporter_id,
+                    sequence__trigger=Sequence.Trigger.FIRST_GIFT,
+                ).count()
+                if donation.supporter_id
+                else None,
             }
         )
     return books
@@ -243,7 +257,11 @@ def _named(changes: Any, names: dict[str, str], ids: dict[str, str]) -> str:
 def test_plain_gifts_booked_together_end_as_the_handlers_book_them(
     fake_stripe: FakeStripe, succeeded: list[dict[str, Any]]
 ) -> None:
-    # Given the plan's gifts paid at Stripe twice over, one world applied by the handlers one
+    # Given a donor series started by a first gift (and ended by none)
+    SequenceStepFactory(
+        sequence=SequenceFactory(trigger=Sequence.Trigger.FIRST_GIFT, ends_on_gift=False)
+    )
+    # And the plan's gifts paid at Stripe twice over, one world applied by the handlers one
     # event at a time, the other by the drain in batches
     by_handlers = _by_handlers(fake_stripe)
     heard_by_handlers = list(succeeded)
@@ -267,6 +285,9 @@ def test_plain_gifts_booked_together_end_as_the_handlers_book_them(
             f"{gift.supporter}@voorbeeld.nl".upper() if gift.supporter else None
         )
         assert books["notices"] == [NoticeKind.THANKS]
+        assert books["credit"] == [(gift.amount, Frequency.ONE_OFF, "eur", True)]
+        # A supporter's first gift starts the series: Anna once (for her first of two)
+        assert books["donor series"] == ((gift.donor == "anna") if gift.supporter else None)
     # And donation_succeeded was told once a gift, its first gift where the plan says so
     for heard, donations in [(heard_by_handlers, by_handlers), (succeeded, in_batches)]:
         told = {h["donation_id"]: (h["first_gift"], h["amount"]) for h in heard}
@@ -281,6 +302,9 @@ def test_plain_gifts_booked_together_end_as_the_handlers_book_them(
     # only for Daan's gift, whose refund was in the ledger before it
     inserts = [s for s in statements if s.startswith("\nINSERT INTO donations_transaction")]
     assert [("unnest" in s) for s in inserts] == [True, False]
+    # And mailing credited the batch's gifts in one statement, Daan's apart
+    credits = [s for s in statements if "INSERT INTO mailing_giftattribution" in s]
+    assert len(credits) == 2
 
 
 def test_a_listener_failing_for_one_gift_of_a_batch_costs_the_others_nothing(
@@ -294,13 +318,13 @@ def test_a_listener_failing_for_one_gift_of_a_batch_costs_the_others_nothing(
         if donation_id == failing:
             raise RuntimeError("a listener's bug")
 
-    donation_succeeded.connect(fail_for_one, weak=False, dispatch_uid="test_gift_batch_fail")
+    gifts_connect(fail_for_one, dispatch_uid="test_gift_batch_fail")
     try:
         # When the drain books them in one batch
         _store(events)
         inbox_drain()
     finally:
-        donation_succeeded.disconnect(dispatch_uid="test_gift_batch_fail")
+        gifts_disconnect(dispatch_uid="test_gift_batch_fail")
 
     # Then every gift is booked, and mailing credited every gift but the failing one's
     assert Transaction.objects.filter(
