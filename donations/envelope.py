@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any
 
+import orjson
+
 # Stripe's ids and event types; the lengths are those of the inbox's columns.
 _EVENT_ID = re.compile(r"[A-Za-z0-9_\-]{1,255}")
 _EVENT_TYPE = re.compile(r"[A-Za-z0-9_.]{1,100}")
@@ -26,9 +28,15 @@ class MalformedEvent(ValueError):
 def event_parse(body: bytes | str) -> dict[str, Any]:
     """The event in a webhook body, or MalformedEvent."""
     try:
-        event = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # invalid UTF-8 or JSON; nesting too deep
-        raise MalformedEvent(f"not JSON: {type(exc).__name__}") from None
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # orjson is the fast path of every delivery (about twice the standard library's speed).
+        # What it refuses and the standard library reads (NaN, integers past 64 bits, nesting
+        # past 1,024) is read as before: which bodies are JSON does not change.
+        try:
+            event = json.loads(body)
+        except (ValueError, RecursionError) as exc:  # invalid UTF-8 or JSON; nesting too deep
+            raise MalformedEvent(f"not JSON: {type(exc).__name__}") from None
     return event_check(event)
 
 
