@@ -44,9 +44,21 @@ RETRY_ON_CONNECTION_LOST: dict[str, Any] = {
 }
 
 
+# Errors PostgreSQL itself reports to a live connection that psycopg files under
+# OperationalError: a lock not granted within lock_timeout (55P03), a statement cancelled
+# (57014), a deadlock or serialization failure (class 40). The database is up; a traceback,
+# not an outage warning, tells what happened.
+_ANSWERED = (
+    psycopg.errors.LockNotAvailable,
+    psycopg.errors.QueryCanceled,
+    psycopg.errors.TransactionRollback,
+)
+
+
 def what_is_down(exc: BaseException | None) -> str:
     if isinstance(exc, DATABASE_LOST):
-        return "database"
+        cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+        return "unknown" if isinstance(cause, _ANSWERED) else "database"
     if isinstance(exc, BROKER_LOST):
         return "broker"
     return "unknown"

@@ -8,12 +8,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from django import db
+from django.db import connection, transaction
 from django.test import Client
 
 from worker import outage
 from worker.outage import OutageLogFilter
+from worker.retry import what_is_down
 
 
 @pytest.fixture(autouse=True)
@@ -118,3 +121,36 @@ def test_metrics_say_what_the_latest_warning_said_waits(client: Client, settings
 @pytest.mark.django_db
 def test_health_names_nothing_waiting_when_nothing_is(client: Client) -> None:
     assert "waiting" not in client.get("/healthz").json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_not_granted_is_no_outage_and_keeps_its_traceback() -> None:
+    # A drain's lock_timeout ends in an OperationalError from a server that is up: counting it
+    # as "the database is down" would hide the task's traceback behind an outage warning.
+    connection.ensure_connection()
+    dsn = connection.connection.info.dsn
+    with psycopg.connect(dsn, autocommit=True) as other:
+        other.execute("CREATE TABLE outage_lock_probe (id int)")
+        try:
+            with other.transaction():
+                other.execute("LOCK TABLE outage_lock_probe IN ACCESS EXCLUSIVE MODE")
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = '10ms'")
+                    with pytest.raises(db.OperationalError) as refused:
+                        cursor.execute("SELECT * FROM outage_lock_probe")
+        finally:
+            other.execute("DROP TABLE outage_lock_probe")
+    assert what_is_down(refused.value) == "unknown"
+    assert OutageLogFilter().filter(_record(refused.value, "celery.app.trace"))  # kept
+
+    # A connection the server dropped is the database being away.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    with psycopg.connect(dsn, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    with pytest.raises(db.Error) as lost, connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    connection.close()
+    assert what_is_down(lost.value) == "database"
+    assert not OutageLogFilter().filter(_record(lost.value, "celery.app.trace"))
