@@ -35,32 +35,13 @@ def on_supporter_confirmed(
         transaction.on_commit(_tick_soon)
 
 
-def on_donation_succeeded(
-    sender: Any,
-    donation_id: int,
-    supporter_id: int | None,
-    amount: int,
-    currency: str,
-    source_token: str = "",
-    first_gift: bool = False,
-    frequency: str = "",
-    **kwargs: Any,
-) -> None:
-    services.gift_record(
-        donation_id=donation_id,
-        supporter_id=supporter_id,
-        source=source_token,
-        first_gift=first_gift,
-        frequency=frequency,
-        amount=amount,
-        currency=currency,
-    )
-    if first_gift and supporter_id is not None:
-        transaction.on_commit(_tick_soon)
+def on_donation_succeeded(sender: Any, **gift: Any) -> None:
+    """A gift (campaign/events.py's donation_succeeded kwargs): credited as a batch of one."""
+    on_donations_succeeded(sender, gifts=[gift])
 
 
 def on_donations_succeeded(sender: Any, gifts: list[dict[str, Any]], **kwargs: Any) -> None:
-    """on_donation_succeeded for a batch's gifts, credited in one statement."""
+    """Gifts told together (donations_succeeded), credited in one statement."""
     credits = [
         services.GiftCredit(
             donation_id=gift["donation_id"],
